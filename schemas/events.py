@@ -1,0 +1,209 @@
+"""The wire contract: every observation that flows into Meetlat.
+
+One discriminated union (`Event`, discriminator `type`) over the lifecycle of a phone contact
+(a mystery call), a mail contact (a mystery mail) and a survey response (KTO). Every event
+names its contact, municipality (CBS code), campaign, wave and case and carries its *event
+time* (`occurred_at`, timezone-aware): all deadlines and reply times are computed from it,
+never from a worker's clock.
+
+Outside producers validate against the JSON Schema exported to `schemas/json/`
+(`meetlat schema export`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
+
+SCHEMA_VERSION = 1
+
+CbsCode = Annotated[str, StringConstraints(pattern=r"^GM\d{4}$")]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
+Answer = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+Channel = Literal["phone", "mail"]
+CHANNELS: tuple[Channel, ...] = ("phone", "mail")
+
+
+class EventBase(BaseModel):
+    """Fields every event carries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: Identifier = Field(description="Unique id of this observation; duplicates are ignored.")
+    contact_id: Identifier = Field(
+        description="The call or mail this event belongs to (for a survey: the response id)."
+    )
+    municipality: CbsCode = Field(description="CBS code of the municipality, e.g. GM0344.")
+    campaign: Identifier = Field(description="Measurement campaign, e.g. 'mg-2026'.")
+    wave: int = Field(ge=1, le=99, description="Measurement wave: 1 for the 1-meting, 2 for the 2-meting…")
+    case: Identifier = Field(description="The prepared case (casus), e.g. 'standplaatsvergunning'.")
+    occurred_at: AwareDatetime = Field(description="Event time, timezone-aware.")
+
+
+# ---------------------------------------------------------------- phone (mystery call)
+
+
+class CallPlaced(EventBase):
+    """The mystery caller dialled the municipality's general number."""
+
+    type: Literal["call.placed"] = "call.placed"
+
+
+class CallAnswered(EventBase):
+    """Someone picked up."""
+
+    type: Literal["call.answered"] = "call.answered"
+    seconds_waited: float = Field(ge=0, le=3600, description="Time from dialling to a human.")
+
+
+class CallTransferred(EventBase):
+    """The call was put through to a colleague (doorverbinden)."""
+
+    type: Literal["call.transferred"] = "call.transferred"
+    to_role: Identifier = Field(description="Role of the colleague, never a name.")
+    briefed: bool = Field(description="Warm transfer: the colleague was told what the call is about.")
+    colleague_available: bool = Field(description="False when put through to someone absent.")
+
+
+class CallbackPromised(EventBase):
+    """The municipality promised to call the entrepreneur back."""
+
+    type: Literal["call.callback_promised"] = "call.callback_promised"
+    deadline: AwareDatetime = Field(description="When the callback was promised by.")
+
+
+class CallbackMade(EventBase):
+    """The municipality did call back."""
+
+    type: Literal["call.callback_made"] = "call.callback_made"
+
+
+class SelfCallback(EventBase):
+    """The entrepreneur had to call back himself (no callback offered, or not kept)."""
+
+    type: Literal["call.self_callback"] = "call.self_callback"
+
+
+class CallAssessed(EventBase):
+    """The caller's assessment: answers per criterion plus the call report (gespreksverslag)."""
+
+    type: Literal["call.assessed"] = "call.assessed"
+    answers: dict[Identifier, Answer] = Field(
+        description="Criterion id → the answer on its scale, e.g. {'vriendelijkheid_aanname': 'vriendelijk'}."
+    )
+    report: str = Field(default="", max_length=20_000, description="The call report text.")
+
+
+# ---------------------------------------------------------------- mail (mystery mail)
+
+
+class MailSent(EventBase):
+    """The mystery mail went out."""
+
+    type: Literal["mail.sent"] = "mail.sent"
+    message_id: Identifier
+    token: Identifier = Field(description="Meetlat's threading token placed in the sent mail.")
+
+
+class MailAutoReplied(EventBase):
+    """An automatic acknowledgement arrived; it never counts as the answer."""
+
+    type: Literal["mail.auto_replied"] = "mail.auto_replied"
+
+
+class MailReplied(EventBase):
+    """A real reply arrived, with the facts mail analysis found in it."""
+
+    type: Literal["mail.replied"] = "mail.replied"
+    salutation_correct: bool | None = Field(default=None, description="Proper salutation used.")
+    internal_forward_leaked: bool | None = Field(
+        default=None, description="An internal forward between colleagues was left in the mail."
+    )
+    spelling_errors: int | None = Field(default=None, ge=0, le=10_000)
+    body: str = Field(default="", max_length=200_000, description="Reply text, quoted history removed.")
+
+
+class MailAssessed(EventBase):
+    """The mailer's assessment of the contact, after the reply deadline."""
+
+    type: Literal["mail.assessed"] = "mail.assessed"
+    answers: dict[Identifier, Answer] = Field(default_factory=dict)
+    review: str = Field(default="", max_length=20_000, description="Content review of the reply.")
+
+
+# ---------------------------------------------------------------- survey (KTO)
+
+SurveyChannel = Literal["counter", "phone", "digital"]
+
+
+class SurveyResponse(EventBase):
+    """One answered customer-satisfaction questionnaire (KTO)."""
+
+    type: Literal["survey.response"] = "survey.response"
+    survey_channel: SurveyChannel
+    totaaloordeel: int = Field(ge=1, le=10, description="Its own question, not an average of items.")
+    effort: int = Field(ge=1, le=5, description="1 = no effort at all … 5 = very much effort.")
+    hostmanship: tuple[int, int, int, int, int, int] = Field(
+        description="The six hostmanship items, each 1–10, in the order of the NVVB questionnaire."
+    )
+    recommend: int | None = Field(default=None, ge=0, le=10, description="Likelihood to recommend.")
+    suggestion: str = Field(default="", max_length=5_000)
+
+
+PhoneEvent = CallPlaced | CallAnswered | CallTransferred | CallbackPromised | CallbackMade | SelfCallback | CallAssessed
+MailEvent = MailSent | MailAutoReplied | MailReplied | MailAssessed
+
+Event = Annotated[
+    CallPlaced
+    | CallAnswered
+    | CallTransferred
+    | CallbackPromised
+    | CallbackMade
+    | SelfCallback
+    | CallAssessed
+    | MailSent
+    | MailAutoReplied
+    | MailReplied
+    | MailAssessed
+    | SurveyResponse,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+PHONE_TYPES = frozenset(
+    {"call.placed", "call.answered", "call.transferred", "call.callback_promised",
+     "call.callback_made", "call.self_callback", "call.assessed"}
+)
+MAIL_TYPES = frozenset({"mail.sent", "mail.auto_replied", "mail.replied", "mail.assessed"})
+
+
+def channel_of(event: EventBase) -> Channel | None:
+    """The contact channel an event belongs to; None for survey responses."""
+    kind = getattr(event, "type", "")
+    if kind in PHONE_TYPES:
+        return "phone"
+    if kind in MAIL_TYPES:
+        return "mail"
+    return None
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Validate one JSON document against the contract (raises pydantic.ValidationError)."""
+    return EVENT_ADAPTER.validate_json(raw)
+
+
+def event_order(event: EventBase) -> tuple[datetime, str]:
+    """The canonical order of a contact's facts: event time, then id (ties broken stably)."""
+    return (event.occurred_at, event.event_id)

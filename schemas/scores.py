@@ -1,0 +1,63 @@
+"""Score revisions: what the scorer emits whenever a contact's facts change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.events import CbsCode, Channel
+
+
+class CriterionScore(BaseModel):
+    """One criterion's contribution to a contact score."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    criterion: str
+    dimension: str
+    weight: float
+    value: float | None = Field(description="1–10 on the criterion's scale; None when N/A.")
+    observation: str = Field(default="", description="The answer or measured quantity scored.")
+
+
+class Correction(BaseModel):
+    """A correction applied to the total, e.g. when the entrepreneur had to call back himself."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    points: float = Field(description="Points subtracted from the total (before clamping at 0).")
+    reason: str
+
+
+class ContactScore(BaseModel):
+    """The score of one contact given the facts known so far (pure result, no revision yet)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    contact_id: str
+    municipality: CbsCode
+    campaign: str
+    wave: int
+    case: str
+    channel: Channel
+    total: float = Field(description="Weighted score after corrections, 0–10.")
+    form: float | None
+    content: float | None
+    potential: float | None = Field(
+        description="The score had the contact been completed at once: no corrections; "
+        "None for an unanswered contact (left out of the potential)."
+    )
+    answered: bool
+    breakdown: tuple[CriterionScore, ...]
+    corrections: tuple[Correction, ...]
+    model_id: str
+    model_version: str
+    last_fact_at: datetime
+
+
+class ScoreRevision(ContactScore):
+    """A contact score as published on the scores topic; later revisions supersede earlier ones."""
+
+    revision: int = Field(ge=1)

@@ -1,0 +1,52 @@
+"""The one settings object. Every knob is a `MEETLAT_` environment variable."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEETLAT_", env_file=".env", extra="ignore")
+
+    broker_url: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers, e.g. 'kafka://k1:9092,k2:9092'. "
+        "Unset: Meetlat starts its own embedded Tansu broker on a free loopback port.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Unset: SQLite file 'meetlat.db' in the data dir.",
+    )
+    data_dir: Path = Field(default=Path("meetlat-data"), description="Local state and outputs.")
+    partitions: int = Field(default=4, ge=1, description="Partitions of every pipeline topic.")
+    replication_factor: int = Field(default=1, ge=1)
+    app_id: str = Field(default="meetlat", description="Faust app id = consumer group.")
+    topic_prefix: str = Field(default="meetlat", description="Prefix of every topic name.")
+    metrics_port: int = Field(
+        default=9464, ge=0, description="Prometheus /metrics port of a worker; 0 disables it."
+    )
+    chamber_map: Path | None = Field(
+        default=None, description="CSV (municipality,chamber) overriding the default mapping."
+    )
+    log_level: str = "warn"
+
+    @property
+    def embedded(self) -> bool:
+        """True when Meetlat runs its own broker (no broker URL configured)."""
+        return not self.broker_url
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'meetlat.db').resolve()}"
+
+
+def bootstrap_servers(broker_url: str) -> list[str]:
+    """'kafka://a:9092;b:9092' or 'a:9092,b:9092' → ['a:9092', 'b:9092'] for kafka-python."""
+    hosts = broker_url.replace(";", ",").split(",")
+    return [h.strip().removeprefix("kafka://").rstrip("/") for h in hosts if h.strip()]
