@@ -39,3 +39,17 @@ class BenchmarkUpdated(BaseModel):
     @property
     def scope_key(self) -> str:
         return f"{self.scope_kind}:{self.scope_id}"
+
+
+class PartialUpdated(BaseModel):
+    """Internal aggregation message: one municipality's mergeable partials, sent to each scope
+    (its Chamber, the nation) that combines them. Partial = [n, Σtotal, min, max, n_potential,
+    Σpotential] per breakdown."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target_kind: ScopeKind
+    target_id: str
+    municipality: str
+    version: int = Field(ge=1)
+    partials: dict[str, list[float | int | None]]

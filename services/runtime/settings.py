@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,11 @@ class Settings(BaseSettings):
     )
     chamber_map: Path | None = Field(
         default=None, description="CSV (municipality,chamber) overriding the default mapping."
+    )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        default="at_least_once",
+        description="exactly_once needs a broker with transactions (Kafka); the embedded "
+        "broker has none, so it always runs at-least-once with idempotent consumers.",
     )
     log_level: str = "warn"
 

@@ -1,0 +1,49 @@
+"""Ingest agent: outside producers publish raw JSON events to the intake topic; each record is
+validated, archived in SQL (before its offset is acknowledged) and forwarded to observations,
+or dead-lettered with the reason and its original bytes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from services.ingest.archive import EventArchive
+from services.ingest.parsing import Accepted, Rejected, parse_json_record
+from services.runtime.app import Pipeline
+from services.runtime.deadletter import deadletter_headers
+from services.runtime.metrics import ServiceMetrics
+
+METRICS = ServiceMetrics("ingest")
+
+
+def register(pipeline: Pipeline) -> None:
+    app = pipeline.app
+    intake = pipeline.topic(pipeline.topics.intake)
+    observations = pipeline.topic(pipeline.topics.observations)
+    deadletter = pipeline.topic(pipeline.topics.deadletter)
+    known = set(pipeline.reference.municipalities)
+    archive = EventArchive(pipeline.engine)
+
+    @app.agent(intake, name="ingest")
+    async def ingest_agent(stream: Any) -> None:
+        async for events in stream.take_events(500, within=0.2):
+            with METRICS.timed():
+                outcomes = []
+                for event in events:
+                    message = event.message
+                    source = f"{message.topic}/{message.partition}@{message.offset}"
+                    outcomes.append(parse_json_record(event.value or b"", source, 0, known))
+                accepted = [o for o in outcomes if isinstance(o, Accepted)]
+                # Durable first: the batch is acknowledged only after this returns.
+                await asyncio.to_thread(archive.append, [(o.event, o.payload) for o in accepted])
+                for item in accepted:
+                    await observations.send(key=item.event.contact_id.encode(), value=item.payload)
+                    METRICS.consumed(item.event.type)
+                    METRICS.produced(item.event.type)
+                for bad in (o for o in outcomes if isinstance(o, Rejected)):
+                    await deadletter.send(
+                        value=bad.original,
+                        headers=deadletter_headers(bad.reason, "invalid_event", "ingest", bad.source),
+                    )
+                    METRICS.consumed("invalid")
+                    METRICS.deadlettered("invalid_event")

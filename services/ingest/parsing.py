@@ -1,0 +1,127 @@
+"""Pure parsing of outside input into validated events, with errors that say what and where.
+
+Every input record ends as exactly one `Accepted` (the event and its canonical JSON) or one
+`Rejected` (the reason and the original bytes, for the dead-letter topic).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Container, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas.events import EVENT_ADAPTER, Event
+
+
+@dataclass(frozen=True)
+class Accepted:
+    source: str
+    line: int
+    event: Event
+    payload: bytes  # canonical JSON, what is archived and published
+
+
+@dataclass(frozen=True)
+class Rejected:
+    source: str
+    line: int
+    reason: str
+    original: bytes  # exactly the bytes that came in
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.reason}"
+
+
+Outcome = Accepted | Rejected
+
+
+def describe(error: ValidationError) -> str:
+    """One line per problem, naming the field: "occurred_at: Input should have timezone info"."""
+    parts = []
+    for item in error.errors(include_url=False):
+        location = ".".join(str(p) for p in item["loc"]) or "record"
+        parts.append(f"{location}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def validate(
+    document: Any, source: str, line: int, original: bytes, municipalities: Container[str] | None
+) -> Outcome:
+    try:
+        event = EVENT_ADAPTER.validate_python(document)
+    except ValidationError as exc:
+        return Rejected(source, line, describe(exc), original)
+    if municipalities is not None and event.municipality not in municipalities:
+        return Rejected(source, line, f"municipality: unknown CBS code {event.municipality!r}", original)
+    return Accepted(source, line, event, EVENT_ADAPTER.dump_json(event))
+
+
+def parse_json_record(
+    raw: bytes, source: str, line: int, municipalities: Container[str] | None = None
+) -> Outcome:
+    try:
+        document = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return Rejected(source, line, f"not valid JSON: {exc}", raw)
+    if not isinstance(document, dict):
+        return Rejected(source, line, "not a JSON object", raw)
+    return validate(document, source, line, raw, municipalities)
+
+
+def parse_jsonl(
+    lines: Iterable[bytes], source: str, municipalities: Container[str] | None = None
+) -> Iterator[Outcome]:
+    """One outcome per non-blank line; line numbers count every physical line from 1."""
+    for number, raw in enumerate(lines, start=1):
+        stripped = raw.strip()
+        if stripped:
+            yield parse_json_record(stripped, source, number, municipalities)
+
+
+# Columns whose CSV cell holds JSON (nested values).
+_JSON_COLUMNS = frozenset({"answers", "hostmanship"})
+
+
+def parse_csv(
+    lines: Iterable[bytes], source: str, municipalities: Container[str] | None = None
+) -> Iterator[Outcome]:
+    """A header row of field names; empty cells are omitted; `answers`/`hostmanship` hold JSON."""
+    iterator = iter(lines)
+    header_raw = next(iterator, b"")
+    header = next(csv.reader([header_raw.decode("utf-8-sig")]), [])
+    for number, raw in enumerate(iterator, start=2):
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+            cells = next(csv.reader(io.StringIO(text)))
+        except (UnicodeDecodeError, csv.Error, StopIteration) as exc:
+            yield Rejected(source, number, f"unreadable CSV row: {exc}", raw)
+            continue
+        if len(cells) != len(header):
+            yield Rejected(
+                source, number, f"expected {len(header)} columns, found {len(cells)}", raw
+            )
+            continue
+        document: dict[str, Any] = {}
+        bad = None
+        for name, cell in zip(header, cells, strict=True):
+            if cell == "":
+                continue
+            if name in _JSON_COLUMNS:
+                try:
+                    document[name] = json.loads(cell)
+                except json.JSONDecodeError as exc:
+                    bad = f"{name}: not valid JSON ({exc})"
+                    break
+            else:
+                document[name] = cell
+        if bad:
+            yield Rejected(source, number, bad, raw)
+        else:
+            yield validate(document, source, number, raw, municipalities)

@@ -1,0 +1,51 @@
+"""Reporting agent: materialises the benchmarks topic into SQL, batch by batch, recording the
+stream position each batch reflects (so a snapshot can say which position it shows)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas.benchmarks import BenchmarkUpdated
+from services.ingest.parsing import describe
+from services.reporting.store import BenchmarkStore
+from services.runtime.app import Pipeline
+from services.runtime.deadletter import deadletter_headers
+from services.runtime.metrics import ServiceMetrics
+
+METRICS = ServiceMetrics("reporting")
+
+
+def register(pipeline: Pipeline) -> None:
+    app = pipeline.app
+    benchmarks = pipeline.topic(pipeline.topics.benchmarks)
+    deadletter = pipeline.topic(pipeline.topics.deadletter)
+    store = BenchmarkStore(pipeline.engine)
+
+    @app.agent(benchmarks, name="materialiser")
+    async def materialiser(stream: Any) -> None:
+        async for events in stream.take_events(1000, within=0.1):
+            with METRICS.timed():
+                updates: list[BenchmarkUpdated] = []
+                positions: dict[tuple[str, int], int] = {}
+                for event in events:
+                    message = event.message
+                    where = (message.topic, message.partition)
+                    positions[where] = max(positions.get(where, -1), message.offset)
+                    try:
+                        updates.append(BenchmarkUpdated.model_validate_json(event.value or b""))
+                    except ValidationError as exc:
+                        await deadletter.send(
+                            key=message.key, value=event.value or b"",
+                            headers=deadletter_headers(
+                                describe(exc), "invalid_benchmark", "reporting",
+                                f"{message.topic}/{message.partition}@{message.offset}",
+                            ),
+                        )
+                        METRICS.deadlettered("invalid_benchmark")
+                        continue
+                    METRICS.consumed(f"benchmark.{updates[-1].scope_kind}")
+                # SQL is blocking: keep the event loop (and the consumer heartbeat) free.
+                await asyncio.to_thread(store.apply, updates, positions)

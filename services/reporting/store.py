@@ -1,0 +1,336 @@
+"""Materialised benchmarks and immutable snapshots in SQL.
+
+`BenchmarkStore.apply` folds a batch of `BenchmarkUpdated` events from the benchmarks topic
+into the latest figures, together with the offsets consumed, in one transaction: a scope is
+replaced only by a higher version, so replays, duplicates and out-of-order batches are
+harmless, and `positions()` says exactly which part of the topic SQL reflects.
+
+`take_snapshot` freezes the latest figures (and that position) into `snapshot` /
+`snapshot_figure`. Nothing in Meetlat ever updates or deletes a snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    bindparam,
+    delete,
+    insert,
+    select,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from schemas.benchmarks import BenchmarkUpdated
+from services.reporting.figures import (
+    FigureRow,
+    SnapshotInfo,
+    content_sha256,
+    figure_rows,
+    sorted_rows,
+)
+from services.runtime.db import Base, UTCDateTime, upsert_insert, utcnow, write_transaction
+
+__all__ = [
+    "BenchmarkStore",
+    "Figure",
+    "FigureRow",
+    "ScopeState",
+    "Snapshot",
+    "SnapshotFigure",
+    "SnapshotInfo",
+    "StreamPosition",
+]
+
+
+class Figure(Base):
+    """The latest value of one metric of one breakdown of one scope."""
+
+    __tablename__ = "figure"
+
+    scope_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    breakdown: Mapped[str] = mapped_column(String(200), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Float)
+
+
+class ScopeState(Base):
+    """Name and version of the figure set stored for a scope."""
+
+    __tablename__ = "scope_state"
+
+    scope_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StreamPosition(Base):
+    """Highest consumed offset per partition of the benchmarks topic that SQL reflects."""
+
+    __tablename__ = "stream_position"
+
+    topic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    offset: Mapped[int] = mapped_column(BigInteger)
+
+
+class Snapshot(Base):
+    """An immutable copy of the latest figures at one moment."""
+
+    __tablename__ = "snapshot"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    label: Mapped[str] = mapped_column(String(200), default="")
+    position: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    figure_count: Mapped[int] = mapped_column(Integer)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class SnapshotFigure(Base):
+    """One figure as it was when its snapshot was taken."""
+
+    __tablename__ = "snapshot_figure"
+
+    snapshot_id: Mapped[int] = mapped_column(
+        ForeignKey("snapshot.id"), primary_key=True, autoincrement=False
+    )
+    scope_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    breakdown: Mapped[str] = mapped_column(String(200), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Float)
+    scope_name: Mapped[str] = mapped_column(String(200))
+
+
+def _latest_rows(conn: Connection) -> list[FigureRow]:
+    stmt = select(
+        Figure.scope_kind,
+        Figure.scope_id,
+        ScopeState.name,
+        Figure.breakdown,
+        Figure.metric,
+        Figure.value,
+    ).join(
+        ScopeState,
+        (ScopeState.scope_kind == Figure.scope_kind) & (ScopeState.scope_id == Figure.scope_id),
+        isouter=True,
+    )
+    # Sorted in Python: code-point order, independent of the database's collation.
+    return sorted_rows(
+        FigureRow(kind, scope_id, name or "", breakdown, metric, value)
+        for kind, scope_id, name, breakdown, metric, value in conn.execute(stmt)
+    )
+
+
+def _positions(conn: Connection) -> dict[tuple[str, int], int]:
+    stmt = select(StreamPosition.topic, StreamPosition.partition, StreamPosition.offset)
+    return {(topic, partition): offset for topic, partition, offset in conn.execute(stmt)}
+
+
+_SNAPSHOT_COLUMNS = (
+    Snapshot.id,
+    Snapshot.taken_at,
+    Snapshot.label,
+    Snapshot.position,
+    Snapshot.figure_count,
+    Snapshot.content_sha256,
+)
+
+
+class BenchmarkStore:
+    """The reporting database: latest figures, stream positions and snapshots."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ------------------------------------------------------------------ latest figures
+
+    def apply(
+        self,
+        updates: Sequence[BenchmarkUpdated],
+        positions: Mapping[tuple[str, int], int],
+    ) -> int:
+        """Fold a batch of updates and the offsets consumed into SQL, in one transaction.
+
+        A scope's figures are replaced only by a higher version than the stored one (within
+        the batch too: the highest version of a scope wins). Offsets only move forward.
+        Returns the number of scopes whose figures changed.
+        """
+        newest: dict[tuple[str, str], BenchmarkUpdated] = {}
+        for update in updates:
+            key = (update.scope_kind, update.scope_id)
+            held = newest.get(key)
+            if held is None or update.version > held.version:
+                newest[key] = update
+
+        dialect = self.engine.dialect.name
+        now = utcnow()
+        with write_transaction(self.engine) as conn:
+            changed: set[tuple[str, str]] = set()
+            if newest:
+                # The conditional upsert both decides which scopes win and locks their
+                # scope_state rows, which serialises concurrent writers of one scope.
+                ins = upsert_insert(dialect, ScopeState)
+                stmt = ins.on_conflict_do_update(
+                    index_elements=[ScopeState.scope_kind, ScopeState.scope_id],
+                    set_={
+                        "name": ins.excluded["name"],
+                        "version": ins.excluded["version"],
+                        "updated_at": ins.excluded["updated_at"],
+                    },
+                    where=ScopeState.version < ins.excluded["version"],
+                ).returning(ScopeState.scope_kind, ScopeState.scope_id)
+                params = [
+                    {
+                        "scope_kind": u.scope_kind,
+                        "scope_id": u.scope_id,
+                        "name": u.name,
+                        "version": u.version,
+                        "updated_at": now,
+                    }
+                    for _, u in sorted(newest.items())  # one lock order for every writer
+                ]
+                changed = {(kind, scope_id) for kind, scope_id in conn.execute(stmt, params)}
+            if changed:
+                conn.execute(
+                    delete(Figure).where(
+                        Figure.scope_kind == bindparam("b_kind"),
+                        Figure.scope_id == bindparam("b_id"),
+                    ),
+                    [{"b_kind": kind, "b_id": scope_id} for kind, scope_id in sorted(changed)],
+                )
+                rows = [
+                    {
+                        "scope_kind": row.scope_kind,
+                        "scope_id": row.scope_id,
+                        "breakdown": row.breakdown,
+                        "metric": row.metric,
+                        "value": row.value,
+                    }
+                    for key in sorted(changed)
+                    for row in figure_rows(newest[key])
+                ]
+                if rows:
+                    conn.execute(insert(Figure), rows)
+            if positions:
+                pins = upsert_insert(dialect, StreamPosition)
+                pstmt = pins.on_conflict_do_update(
+                    index_elements=[StreamPosition.topic, StreamPosition.partition],
+                    set_={"offset": pins.excluded["offset"]},
+                    where=StreamPosition.offset < pins.excluded["offset"],
+                )
+                conn.execute(
+                    pstmt,
+                    [
+                        {"topic": topic, "partition": partition, "offset": offset}
+                        for (topic, partition), offset in sorted(positions.items())
+                    ],
+                )
+        return len(changed)
+
+    def latest(self) -> list[FigureRow]:
+        """The latest figures, ordered by scope_kind, scope_id, breakdown, metric."""
+        with self.engine.connect() as conn:
+            return _latest_rows(conn)
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) → highest consumed offset reflected in SQL."""
+        with self.engine.connect() as conn:
+            return _positions(conn)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def take_snapshot(self, label: str = "") -> SnapshotInfo:
+        """Freeze the latest figures and the stream position, consistently, in one transaction."""
+        options: dict[str, Any] = {}
+        if self.engine.dialect.name == "postgresql":
+            options["isolation_level"] = "REPEATABLE READ"
+        with write_transaction(self.engine, **options) as conn:
+            rows = _latest_rows(conn)
+            position = [
+                {"topic": topic, "partition": partition, "offset": offset}
+                for (topic, partition), offset in sorted(_positions(conn).items())
+            ]
+            taken_at = utcnow()
+            digest = content_sha256(rows)
+            snapshot_id = conn.execute(
+                insert(Snapshot)
+                .values(
+                    taken_at=taken_at,
+                    label=label,
+                    position=position,
+                    figure_count=len(rows),
+                    content_sha256=digest,
+                )
+                .returning(Snapshot.id)
+            ).scalar_one()
+            if rows:
+                conn.execute(
+                    insert(SnapshotFigure),
+                    [
+                        {
+                            "snapshot_id": snapshot_id,
+                            "scope_kind": row.scope_kind,
+                            "scope_id": row.scope_id,
+                            "breakdown": row.breakdown,
+                            "metric": row.metric,
+                            "value": row.value,
+                            "scope_name": row.scope_name,
+                        }
+                        for row in rows
+                    ],
+                )
+        return SnapshotInfo(
+            id=snapshot_id,
+            taken_at=taken_at,
+            label=label,
+            position=position,
+            figure_count=len(rows),
+            content_sha256=digest,
+        )
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        """Every snapshot, oldest first (newest last)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(*_SNAPSHOT_COLUMNS).order_by(Snapshot.id))
+            return [
+                SnapshotInfo(
+                    id=id_,
+                    taken_at=taken_at,
+                    label=label,
+                    position=list(position),
+                    figure_count=figure_count,
+                    content_sha256=digest,
+                )
+                for id_, taken_at, label, position, figure_count, digest in found
+            ]
+
+    def snapshot_figures(self, snapshot_id: int) -> list[FigureRow]:
+        """The figures frozen in a snapshot (KeyError for an unknown id)."""
+        with self.engine.connect() as conn:
+            exists = conn.scalar(select(Snapshot.id).where(Snapshot.id == snapshot_id))
+            if exists is None:
+                raise KeyError(snapshot_id)
+            stmt = select(
+                SnapshotFigure.scope_kind,
+                SnapshotFigure.scope_id,
+                SnapshotFigure.scope_name,
+                SnapshotFigure.breakdown,
+                SnapshotFigure.metric,
+                SnapshotFigure.value,
+            ).where(SnapshotFigure.snapshot_id == snapshot_id)
+            return sorted_rows(FigureRow(*row) for row in conn.execute(stmt))

@@ -1,0 +1,125 @@
+"""The faust app factory: one app, the chosen services' agents registered on it.
+
+All services can run in one worker (the embedded default), or each group of services in its
+own horizontally scaled workers: give each group its own `MEETLAT_APP_ID` (its consumer group)
+and `meetlat worker --service scoring`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import faust
+from sqlalchemy import Engine
+
+from schemas.reference import ReferenceData
+from services.runtime.db import make_engine
+from services.runtime.settings import Settings
+from services.runtime.topics import Topics, TopicSpec
+from services.scoring.model import DEFAULT_MODEL, ScoringModel
+
+SERVICES = ("ingest", "scoring", "aggregation", "reporting")
+
+
+@dataclass
+class Pipeline:
+    """What the agents of every service share: the app, its topics, reference data, SQL."""
+
+    app: faust.App
+    settings: Settings
+    topics: Topics
+    reference: ReferenceData
+    model: ScoringModel
+    services: tuple[str, ...]
+    _faust_topics: dict[str, Any] = field(default_factory=dict)
+
+    def topic(self, name: str) -> Any:
+        """A faust topic of raw bytes (agents validate values themselves, so nothing that
+        fails to decode can crash a worker: it is dead-lettered instead)."""
+        if name not in self._faust_topics:
+            self._faust_topics[name] = self.app.topic(
+                name,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=self.settings.partitions,
+            )
+        return self._faust_topics[name]
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.sqlalchemy_url)
+
+    def topic_specs(self) -> list[TopicSpec]:
+        """Every topic the app needs: the pipeline's and each table's changelog."""
+        specs = self.topics.specs(self.settings.partitions)
+        for table in self.app.tables.values():
+            specs.append(TopicSpec(table.changelog_topic.get_topic_name(), self.settings.partitions))
+        return specs
+
+
+def faust_settings(settings: Settings, broker_url: str) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        "broker": broker_url,
+        "store": "memory://",
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "topic_allow_declare": False,  # topics are created explicitly (runtime.topics)
+        "topic_disable_leader": True,
+        "processing_guarantee": "at_least_once" if settings.embedded else settings.processing_guarantee,
+        "web_enabled": False,
+        "autodiscover": False,
+        "datadir": str(settings.data_dir / "faust"),
+        "consumer_auto_offset_reset": "earliest",
+        "key_serializer": "raw",
+        "value_serializer": "json",
+        "broker_commit_interval": 1.0,
+    }
+    if settings.embedded:
+        # Tansu holds a group join for half the session timeout: keep it short locally so a
+        # worker is ready in seconds (Kafka's defaults stay in place for production brokers).
+        conf.update(
+            broker_session_timeout=6.0,
+            broker_heartbeat_interval=1.0,
+            broker_rebalance_timeout=6.0,
+            broker_commit_interval=0.5,
+        )
+    return conf
+
+
+Registrar = Callable[[Pipeline], None]
+
+
+def _registrars() -> dict[str, Registrar]:
+    from services.aggregation.agent import register as aggregation
+    from services.ingest.agent import register as ingest
+    from services.reporting.agent import register as reporting
+    from services.scoring.agent import register as scoring
+
+    return {"ingest": ingest, "scoring": scoring, "aggregation": aggregation, "reporting": reporting}
+
+
+def create_pipeline(
+    settings: Settings, broker_url: str, services: Sequence[str] = SERVICES
+) -> Pipeline:
+    unknown = set(services) - set(SERVICES)
+    if unknown:
+        raise ValueError(f"unknown service(s) {sorted(unknown)}; choose from {SERVICES}")
+    app = faust.App(settings.app_id, **faust_settings(settings, broker_url))
+    pipeline = Pipeline(
+        app=app,
+        settings=settings,
+        topics=Topics.for_settings(settings),
+        reference=ReferenceData.load(settings.chamber_map),
+        model=DEFAULT_MODEL,
+        services=tuple(services),
+    )
+    registrars = _registrars()
+    for name in SERVICES:
+        if name in services:
+            registrars[name](pipeline)
+    return pipeline

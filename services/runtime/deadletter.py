@@ -1,0 +1,28 @@
+"""Dead-letter records: the original bytes as the value, the reason and origin as headers."""
+
+from __future__ import annotations
+
+REASON_HEADER = "meetlat-reason"
+REASON_KIND_HEADER = "meetlat-reason-kind"
+SERVICE_HEADER = "meetlat-service"
+SOURCE_HEADER = "meetlat-source"
+
+
+def deadletter_headers(
+    reason: str, kind: str, service: str, source: str
+) -> list[tuple[str, bytes]]:
+    """`kind` is a short label for metrics ('invalid_event', 'contradicts_contact', …);
+    `reason` the full human-readable explanation; `source` where the bytes came from
+    ('events.jsonl:12' or 'meetlat.observations/3@1041')."""
+    return [
+        (REASON_HEADER, reason.encode()),
+        (REASON_KIND_HEADER, kind.encode()),
+        (SERVICE_HEADER, service.encode()),
+        (SOURCE_HEADER, source.encode()),
+    ]
+
+
+def headers_dict(headers: object) -> dict[str, str]:
+    """Decode Kafka headers (list of pairs or mapping) into a str → str dict."""
+    items = headers.items() if isinstance(headers, dict) else headers or []
+    return {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in items}  # type: ignore[union-attr]

@@ -1,0 +1,56 @@
+"""Prometheus metrics every service exposes (names per Prometheus conventions)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+EVENTS_IN = Counter(
+    "meetlat_events_in_total", "Messages consumed by a service, by event type.", ["service", "type"]
+)
+EVENTS_OUT = Counter(
+    "meetlat_events_out_total", "Messages produced by a service, by event type.", ["service", "type"]
+)
+DEADLETTERED = Counter(
+    "meetlat_deadlettered_total", "Messages sent to the dead-letter topic.", ["service", "reason"]
+)
+PROCESSING_SECONDS = Histogram(
+    "meetlat_processing_seconds",
+    "Time a service spends on one message (or one batch, for batching services).",
+    ["service"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+
+class ServiceMetrics:
+    """The standard metrics, bound to one service's label."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def consumed(self, event_type: str, count: int = 1) -> None:
+        EVENTS_IN.labels(self.service, event_type).inc(count)
+
+    def produced(self, event_type: str, count: int = 1) -> None:
+        EVENTS_OUT.labels(self.service, event_type).inc(count)
+
+    def deadlettered(self, reason: str) -> None:
+        DEADLETTERED.labels(self.service, reason).inc()
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            PROCESSING_SECONDS.labels(self.service).observe(time.perf_counter() - start)
+
+
+def serve_metrics(port: int, addr: str = "0.0.0.0") -> int:  # noqa: S104 - scraped from outside
+    """Expose /metrics on `port` (0 = off). Returns the port."""
+    if port:
+        start_http_server(port, addr=addr)
+    return port

@@ -1,0 +1,138 @@
+"""Running the pipeline: as a long-lived worker (`meetlat worker`), or in-process for the demo,
+tests and benchmarks (`running_pipeline`), plus waiting until every event has been processed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+
+import faust
+from kafka import TopicPartition
+from kafka.admin import KafkaAdminClient, OffsetSpec
+
+from services.runtime.app import SERVICES, Pipeline, create_pipeline
+from services.runtime.broker import broker_for
+from services.runtime.db import upgrade
+from services.runtime.metrics import serve_metrics
+from services.runtime.settings import Settings, bootstrap_servers
+from services.runtime.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def prepare(pipeline: Pipeline, broker_url: str) -> None:
+    """Everything a worker needs before it consumes: topics and the SQL schema."""
+    ensure_topics(broker_url, pipeline.topic_specs(), pipeline.settings.replication_factor)
+    upgrade(pipeline.engine)
+
+
+def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
+    """Blocking: start the embedded broker if none is configured, then run a faust worker with
+    the chosen services until Ctrl-C / SIGTERM. The broker is stopped on the way out."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with broker_for(settings.broker_url, settings.data_dir / "tansu.log") as broker_url:
+        pipeline = create_pipeline(settings, broker_url, services)
+        prepare(pipeline, broker_url)
+        serve_metrics(settings.metrics_port)
+        worker = faust.Worker(pipeline.app, loglevel=settings.log_level, quiet=True)
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                raise
+
+
+async def _until_ready(app: faust.App, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        recovered = app.tables.recovery.completed.is_set() if app.tables else True
+        if app.consumer.assignment() and recovered and not app.rebalancing:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"faust worker not ready within {timeout:.0f}s")
+
+
+@asynccontextmanager
+async def running_pipeline(
+    settings: Settings, broker_url: str, services: Sequence[str] = SERVICES, ready_timeout: float = 60
+) -> AsyncIterator[Pipeline]:
+    """Run a worker inside the current event loop until the block exits."""
+    pipeline = create_pipeline(settings, broker_url, services)
+    await asyncio.to_thread(prepare, pipeline, broker_url)
+    worker = faust.Worker(
+        pipeline.app, loglevel=settings.log_level, quiet=True, daemon=False,
+        loop=asyncio.get_running_loop(),
+    )
+    await worker.start()
+    try:
+        await _until_ready(pipeline.app, ready_timeout)
+        yield pipeline
+    finally:
+        await worker.stop()
+
+
+class LagProbe:
+    """Measures how far a consumer group is behind on some topics (admin client only)."""
+
+    def __init__(self, broker_url: str, group_id: str, topics: Iterable[str]) -> None:
+        self.group_id = group_id
+        self.admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap_servers(broker_url), client_id="meetlat-lag"
+        )
+        self.partitions = [
+            TopicPartition(described["name"], p["partition_index"])
+            for described in self.admin.describe_topics(list(topics))
+            for p in described["partitions"]
+        ]
+
+    def lag(self) -> int:
+        """Messages on the topics that the group has not yet committed."""
+        ends = self.admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in self.partitions})
+        committed = self.admin.list_group_offsets({self.group_id: self.partitions}).get(
+            self.group_id, {}
+        )
+        lag = 0
+        for tp in self.partitions:
+            done = committed.get(tp)
+            offset = done.offset if done is not None and done.offset >= 0 else 0
+            lag += max(0, ends[tp].offset - offset)
+        return lag
+
+    def close(self) -> None:
+        self.admin.close()
+
+
+async def wait_until_drained(
+    pipeline: Pipeline,
+    broker_url: str,
+    timeout: float = 600,
+    settle_checks: int = 2,
+    on_lag: Callable[[int], None] | None = None,
+) -> None:
+    """Wait until the worker has processed and committed everything on the pipeline topics,
+    seen `settle_checks` times in a row (a stage may still be producing into the next)."""
+    topics = [
+        pipeline.topics.intake,
+        pipeline.topics.observations,
+        pipeline.topics.scores,
+        pipeline.topics.partials,
+        pipeline.topics.benchmarks,
+    ]
+    probe = await asyncio.to_thread(LagProbe, broker_url, pipeline.app.conf.id, topics)
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    try:
+        while time.monotonic() < deadline:
+            lag = await asyncio.to_thread(probe.lag)
+            if on_lag is not None:
+                on_lag(lag)
+            quiet = quiet + 1 if lag == 0 else 0
+            if quiet >= settle_checks:
+                return
+            await asyncio.sleep(pipeline.app.conf.broker_commit_interval)
+    finally:
+        probe.close()
+    raise TimeoutError(f"pipeline still has unprocessed messages after {timeout:.0f}s")

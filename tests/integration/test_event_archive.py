@@ -1,0 +1,117 @@
+"""The durable event archive on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import Engine, select
+
+from schemas.events import CallAssessed, CallPlaced, EventBase, parse_event
+from services.ingest.archive import ArchivedEvent, EventArchive
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def placed(i: int, *, contact: str | None = None) -> tuple[EventBase, bytes]:
+    event = CallPlaced(
+        event_id=f"ev-{i:06d}",
+        contact_id=contact or f"call-{i // 3:05d}",
+        municipality="GM0344",
+        campaign="c",
+        wave=1,
+        case="x",
+        occurred_at=T0 + timedelta(seconds=i),
+    )
+    return event, event.model_dump_json().encode()
+
+
+def test_append_counts_new_events_and_skips_known_ones(engine: Engine) -> None:
+    archive = EventArchive(engine)
+    assert archive.count() == 0
+    assert archive.append([]) == 0
+    assert archive.append([placed(1), placed(2), placed(3)]) == 3
+    assert archive.count() == 3
+    # Across batches: 2 and 3 are known, 4 is new.
+    assert archive.append([placed(2), placed(4), placed(3)]) == 1
+    assert archive.count() == 4
+    # The same batch again: nothing new.
+    assert archive.append([placed(2), placed(4), placed(3)]) == 0
+    assert archive.count() == 4
+
+
+def test_append_dedups_within_a_batch(engine: Engine) -> None:
+    archive = EventArchive(engine)
+    first = placed(7)
+    again = (first[0], b'{"a different copy": true}')
+    assert archive.append([first, placed(8), again, first]) == 2
+    assert archive.count() == 2
+    assert list(archive.payloads()) == [first[1], placed(8)[1]]  # the first occurrence wins
+
+
+def test_payloads_in_archive_order_round_trip(engine: Engine) -> None:
+    archive = EventArchive(engine)
+    assessed = CallAssessed(
+        event_id="ev-assessed",
+        contact_id="call-é",
+        municipality="GM0363",
+        campaign="c",
+        wave=2,
+        case="standplaatsvergunning",
+        occurred_at=datetime(2026, 3, 2, 10, 30, tzinfo=timezone(timedelta(hours=1))),
+        answers={"vriendelijkheid_aanname": "zeer vriendelijk"},
+        report="Vriendelijk geholpen; één keer doorverbonden ✓ (NUL: \x00)",
+    )
+    # Archive order is arrival order, not event time.
+    batch1 = [placed(9), placed(2)]
+    batch2 = [(assessed, assessed.model_dump_json().encode()), placed(5)]
+    archive.append(batch1)
+    archive.append(batch2)
+    expected = [payload for _, payload in batch1 + batch2]
+    for size in (1, 2, 3, 1000):
+        got = list(archive.payloads(batch_size=size))
+        assert got == expected
+        assert all(isinstance(p, bytes) for p in got)
+    assert parse_event(list(archive.payloads())[2]) == assessed
+    with pytest.raises(ValueError):
+        list(archive.payloads(batch_size=0))
+
+
+def test_archived_columns(engine: Engine) -> None:
+    archive = EventArchive(engine)
+    event, payload = placed(1, contact="call-A")
+    before = datetime.now(UTC)
+    archive.append([(event, payload)])
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(
+                ArchivedEvent.seq,
+                ArchivedEvent.event_id,
+                ArchivedEvent.contact_id,
+                ArchivedEvent.municipality,
+                ArchivedEvent.event_type,
+                ArchivedEvent.occurred_at,
+                ArchivedEvent.archived_at,
+            )
+        ).one()
+    assert row.event_id == "ev-000001"
+    assert row.contact_id == "call-A"
+    assert row.municipality == "GM0344"
+    assert row.event_type == "call.placed"
+    assert row.occurred_at == event.occurred_at
+    assert row.occurred_at.tzinfo is not None
+    assert before - timedelta(seconds=5) <= row.archived_at <= datetime.now(UTC)
+    assert row.seq >= 1
+
+
+def test_big_batch(engine: Engine) -> None:
+    archive = EventArchive(engine)
+    batch = [placed(i) for i in range(5_000)]
+    assert archive.append(batch) == 5_000
+    assert archive.count() == 5_000
+    assert archive.append(batch[::-1]) == 0
+    assert archive.append([*batch[4_990:], placed(5_000)]) == 1
+    payloads = list(archive.payloads(batch_size=777))
+    assert len(payloads) == 5_001
+    assert payloads[:5_000] == [p for _, p in batch]
+    assert payloads[-1] == placed(5_000)[1]

@@ -1,0 +1,346 @@
+"""The SQL layer on SQLite and PostgreSQL: migrations and the benchmark store."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
+
+import services.ingest.archive
+import services.reporting.store  # registers the reporting tables on Base.metadata
+from schemas.benchmarks import BenchmarkUpdated, Figures
+from services.reporting.figures import FigureRow, content_sha256, figure_rows
+from services.reporting.store import BenchmarkStore
+from services.runtime.db import Base, alembic_config, make_engine, upgrade
+
+TOPIC = "meetlat.benchmarks"
+
+
+def figures(n: int, mean: float | None, potential_mean: float | None = None) -> Figures:
+    return Figures(
+        n=n,
+        mean=mean,
+        min=None if mean is None else mean - 1,
+        max=None if mean is None else mean + 1,
+        potential_n=n,
+        potential_mean=potential_mean,
+    )
+
+
+def bench(
+    scope_id: str,
+    version: int,
+    mean: float | None,
+    *,
+    kind: str = "municipality",
+    name: str | None = None,
+    phone: bool = True,
+) -> BenchmarkUpdated:
+    breakdowns = {"all": figures(version, mean, None if mean is None else mean + 0.5)}
+    if phone:
+        breakdowns["channel=phone"] = figures(1, mean)
+    return BenchmarkUpdated.model_validate(
+        {
+            "scope_kind": kind,
+            "scope_id": scope_id,
+            "name": name or f"Gemeente {scope_id}",
+            "version": version,
+            "breakdowns": breakdowns,
+        }
+    )
+
+
+def expected(*updates: BenchmarkUpdated) -> list[FigureRow]:
+    rows = [row for update in updates for row in figure_rows(update)]
+    return sorted(rows, key=lambda r: (r.scope_kind, r.scope_id, r.breakdown, r.metric))
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+# ---------------------------------------------------------------- engine and migrations
+
+
+def test_make_engine_sqlite_creates_directory_and_sets_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "meetlat.db"
+    eng = make_engine(f"sqlite:///{path}")
+    try:
+        with eng.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+        assert path.parent.is_dir()
+        assert eng.pool._pre_ping
+    finally:
+        eng.dispose()
+
+
+def test_make_engine_uses_psycopg3_for_postgresql() -> None:
+    eng = make_engine("postgresql://someone@db.invalid:5432/meetlat")
+    assert eng.dialect.driver == "psycopg"
+    assert eng.url.drivername == "postgresql+psycopg"
+    eng.dispose()
+
+
+def test_upgrade_twice_is_a_noop(database_url: str) -> None:
+    eng = make_engine(database_url)
+    try:
+        upgrade(eng)
+        tables = sorted(inspect(eng).get_table_names())
+        with eng.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+        upgrade(eng)
+        assert sorted(inspect(eng).get_table_names()) == tables
+        with eng.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert [v for (v,) in versions] == [head_revision()]
+        assert set(tables) >= {
+            "event_archive",
+            "figure",
+            "scope_state",
+            "stream_position",
+            "snapshot",
+            "snapshot_figure",
+        }
+    finally:
+        eng.dispose()
+
+
+def test_concurrent_upgrades_at_start(database_url: str) -> None:
+    """Several workers starting at once on an empty database: one migrates, none fails."""
+    engines = [make_engine(database_url) for _ in range(3)]
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(upgrade, engines))
+        with engines[0].connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+    finally:
+        for eng in engines:
+            eng.dispose()
+
+
+def test_upgrade_keeps_data(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    store.apply([bench("GM0344", 1, 7.0)], {(TOPIC, 0): 1})
+    upgrade(engine)
+    assert store.latest() == expected(bench("GM0344", 1, 7.0))
+
+
+def test_migrations_match_models(engine: Engine) -> None:
+    assert services.ingest.archive.ArchivedEvent.__tablename__ in Base.metadata.tables
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
+        diff = compare_metadata(context, Base.metadata)
+    assert diff == []
+
+
+# ---------------------------------------------------------------- latest figures
+
+
+def test_figure_rows_flattens_every_metric() -> None:
+    update = bench("GM0344", 3, None)
+    rows = figure_rows(update)
+    assert len(rows) == 2 * 6
+    by_key = {(r.breakdown, r.metric): r.value for r in rows}
+    assert by_key[("all", "n")] == 3.0
+    assert isinstance(by_key[("all", "n")], float)
+    assert by_key[("all", "mean")] is None
+    assert by_key[("channel=phone", "potential_n")] == 1.0
+    assert {r.scope_name for r in rows} == {"Gemeente GM0344"}
+
+
+def test_apply_stores_latest_figures(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    a = bench("GM0344", 1, 6.5)
+    b = bench("GM0363", 1, 7.25)
+    nl = bench("NL", 1, 6.9, kind="nation", name="Nederland", phone=False)
+    assert store.apply([a, b, nl], {(TOPIC, 0): 10}) == 3
+    latest = store.latest()
+    assert latest == expected(a, b, nl)
+    assert latest == sorted(latest, key=lambda r: (r.scope_kind, r.scope_id, r.breakdown, r.metric))
+    assert latest[0].scope_kind == "municipality"
+
+
+def test_newer_version_wins_older_is_ignored(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    assert store.apply([bench("GM0344", 2, 6.0)], {}) == 1
+    assert store.apply([bench("GM0344", 1, 9.0)], {}) == 0
+    assert store.latest() == expected(bench("GM0344", 2, 6.0))
+    # A newer version replaces every row of the scope, including breakdowns it no longer has.
+    newer = bench("GM0344", 3, 8.0, phone=False, name="Utrecht")
+    assert store.apply([newer], {}) == 1
+    assert store.latest() == expected(newer)
+    assert {r.breakdown for r in store.latest()} == {"all"}
+    assert store.apply([bench("GM0344", 3, 1.0)], {}) == 0  # equal version: not newer
+    assert store.latest() == expected(newer)
+
+
+def test_applying_the_same_batch_twice_changes_nothing(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    batch = [bench("GM0344", 1, 6.0), bench("GM0363", 4, 7.0)]
+    positions = {(TOPIC, 0): 7, (TOPIC, 1): 3}
+    assert store.apply(batch, positions) == 2
+    latest, pos = store.latest(), store.positions()
+    assert store.apply(batch, positions) == 0
+    assert store.latest() == latest
+    assert store.positions() == pos == positions
+
+
+def test_several_versions_of_one_scope_in_one_batch(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    batch = [
+        bench("GM0344", 2, 6.0),
+        bench("GM0344", 5, 8.5),
+        bench("GM0363", 1, 5.0),
+        bench("GM0344", 3, 7.0),
+        bench("GM0344", 5, 8.5),  # duplicate delivery inside the batch
+    ]
+    assert store.apply(batch, {}) == 2
+    assert store.latest() == expected(bench("GM0344", 5, 8.5), bench("GM0363", 1, 5.0))
+    # Later batch with a mix: only the newer scope version counts.
+    assert store.apply([bench("GM0344", 4, 1.0), bench("GM0363", 2, 5.5)], {}) == 1
+    assert store.latest() == expected(bench("GM0344", 5, 8.5), bench("GM0363", 2, 5.5))
+
+
+def test_positions_keep_the_maximum(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    assert store.positions() == {}
+    store.apply([], {(TOPIC, 0): 5, (TOPIC, 1): 3})
+    store.apply([bench("GM0344", 1, 6.0)], {(TOPIC, 0): 2, (TOPIC, 1): 9, (TOPIC, 2): 0})
+    store.apply([], {("other", 0): 1_000_000_000_000})
+    assert store.positions() == {
+        (TOPIC, 0): 5,
+        (TOPIC, 1): 9,
+        (TOPIC, 2): 0,
+        ("other", 0): 1_000_000_000_000,
+    }
+
+
+def test_apply_of_nothing_is_harmless(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    assert store.apply([], {}) == 0
+    assert store.latest() == []
+    assert store.positions() == {}
+
+
+def test_concurrent_writers_converge(engine: Engine) -> None:
+    """Writers racing on the same scopes (and snapshots in between) never lose the newest."""
+    scopes = ["GM0344", "GM0363", "GM0599"]
+
+    def work(seed: int) -> None:
+        store = BenchmarkStore(engine)
+        rng = random.Random(seed)
+        versions = list(range(1, 31))
+        rng.shuffle(versions)
+        for i, version in enumerate(versions):
+            batch = [bench(s, version, version / 4) for s in rng.sample(scopes, 2)]
+            store.apply(batch, {(TOPIC, seed): version, (TOPIC, 99): version})
+            if i % 10 == 0:
+                store.take_snapshot(f"w{seed}")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(work, range(4)))
+    store = BenchmarkStore(engine)
+    winners = [bench(s, 30, 30 / 4) for s in scopes]
+    store.apply(winners, {})  # scopes a writer never drew at version 30
+    assert store.latest() == expected(*winners)
+    assert store.positions() == {**{(TOPIC, seed): 30 for seed in range(4)}, (TOPIC, 99): 30}
+    for info in store.snapshots():
+        assert store.snapshot_figures(info.id) and info.figure_count == len(
+            store.snapshot_figures(info.id)
+        )
+
+
+# ---------------------------------------------------------------- snapshots
+
+
+def test_snapshot_copies_latest_figures_and_positions(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    store.apply(
+        [bench("GM0344", 1, 6.5), bench("KVK-MN", 2, 7.0, kind="chamber", name="Midden")],
+        {(TOPIC, 1): 4, (TOPIC, 0): 12},
+    )
+    info = store.take_snapshot("1-meting")
+    assert info.label == "1-meting"
+    assert info.figure_count == len(store.latest()) == 24
+    assert info.position == [
+        {"topic": TOPIC, "partition": 0, "offset": 12},
+        {"topic": TOPIC, "partition": 1, "offset": 4},
+    ]
+    assert info.taken_at.tzinfo is not None
+    assert info.content_sha256 == content_sha256(store.latest())
+    assert len(info.content_sha256) == 64
+    assert store.snapshot_figures(info.id) == store.latest()
+    assert {r.scope_name for r in store.snapshot_figures(info.id)} == {
+        "Gemeente GM0344",
+        "Midden",
+    }
+
+
+def test_snapshot_is_unaffected_by_later_applies(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    first = bench("GM0344", 1, 6.5)
+    store.apply([first], {(TOPIC, 0): 1})
+    info = store.take_snapshot()
+    frozen = store.snapshot_figures(info.id)
+
+    second = bench("GM0344", 2, 9.0, phone=False)
+    store.apply([second, bench("GM0363", 1, 5.0)], {(TOPIC, 0): 8})
+    assert store.latest() == expected(second, bench("GM0363", 1, 5.0))
+    assert store.snapshot_figures(info.id) == frozen == expected(first)
+    [listed] = store.snapshots()
+    assert listed == info
+    assert listed.position == [{"topic": TOPIC, "partition": 0, "offset": 1}]
+
+
+def test_snapshot_listing_and_lookup(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    assert store.snapshots() == []
+    empty = store.take_snapshot("leeg")
+    assert empty.figure_count == 0
+    assert store.snapshot_figures(empty.id) == []
+    store.apply([bench("GM0344", 1, 6.5)], {(TOPIC, 0): 3})
+    one = store.take_snapshot("een")
+    store.apply([bench("GM0344", 2, 7.5)], {(TOPIC, 0): 4})
+    two = store.take_snapshot()
+    listed = store.snapshots()
+    assert [s.id for s in listed] == [empty.id, one.id, two.id]
+    assert [s.label for s in listed] == ["leeg", "een", ""]
+    assert listed == [empty, one, two]
+    assert listed[0].taken_at <= listed[1].taken_at <= listed[2].taken_at
+    assert store.snapshot_figures(one.id) == expected(bench("GM0344", 1, 6.5))
+    assert store.snapshot_figures(two.id) == expected(bench("GM0344", 2, 7.5))
+
+
+def test_unknown_snapshot_raises_key_error(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    with pytest.raises(KeyError):
+        store.snapshot_figures(12345)
+    info = store.take_snapshot()
+    with pytest.raises(KeyError):
+        store.snapshot_figures(info.id + 1)
+
+
+def test_content_hash_equal_for_equal_content(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    store.apply([bench("GM0344", 1, 6.5), bench("GM0363", 1, 7.0)], {(TOPIC, 0): 1})
+    a = store.take_snapshot("a")
+    store.apply([], {(TOPIC, 0): 2})  # offsets moved, figures did not
+    b = store.take_snapshot("b")
+    assert a.content_sha256 == b.content_sha256
+    assert a.id != b.id
+    store.apply([bench("GM0363", 2, 7.01)], {})
+    c = store.take_snapshot("c")
+    assert c.content_sha256 != a.content_sha256
+    # The hash depends on content only, not on the order rows were written in.
+    assert content_sha256(reversed(store.latest())) == c.content_sha256
