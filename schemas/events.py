@@ -13,7 +13,7 @@ Outside producers validate against the JSON Schema exported to `schemas/json/`
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -24,7 +24,7 @@ from pydantic import (
     TypeAdapter,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 CbsCode = Annotated[str, StringConstraints(pattern=r"^GM\d{4}$")]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
@@ -187,6 +187,7 @@ PHONE_TYPES = frozenset(
      "call.callback_made", "call.self_callback", "call.assessed"}
 )
 MAIL_TYPES = frozenset({"mail.sent", "mail.auto_replied", "mail.replied", "mail.assessed"})
+EVENT_TYPES = PHONE_TYPES | MAIL_TYPES | {"survey.response"}
 
 
 def channel_of(event: EventBase) -> Channel | None:

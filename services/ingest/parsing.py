@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.events import EVENT_ADAPTER, Event
+from schemas.events import EVENT_ADAPTER, EVENT_TYPES, Event
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,10 @@ def describe(error: ValidationError) -> str:
     """One line per problem, naming the field: "occurred_at: Input should have timezone info"."""
     parts = []
     for item in error.errors(include_url=False):
-        location = ".".join(str(p) for p in item["loc"]) or "record"
+        loc = list(item["loc"])
+        if loc and loc[0] in EVENT_TYPES:
+            loc = loc[1:]  # the union's tag, not a field the producer wrote
+        location = ".".join(str(p) for p in loc) or "record"
         parts.append(f"{location}: {item['msg']}")
     return "; ".join(parts)
 

@@ -252,6 +252,17 @@ class BenchmarkStore:
         with self.engine.connect() as conn:
             return _positions(conn)
 
+    def reset_materialised(self) -> None:
+        """Forget the latest figures and positions (never snapshots, never the archive).
+
+        Needed when the stream itself starts over — a fresh embedded broker keeps nothing, so
+        scope versions restart at 1 and would otherwise lose against the stale ones in SQL.
+        """
+        with write_transaction(self.engine) as conn:
+            conn.execute(delete(Figure))
+            conn.execute(delete(ScopeState))
+            conn.execute(delete(StreamPosition))
+
     # ------------------------------------------------------------------ snapshots
 
     def take_snapshot(self, label: str = "") -> SnapshotInfo:

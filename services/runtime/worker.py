@@ -36,13 +36,35 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
     with broker_for(settings.broker_url, settings.data_dir / "tansu.log") as broker_url:
         pipeline = create_pipeline(settings, broker_url, services)
         prepare(pipeline, broker_url)
+        if settings.embedded:
+            restore_embedded(pipeline, broker_url)
         serve_metrics(settings.metrics_port)
+        log.warning("meetlat worker (%s) on %s", ", ".join(pipeline.services), broker_url)
         worker = faust.Worker(pipeline.app, loglevel=settings.log_level, quiet=True)
         try:
             worker.execute_from_commandline()
         except SystemExit as exc:
             if exc.code not in (0, None):
                 raise
+
+
+def restore_embedded(pipeline: Pipeline, broker_url: str) -> int:
+    """A fresh embedded broker holds nothing: forget the materialised figures of the previous
+    stream and replay the SQL event archive into the new one. Returns the events replayed."""
+    from services.ingest.archive import EventArchive
+    from services.ingest.publisher import KafkaPublisher
+    from services.ingest.service import replay
+    from services.reporting.store import BenchmarkStore
+
+    BenchmarkStore(pipeline.engine).reset_materialised()
+    publisher = KafkaPublisher(broker_url)
+    try:
+        count = replay(EventArchive(pipeline.engine), publisher, pipeline.topics)
+    finally:
+        publisher.close()
+    if count:
+        log.warning("replayed %d archived events into the embedded broker", count)
+    return count
 
 
 async def _until_ready(app: faust.App, timeout: float) -> None:
@@ -66,6 +88,7 @@ async def running_pipeline(
         pipeline.app, loglevel=settings.log_level, quiet=True, daemon=False,
         loop=asyncio.get_running_loop(),
     )
+    worker.spinner = None  # no terminal spinner for an embedded worker
     await worker.start()
     try:
         await _until_ready(pipeline.app, ready_timeout)

@@ -1,0 +1,107 @@
+"""The batch oracle: the streaming pipeline's domain functions, run over an event log at once.
+
+`recompute` folds each contact's events through the scorer's `observe` in log order (as the
+scorer would see them on its partition) and aggregates the final revisions with the same
+two-level partial maths as the aggregators. Every streaming result is tested against it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from schemas.benchmarks import NATION_ID, BenchmarkUpdated
+from schemas.events import Event, channel_of
+from schemas.reference import ReferenceData
+from schemas.scores import ScoreRevision
+from services.aggregation.benchmarks import (
+    Ledger,
+    Partial,
+    apply_revision,
+    breakdown_figures,
+    ledger_partials,
+    merge_partials,
+)
+from services.scoring.model import ScoringModel
+from services.scoring.rules import ContactError
+from services.scoring.scorer import EMPTY_STATE, ContactState, observe
+
+
+@dataclass
+class Recomputation:
+    scores: dict[str, ScoreRevision] = field(default_factory=dict)
+    benchmarks: list[BenchmarkUpdated] = field(default_factory=list)
+    contradictions: list[str] = field(default_factory=list)
+
+    def benchmark(self, scope_kind: str, scope_id: str) -> BenchmarkUpdated:
+        return next(b for b in self.benchmarks if (b.scope_kind, b.scope_id) == (scope_kind, scope_id))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "scores": [s.model_dump(mode="json") for _, s in sorted(self.scores.items())],
+            "benchmarks": [b.model_dump(mode="json") for b in self.benchmarks],
+            "contradictions": self.contradictions,
+        }
+
+
+def score_all(
+    events: Iterable[Event], model: ScoringModel
+) -> tuple[dict[str, ScoreRevision], list[str]]:
+    """Final revision per contact; events that contradict their contact are listed, not applied."""
+    states: dict[str, ContactState] = {}
+    latest: dict[str, ScoreRevision] = {}
+    contradictions: list[str] = []
+    for event in events:
+        if channel_of(event) is None:
+            continue
+        state = states.get(event.contact_id, EMPTY_STATE)
+        try:
+            states[event.contact_id], revision = observe(state, event, model)
+        except ContactError as exc:
+            contradictions.append(f"{event.event_id}: {exc}")
+            continue
+        if revision is not None:
+            latest[event.contact_id] = revision
+    return latest, contradictions
+
+
+def benchmarks_of(scores: Iterable[ScoreRevision], reference: ReferenceData) -> list[BenchmarkUpdated]:
+    """Municipality, Chamber and national benchmarks of the final revisions (version 1 each)."""
+    ledgers: dict[str, Ledger] = defaultdict(dict)
+    for revision in scores:
+        apply_revision(ledgers[revision.municipality], revision)
+    partials: dict[str, dict[str, Partial]] = {
+        code: ledger_partials(ledger) for code, ledger in sorted(ledgers.items())
+    }
+    out = []
+    for code, parts in partials.items():
+        municipality = reference.municipalities.get(code)
+        out.append(BenchmarkUpdated(
+            scope_kind="municipality", scope_id=code,
+            name=municipality.name if municipality else code,
+            version=1, breakdowns=breakdown_figures(parts),
+        ))
+    by_chamber: dict[str, list[str]] = defaultdict(list)
+    for code in partials:
+        chamber = reference.chamber_of.get(code)
+        if chamber:
+            by_chamber[chamber].append(code)
+    for chamber_id, codes in sorted(by_chamber.items()):
+        chamber = reference.chambers.get(chamber_id)
+        out.append(BenchmarkUpdated(
+            scope_kind="chamber", scope_id=chamber_id,
+            name=chamber.name if chamber else chamber_id,
+            version=1, breakdowns=breakdown_figures(merge_partials(partials[c] for c in sorted(codes))),
+        ))
+    if partials:
+        out.append(BenchmarkUpdated(
+            scope_kind="nation", scope_id=NATION_ID, name="Nederland",
+            version=1, breakdowns=breakdown_figures(merge_partials(partials.values())),
+        ))
+    return out
+
+
+def recompute(events: Iterable[Event], model: ScoringModel, reference: ReferenceData) -> Recomputation:
+    scores, contradictions = score_all(events, model)
+    return Recomputation(scores, benchmarks_of(scores.values(), reference), contradictions)
