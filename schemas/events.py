@@ -100,7 +100,9 @@ class CallAssessed(EventBase):
 
     type: Literal["call.assessed"] = "call.assessed"
     answers: dict[Identifier, Answer] = Field(
-        description="Criterion id → the answer on its scale, e.g. {'vriendelijkheid_aanname': 'vriendelijk'}."
+        min_length=1,
+        description="Criterion id → the answer on its scale, e.g. {'vriendelijkheid_aanname': "
+        "'vriendelijk'}; at least one (a later assessment replaces an earlier one).",
     )
     report: str = Field(default="", max_length=20_000, description="The call report text.")
 

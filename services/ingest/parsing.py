@@ -81,9 +81,9 @@ def parse_jsonl(
 ) -> Iterator[Outcome]:
     """One outcome per non-blank line; line numbers count every physical line from 1."""
     for number, raw in enumerate(lines, start=1):
-        stripped = raw.strip()
-        if stripped:
-            yield parse_json_record(stripped, source, number, municipalities)
+        if raw.strip():
+            # the line as read, minus its line ending: that is what a dead letter carries
+            yield parse_json_record(raw.rstrip(b"\r\n"), source, number, municipalities)
 
 
 # Columns whose CSV cell holds JSON (nested values).

