@@ -40,13 +40,17 @@ class EventBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    event_id: Identifier = Field(description="Unique id of this observation; duplicates are ignored.")
+    event_id: Identifier = Field(
+        description="Unique id of this observation; duplicates are ignored."
+    )
     contact_id: Identifier = Field(
         description="The call or mail this event belongs to (for a survey: the response id)."
     )
     municipality: CbsCode = Field(description="CBS code of the municipality, e.g. GM0344.")
     campaign: Identifier = Field(description="Measurement campaign, e.g. 'mg-2026'.")
-    wave: int = Field(ge=1, le=99, description="Measurement wave: 1 for the 1-meting, 2 for the 2-meting…")
+    wave: int = Field(
+        ge=1, le=99, description="Measurement wave: 1 for the 1-meting, 2 for the 2-meting…"
+    )
     case: Identifier = Field(description="The prepared case (casus), e.g. 'standplaatsvergunning'.")
     occurred_at: AwareDatetime = Field(description="Event time, timezone-aware.")
 
@@ -72,7 +76,9 @@ class CallTransferred(EventBase):
 
     type: Literal["call.transferred"] = "call.transferred"
     to_role: Identifier = Field(description="Role of the colleague, never a name.")
-    briefed: bool = Field(description="Warm transfer: the colleague was told what the call is about.")
+    briefed: bool = Field(
+        description="Warm transfer: the colleague was told what the call is about."
+    )
     colleague_available: bool = Field(description="False when put through to someone absent.")
 
 
@@ -133,7 +139,9 @@ class MailReplied(EventBase):
         default=None, description="An internal forward between colleagues was left in the mail."
     )
     spelling_errors: int | None = Field(default=None, ge=0, le=10_000)
-    body: str = Field(default="", max_length=200_000, description="Reply text, quoted history removed.")
+    body: str = Field(
+        default="", max_length=200_000, description="Reply text, quoted history removed."
+    )
 
 
 class MailAssessed(EventBase):
@@ -154,7 +162,9 @@ class SurveyResponse(EventBase):
 
     type: Literal["survey.response"] = "survey.response"
     survey_channel: SurveyChannel
-    totaaloordeel: int = Field(ge=1, le=10, description="Its own question, not an average of items.")
+    totaaloordeel: int = Field(
+        ge=1, le=10, description="Its own question, not an average of items."
+    )
     effort: int = Field(ge=1, le=5, description="1 = no effort at all … 5 = very much effort.")
     hostmanship: tuple[int, int, int, int, int, int] = Field(
         description="The six hostmanship items, each 1–10, in the order of the NVVB questionnaire."
@@ -163,7 +173,15 @@ class SurveyResponse(EventBase):
     suggestion: str = Field(default="", max_length=5_000)
 
 
-PhoneEvent = CallPlaced | CallAnswered | CallTransferred | CallbackPromised | CallbackMade | SelfCallback | CallAssessed
+PhoneEvent = (
+    CallPlaced
+    | CallAnswered
+    | CallTransferred
+    | CallbackPromised
+    | CallbackMade
+    | SelfCallback
+    | CallAssessed
+)
 MailEvent = MailSent | MailAutoReplied | MailReplied | MailAssessed
 
 Event = Annotated[
@@ -185,8 +203,15 @@ Event = Annotated[
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 PHONE_TYPES = frozenset(
-    {"call.placed", "call.answered", "call.transferred", "call.callback_promised",
-     "call.callback_made", "call.self_callback", "call.assessed"}
+    {
+        "call.placed",
+        "call.answered",
+        "call.transferred",
+        "call.callback_promised",
+        "call.callback_made",
+        "call.self_callback",
+        "call.assessed",
+    }
 )
 MAIL_TYPES = frozenset({"mail.sent", "mail.auto_replied", "mail.replied", "mail.assessed"})
 EVENT_TYPES = PHONE_TYPES | MAIL_TYPES | {"survey.response"}

@@ -20,12 +20,19 @@ def documents() -> dict[str, dict[str, Any]]:
     adapters: dict[str, tuple[TypeAdapter[Any], str]] = {
         "event.schema.json": (EVENT_ADAPTER, "Meetlat observation event (call, mail or survey)"),
         "score-revision.schema.json": (TypeAdapter(ScoreRevision), "Meetlat score revision"),
-        "benchmark-updated.schema.json": (TypeAdapter(BenchmarkUpdated), "Meetlat benchmark update"),
+        "benchmark-updated.schema.json": (
+            TypeAdapter(BenchmarkUpdated),
+            "Meetlat benchmark update",
+        ),
     }
     out = {}
     for name, (adapter, title) in adapters.items():
         schema = adapter.json_schema(mode="validation")
-        schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, **schema}
+        schema = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": title,
+            **schema,
+        }
         out[name] = schema
     return out
 

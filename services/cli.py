@@ -39,7 +39,10 @@ def _settings() -> Settings:
 @contextmanager
 def _progress() -> Iterator[Progress]:
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         console=err,
     ) as progress:
         yield progress
@@ -78,22 +81,31 @@ def ingest_file(
 
     settings = _settings()
     if not settings.broker_url:
-        err.print("[red]MEETLAT_BROKER_URL is not set[/]: point it at the broker of a running "
-                  "worker (`meetlat worker` prints it), or use `meetlat demo` for a self-contained run.")
+        err.print(
+            "[red]MEETLAT_BROKER_URL is not set[/]: point it at the broker of a running "
+            "worker (`meetlat worker` prints it), or use `meetlat demo` for a self-contained run."
+        )
         raise typer.Exit(2)
     kind = fmt if fmt != "auto" else ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     known = set(ReferenceData.load(settings.chamber_map).municipalities)
     engine = make_engine(settings.sqlalchemy_url)
     upgrade(engine)
     topics = Topics.for_settings(settings)
-    ensure_topics(settings.broker_url, topics.specs(settings.partitions), settings.replication_factor)
+    ensure_topics(
+        settings.broker_url, topics.specs(settings.partitions), settings.replication_factor
+    )
     publisher = KafkaPublisher(settings.broker_url)
     parse = parse_csv if kind == "csv" else parse_jsonl
     total = sum(1 for _ in path.open("rb"))
     with path.open("rb") as lines, _progress() as progress:
         task = progress.add_task(f"ingest {path.name}", total=total)
-        report = ingest(parse(lines, path.name, known), EventArchive(engine), publisher, topics,
-                        progress=lambda n: progress.advance(task, n))
+        report = ingest(
+            parse(lines, path.name, known),
+            EventArchive(engine),
+            publisher,
+            topics,
+            progress=lambda n: progress.advance(task, n),
+        )
     publisher.close()
     for rejected in report.rejected:
         err.print(f"[red]{rejected.source}:{rejected.line}[/]: {rejected.reason}")
@@ -114,18 +126,24 @@ def replay() -> None:
 
     settings = _settings()
     if not settings.broker_url:
-        err.print("[red]MEETLAT_BROKER_URL is not set[/]: an embedded worker replays the archive "
-                  "itself when it starts.")
+        err.print(
+            "[red]MEETLAT_BROKER_URL is not set[/]: an embedded worker replays the archive "
+            "itself when it starts."
+        )
         raise typer.Exit(2)
     engine = make_engine(settings.sqlalchemy_url)
     upgrade(engine)
     archive = EventArchive(engine)
     topics = Topics.for_settings(settings)
-    ensure_topics(settings.broker_url, topics.specs(settings.partitions), settings.replication_factor)
+    ensure_topics(
+        settings.broker_url, topics.specs(settings.partitions), settings.replication_factor
+    )
     publisher = KafkaPublisher(settings.broker_url)
     with _progress() as progress:
         task = progress.add_task("replay", total=archive.count())
-        count = replay_archive(archive, publisher, topics, progress=lambda n: progress.advance(task, n))
+        count = replay_archive(
+            archive, publisher, topics, progress=lambda n: progress.advance(task, n)
+        )
     publisher.close()
     console.print(f"re-published {count} archived events to {topics.observations}")
 
@@ -133,7 +151,9 @@ def replay() -> None:
 @app.command()
 def recompute(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL event file.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print contact scores and benchmarks as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print contact scores and benchmarks as JSON.")
+    ] = False,
 ) -> None:
     """The batch oracle: score and aggregate an event file with the pipeline's own domain
     functions, without Kafka."""
@@ -162,13 +182,20 @@ def recompute(
         if b.scope_kind == "municipality":
             continue
         phone, mail = b.breakdowns["channel=phone"], b.breakdowns["channel=mail"]
-        table.add_row(b.scope_kind, b.name, f"{phone.mean or 0:.2f}", f"{mail.mean or 0:.2f}",
-                      str(b.breakdowns["all"].n))
+        table.add_row(
+            b.scope_kind,
+            b.name,
+            f"{phone.mean or 0:.2f}",
+            f"{mail.mean or 0:.2f}",
+            str(b.breakdowns["all"].n),
+        )
     console.print(table)
 
 
 @app.command()
-def snapshot(label: Annotated[str, typer.Option(help="A label, e.g. 'wave 1 closed'.")] = "") -> None:
+def snapshot(
+    label: Annotated[str, typer.Option(help="A label, e.g. 'wave 1 closed'.")] = "",
+) -> None:
     """Take an immutable snapshot of all figures in SQL, at the stream position they reflect."""
     from services.reporting.store import BenchmarkStore
     from services.runtime.db import make_engine, upgrade
@@ -192,15 +219,21 @@ def snapshots() -> None:
     upgrade(engine)
     table = Table("id", "taken at (UTC)", "label", "figures", "sha256")
     for info in BenchmarkStore(engine).snapshots():
-        table.add_row(str(info.id), f"{info.taken_at:%Y-%m-%d %H:%M:%S}", info.label,
-                      str(info.figure_count), info.content_sha256[:16])
+        table.add_row(
+            str(info.id),
+            f"{info.taken_at:%Y-%m-%d %H:%M:%S}",
+            info.label,
+            str(info.figure_count),
+            info.content_sha256[:16],
+        )
     console.print(table)
 
 
 @app.command()
 def demo(
     municipalities: Annotated[
-        int | None, typer.Option(min=1, max=342, help="Only a reproducible sample of N municipalities.")
+        int | None,
+        typer.Option(min=1, max=342, help="Only a reproducible sample of N municipalities."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the generated campaign.")] = 2026,
     out: Annotated[Path, typer.Option(help="Output folder (events, database, reports).")] = Path(
@@ -230,7 +263,9 @@ def demo(
 
 @schema_app.command("export")
 def schema_export(
-    check: Annotated[bool, typer.Option("--check", help="Only check the export is current.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check the export is current.")
+    ] = False,
 ) -> None:
     """Write the JSON Schema of events, score revisions and benchmarks to schemas/json/."""
     from schemas.export import JSON_DIR, export, stale
@@ -238,7 +273,9 @@ def schema_export(
     if check:
         problems = stale()
         if problems:
-            err.print(f"[red]stale JSON Schema[/]: {', '.join(problems)}; run `meetlat schema export`")
+            err.print(
+                f"[red]stale JSON Schema[/]: {', '.join(problems)}; run `meetlat schema export`"
+            )
             raise typer.Exit(1)
         console.print(f"JSON Schema in {JSON_DIR} is current")
         return

@@ -35,7 +35,9 @@ class Recomputation:
     contradictions: list[str] = field(default_factory=list)
 
     def benchmark(self, scope_kind: str, scope_id: str) -> BenchmarkUpdated:
-        return next(b for b in self.benchmarks if (b.scope_kind, b.scope_id) == (scope_kind, scope_id))
+        return next(
+            b for b in self.benchmarks if (b.scope_kind, b.scope_id) == (scope_kind, scope_id)
+        )
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -66,7 +68,9 @@ def score_all(
     return latest, contradictions
 
 
-def benchmarks_of(scores: Iterable[ScoreRevision], reference: ReferenceData) -> list[BenchmarkUpdated]:
+def benchmarks_of(
+    scores: Iterable[ScoreRevision], reference: ReferenceData
+) -> list[BenchmarkUpdated]:
     """Municipality, Chamber and national benchmarks of the final revisions (version 1 each)."""
     ledgers: dict[str, Ledger] = defaultdict(dict)
     for revision in scores:
@@ -77,31 +81,46 @@ def benchmarks_of(scores: Iterable[ScoreRevision], reference: ReferenceData) -> 
     out = []
     for code, parts in partials.items():
         municipality = reference.municipalities.get(code)
-        out.append(BenchmarkUpdated(
-            scope_kind="municipality", scope_id=code,
-            name=municipality.name if municipality else code,
-            version=1, breakdowns=breakdown_figures(parts),
-        ))
+        out.append(
+            BenchmarkUpdated(
+                scope_kind="municipality",
+                scope_id=code,
+                name=municipality.name if municipality else code,
+                version=1,
+                breakdowns=breakdown_figures(parts),
+            )
+        )
     by_chamber: dict[str, list[str]] = defaultdict(list)
     for code in partials:
-        chamber = reference.chamber_of.get(code)
-        if chamber:
-            by_chamber[chamber].append(code)
+        chamber_id = reference.chamber_of.get(code)
+        if chamber_id:
+            by_chamber[chamber_id].append(code)
     for chamber_id, codes in sorted(by_chamber.items()):
         chamber = reference.chambers.get(chamber_id)
-        out.append(BenchmarkUpdated(
-            scope_kind="chamber", scope_id=chamber_id,
-            name=chamber.name if chamber else chamber_id,
-            version=1, breakdowns=breakdown_figures(merge_partials(partials[c] for c in sorted(codes))),
-        ))
+        out.append(
+            BenchmarkUpdated(
+                scope_kind="chamber",
+                scope_id=chamber_id,
+                name=chamber.name if chamber else chamber_id,
+                version=1,
+                breakdowns=breakdown_figures(merge_partials(partials[c] for c in sorted(codes))),
+            )
+        )
     if partials:
-        out.append(BenchmarkUpdated(
-            scope_kind="nation", scope_id=NATION_ID, name="Nederland",
-            version=1, breakdowns=breakdown_figures(merge_partials(partials.values())),
-        ))
+        out.append(
+            BenchmarkUpdated(
+                scope_kind="nation",
+                scope_id=NATION_ID,
+                name="Nederland",
+                version=1,
+                breakdowns=breakdown_figures(merge_partials(partials.values())),
+            )
+        )
     return out
 
 
-def recompute(events: Iterable[Event], model: ScoringModel, reference: ReferenceData) -> Recomputation:
+def recompute(
+    events: Iterable[Event], model: ScoringModel, reference: ReferenceData
+) -> Recomputation:
     scores, contradictions = score_all(events, model)
     return Recomputation(scores, benchmarks_of(scores.values(), reference), contradictions)

@@ -40,18 +40,25 @@ def register(pipeline: Pipeline) -> None:
     deadletter = pipeline.topic(pipeline.topics.deadletter)
     partitions = pipeline.settings.partitions
     ledgers = app.Table(
-        "municipality-ledgers", key_type=str, default=None, partitions=partitions,
+        "municipality-ledgers",
+        key_type=str,
+        default=None,
+        partitions=partitions,
         help="Municipality → version and latest revision entry of each of its contacts.",
     )
     scope_parts = app.Table(
-        "scope-partials", key_type=str, default=None, partitions=partitions,
+        "scope-partials",
+        key_type=str,
+        default=None,
+        partitions=partitions,
         help="Chamber/nation scope → version and latest partials of each municipality.",
     )
 
     async def dead_letter(event: Any, reason: str, kind: str) -> None:
         message = event.message
         await deadletter.send(
-            key=message.key, value=event.value or b"",
+            key=message.key,
+            value=event.value or b"",
             headers=deadletter_headers(
                 reason, kind, "aggregation", f"{message.topic}/{message.partition}@{message.offset}"
             ),
@@ -59,7 +66,9 @@ def register(pipeline: Pipeline) -> None:
         METRICS.deadlettered(kind)
 
     async def publish(update: BenchmarkUpdated) -> None:
-        await benchmarks.send(key=update.scope_key.encode(), value=update.model_dump_json().encode())
+        await benchmarks.send(
+            key=update.scope_key.encode(), value=update.model_dump_json().encode()
+        )
         METRICS.produced(f"benchmark.{update.scope_kind}")
 
     @app.agent(scores, name="municipality-aggregator")
@@ -78,14 +87,21 @@ def register(pipeline: Pipeline) -> None:
                 if not apply_revision(ledger, revision):
                     continue  # duplicate or superseded: changes nothing
                 version = stored["v"] + 1
-                ledgers[code] = {"v": version, "contacts": {c: e.to_json() for c, e in ledger.items()}}
+                ledgers[code] = {
+                    "v": version,
+                    "contacts": {c: e.to_json() for c, e in ledger.items()},
+                }
                 parts = ledger_partials(ledger)
                 municipality = reference.municipalities.get(code)
-                await publish(BenchmarkUpdated(
-                    scope_kind="municipality", scope_id=code,
-                    name=municipality.name if municipality else code,
-                    version=version, breakdowns=breakdown_figures(parts),
-                ))
+                await publish(
+                    BenchmarkUpdated(
+                        scope_kind="municipality",
+                        scope_id=code,
+                        name=municipality.name if municipality else code,
+                        version=version,
+                        breakdowns=breakdown_figures(parts),
+                    )
+                )
                 wire = {k: p.to_json() for k, p in parts.items()}
                 targets: list[tuple[ScopeKind, str]] = [("nation", NATION_ID)]
                 chamber = reference.chamber_of.get(code)
@@ -93,8 +109,11 @@ def register(pipeline: Pipeline) -> None:
                     targets.insert(0, ("chamber", chamber))
                 for kind, target in targets:
                     message = PartialUpdated(
-                        target_kind=kind, target_id=target, municipality=code,
-                        version=version, partials=wire,  # type: ignore[arg-type]
+                        target_kind=kind,
+                        target_id=target,
+                        municipality=code,
+                        version=version,
+                        partials=wire,
                     )
                     await partials_topic.send(
                         key=f"{kind}:{target}".encode(), value=message.model_dump_json().encode()
@@ -123,11 +142,15 @@ def register(pipeline: Pipeline) -> None:
                     {b: Partial.from_json(p) for b, p in part["p"].items()}
                     for _, part in sorted(stored["parts"].items())
                 )
-                await publish(BenchmarkUpdated(
-                    scope_kind=update.target_kind, scope_id=update.target_id,
-                    name=scope_name(pipeline, update.target_kind, update.target_id),
-                    version=version, breakdowns=breakdown_figures(merged),
-                ))
+                await publish(
+                    BenchmarkUpdated(
+                        scope_kind=update.target_kind,
+                        scope_id=update.target_id,
+                        name=scope_name(pipeline, update.target_kind, update.target_id),
+                        version=version,
+                        breakdowns=breakdown_figures(merged),
+                    )
+                )
 
 
 def scope_name(pipeline: Pipeline, kind: str, scope_id: str) -> str:

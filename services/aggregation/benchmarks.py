@@ -15,8 +15,9 @@ two-level path in the batch oracle, streaming and batch figures are bit-for-bit 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.benchmarks import Figures
 from schemas.events import CHANNELS
@@ -39,9 +40,14 @@ class LedgerEntry:
         return [self.revision, self.channel, self.total, self.potential]
 
     @classmethod
-    def from_json(cls, raw: list[object]) -> LedgerEntry:
+    def from_json(cls, raw: Sequence[Any]) -> LedgerEntry:
         revision, channel, total, potential = raw
-        return cls(int(revision), str(channel), float(total), None if potential is None else float(potential))  # type: ignore[arg-type]
+        return cls(
+            int(revision),
+            str(channel),
+            float(total),
+            None if potential is None else float(potential),
+        )
 
 
 Ledger = dict[str, LedgerEntry]
@@ -73,9 +79,9 @@ class Partial:
         return [self.n, self.total, self.low, self.high, self.potential_n, self.potential_total]
 
     @classmethod
-    def from_json(cls, raw: list[object]) -> Partial:
+    def from_json(cls, raw: Sequence[Any]) -> Partial:
         n, total, low, high, pn, ptotal = raw
-        return cls(int(n), float(total), low, high, int(pn), float(ptotal))  # type: ignore[arg-type]
+        return cls(int(n), float(total), low, high, int(pn), float(ptotal))
 
 
 EMPTY = Partial(0, 0.0, None, None, 0, 0.0)
@@ -131,7 +137,9 @@ def figures(partial: Partial) -> Figures:
         min=partial.low,
         max=partial.high,
         potential_n=partial.potential_n,
-        potential_mean=partial.potential_total / partial.potential_n if partial.potential_n else None,
+        potential_mean=partial.potential_total / partial.potential_n
+        if partial.potential_n
+        else None,
     )
 
 

@@ -43,7 +43,9 @@ def register(pipeline: Pipeline) -> None:
                 for bad in (o for o in outcomes if isinstance(o, Rejected)):
                     await deadletter.send(
                         value=bad.original,
-                        headers=deadletter_headers(bad.reason, "invalid_event", "ingest", bad.source),
+                        headers=deadletter_headers(
+                            bad.reason, "invalid_event", "ingest", bad.source
+                        ),
                     )
                     METRICS.consumed("invalid")
                     METRICS.deadlettered("invalid_event")

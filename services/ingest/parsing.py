@@ -60,7 +60,9 @@ def validate(
     except ValidationError as exc:
         return Rejected(source, line, describe(exc), original)
     if municipalities is not None and event.municipality not in municipalities:
-        return Rejected(source, line, f"municipality: unknown CBS code {event.municipality!r}", original)
+        return Rejected(
+            source, line, f"municipality: unknown CBS code {event.municipality!r}", original
+        )
     return Accepted(source, line, event, EVENT_ADAPTER.dump_json(event))
 
 

@@ -12,7 +12,9 @@ Headers = list[tuple[str, bytes]]
 
 
 class Publisher(Protocol):
-    def send(self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None) -> None: ...
+    def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
+    ) -> None: ...
 
     def flush(self) -> None: ...
 
@@ -28,7 +30,9 @@ class KafkaPublisher:
             client_id="meetlat-ingest",
         )
 
-    def send(self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None) -> None:
+    def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
+    ) -> None:
         self._producer.send(topic, key=key, value=value, headers=headers or [])
 
     def flush(self) -> None:

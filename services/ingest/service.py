@@ -62,7 +62,9 @@ def ingest(
                     topics.deadletter,
                     None,
                     bad.original,
-                    deadletter_headers(bad.reason, "invalid_event", "ingest", f"{bad.source}:{bad.line}"),
+                    deadletter_headers(
+                        bad.reason, "invalid_event", "ingest", f"{bad.source}:{bad.line}"
+                    ),
                 )
                 METRICS.consumed("invalid")
                 METRICS.deadlettered("invalid_event")
@@ -75,8 +77,13 @@ def ingest(
     return report
 
 
-def replay(archive: EventArchive, publisher: Publisher, topics: Topics,
-           progress: Callable[[int], None] | None = None, batch_size: int = 1000) -> int:
+def replay(
+    archive: EventArchive,
+    publisher: Publisher,
+    topics: Topics,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = 1000,
+) -> int:
     """Re-publish the whole archive to the observations topic, in archive order."""
     from schemas.events import parse_event
 

@@ -38,9 +38,12 @@ def register(pipeline: Pipeline) -> None:
                         updates.append(BenchmarkUpdated.model_validate_json(event.value or b""))
                     except ValidationError as exc:
                         await deadletter.send(
-                            key=message.key, value=event.value or b"",
+                            key=message.key,
+                            value=event.value or b"",
                             headers=deadletter_headers(
-                                describe(exc), "invalid_benchmark", "reporting",
+                                describe(exc),
+                                "invalid_benchmark",
+                                "reporting",
                                 f"{message.topic}/{message.partition}@{message.offset}",
                             ),
                         )

@@ -76,7 +76,8 @@ def _header(title: str, snapshot: SnapshotInfo) -> list[str]:
         f"# {title}",
         "",
         f"Snapshot {snapshot.id} ({snapshot.label or 'zonder label'}), "
-        f"genomen {snapshot.taken_at:%Y-%m-%d %H:%M} UTC; inhoud sha256 `{snapshot.content_sha256[:12]}`.",
+        f"genomen {snapshot.taken_at:%Y-%m-%d %H:%M} UTC; "
+        f"inhoud sha256 `{snapshot.content_sha256[:12]}`.",
         "",
     ]
 
@@ -97,16 +98,23 @@ def national_summary(rows: list[FigureRow], snapshot: SnapshotInfo, top: int = 5
         out += [f"## {label}: beste en slechtste gemeenten", ""]
         out += ["| | gemeente | gemiddelde | kleur |", "|---|---|---:|---|"]
         for position, s in enumerate(order[:top], start=1):
-            out.append(f"| {position} | {s.name} | {fmt(s.mean(channel))} | {band(s.mean(channel))} |")
+            out.append(
+                f"| {position} | {s.name} | {fmt(s.mean(channel))} | {band(s.mean(channel))} |"
+            )
         out.append("| … | | | |")
         for position, s in list(enumerate(order, start=1))[-top:]:
-            out.append(f"| {position} | {s.name} | {fmt(s.mean(channel))} | {band(s.mean(channel))} |")
+            out.append(
+                f"| {position} | {s.name} | {fmt(s.mean(channel))} | {band(s.mean(channel))} |"
+            )
         out.append("")
     return "\n".join(out)
 
 
 def chamber_report(
-    rows: list[FigureRow], chamber_id: str, municipality_codes: Iterable[str], snapshot: SnapshotInfo
+    rows: list[FigureRow],
+    chamber_id: str,
+    municipality_codes: Iterable[str],
+    snapshot: SnapshotInfo,
 ) -> str:
     scopes = by_scope(rows)
     chamber = scopes.get(("chamber", chamber_id))
@@ -114,13 +122,19 @@ def chamber_report(
     name = chamber.name if chamber else chamber_id
     out = _header(f"{name}: gemeenten vergeleken", snapshot)
     out += ["## Gemiddelden", "", *_figures_table([s for s in (chamber, nation) if s]), ""]
-    members = [scopes[("municipality", c)] for c in municipality_codes if ("municipality", c) in scopes]
+    members = [
+        scopes[("municipality", c)] for c in municipality_codes if ("municipality", c) in scopes
+    ]
     for channel, label in (("phone", "Telefonie"), ("mail", "E-mail")):
         order = ranked(members, channel)
         if not order:
             continue
-        out += [f"## {label}", "", "| | gemeente | gemiddelde | potentie | n | kleur |",
-                "|---|---|---:|---:|---:|---|"]
+        out += [
+            f"## {label}",
+            "",
+            "| | gemeente | gemiddelde | potentie | n | kleur |",
+            "|---|---|---:|---:|---:|---|",
+        ]
         for position, s in enumerate(order, start=1):
             out.append(
                 f"| {position} | {s.name} | {fmt(s.mean(channel))} | {fmt(s.potential(channel))} "

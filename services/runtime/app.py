@@ -58,7 +58,9 @@ class Pipeline:
         """Every topic the app needs: the pipeline's and each table's changelog."""
         specs = self.topics.specs(self.settings.partitions)
         for table in self.app.tables.values():
-            specs.append(TopicSpec(table.changelog_topic.get_topic_name(), self.settings.partitions))
+            specs.append(
+                TopicSpec(table.changelog_topic.get_topic_name(), self.settings.partitions)
+            )
         return specs
 
 
@@ -70,7 +72,9 @@ def faust_settings(settings: Settings, broker_url: str) -> dict[str, Any]:
         "topic_replication_factor": settings.replication_factor,
         "topic_allow_declare": False,  # topics are created explicitly (runtime.topics)
         "topic_disable_leader": True,
-        "processing_guarantee": "at_least_once" if settings.embedded else settings.processing_guarantee,
+        "processing_guarantee": "at_least_once"
+        if settings.embedded
+        else settings.processing_guarantee,
         "web_enabled": False,
         "autodiscover": False,
         "datadir": str(settings.data_dir / "faust"),
@@ -100,7 +104,12 @@ def _registrars() -> dict[str, Registrar]:
     from services.reporting.agent import register as reporting
     from services.scoring.agent import register as scoring
 
-    return {"ingest": ingest, "scoring": scoring, "aggregation": aggregation, "reporting": reporting}
+    return {
+        "ingest": ingest,
+        "scoring": scoring,
+        "aggregation": aggregation,
+        "reporting": reporting,
+    }
 
 
 def create_pipeline(

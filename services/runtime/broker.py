@@ -104,7 +104,7 @@ class EmbeddedBroker:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             out = self.log_file.open("ab")
         log.info("starting embedded Tansu broker %s on %s", binary, listener)
-        self._process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
+        self._process = subprocess.Popen(
             [
                 binary,
                 "broker",
@@ -118,7 +118,7 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             stdout=out,  # type: ignore[arg-type]
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets the death signal
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 REASON_HEADER = "meetlat-reason"
 REASON_KIND_HEADER = "meetlat-reason-kind"
 SERVICE_HEADER = "meetlat-service"
@@ -22,7 +24,9 @@ def deadletter_headers(
     ]
 
 
-def headers_dict(headers: object) -> dict[str, str]:
+def headers_dict(
+    headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None,
+) -> dict[str, str]:
     """Decode Kafka headers (list of pairs or mapping) into a str → str dict."""
-    items = headers.items() if isinstance(headers, dict) else headers or []
-    return {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in items}  # type: ignore[union-attr]
+    items = headers.items() if isinstance(headers, Mapping) else headers or []
+    return {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in items}

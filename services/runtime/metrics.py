@@ -12,7 +12,9 @@ EVENTS_IN = Counter(
     "meetlat_events_in_total", "Messages consumed by a service, by event type.", ["service", "type"]
 )
 EVENTS_OUT = Counter(
-    "meetlat_events_out_total", "Messages produced by a service, by event type.", ["service", "type"]
+    "meetlat_events_out_total",
+    "Messages produced by a service, by event type.",
+    ["service", "type"],
 )
 DEADLETTERED = Counter(
     "meetlat_deadlettered_total", "Messages sent to the dead-letter topic.", ["service", "reason"]
@@ -49,7 +51,7 @@ class ServiceMetrics:
             PROCESSING_SECONDS.labels(self.service).observe(time.perf_counter() - start)
 
 
-def serve_metrics(port: int, addr: str = "0.0.0.0") -> int:  # noqa: S104 - scraped from outside
+def serve_metrics(port: int, addr: str = "0.0.0.0") -> int:
     """Expose /metrics on `port` (0 = off). Returns the port."""
     if port:
         start_http_server(port, addr=addr)

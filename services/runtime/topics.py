@@ -81,7 +81,9 @@ def ensure_topics(
     deadline = time.monotonic() + timeout
     while True:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(broker_url), client_id="meetlat-admin")
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap_servers(broker_url), client_id="meetlat-admin"
+            )
             break
         except KafkaError:
             if time.monotonic() > deadline:

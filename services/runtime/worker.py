@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
 import faust
 from kafka import TopicPartition
@@ -70,7 +71,8 @@ def restore_embedded(pipeline: Pipeline, broker_url: str) -> int:
 async def _until_ready(app: faust.App, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        recovered = app.tables.recovery.completed.is_set() if app.tables else True
+        recovery = cast(Any, app.tables).recovery  # faust's type stubs omit it
+        recovered = recovery.completed.is_set()
         if app.consumer.assignment() and recovered and not app.rebalancing:
             return
         await asyncio.sleep(0.1)
@@ -79,13 +81,19 @@ async def _until_ready(app: faust.App, timeout: float) -> None:
 
 @asynccontextmanager
 async def running_pipeline(
-    settings: Settings, broker_url: str, services: Sequence[str] = SERVICES, ready_timeout: float = 60
+    settings: Settings,
+    broker_url: str,
+    services: Sequence[str] = SERVICES,
+    ready_timeout: float = 60,
 ) -> AsyncIterator[Pipeline]:
     """Run a worker inside the current event loop until the block exits."""
     pipeline = create_pipeline(settings, broker_url, services)
     await asyncio.to_thread(prepare, pipeline, broker_url)
     worker = faust.Worker(
-        pipeline.app, loglevel=settings.log_level, quiet=True, daemon=False,
+        pipeline.app,
+        loglevel=settings.log_level,
+        quiet=True,
+        daemon=False,
         loop=asyncio.get_running_loop(),
     )
     worker.spinner = None  # no terminal spinner for an embedded worker

@@ -26,7 +26,10 @@ def register(pipeline: Pipeline) -> None:
     deadletter = pipeline.topic(pipeline.topics.deadletter)
     model = pipeline.model
     contacts = app.Table(
-        "contacts", key_type=str, default=None, partitions=pipeline.settings.partitions,
+        "contacts",
+        key_type=str,
+        default=None,
+        partitions=pipeline.settings.partitions,
         help="Per-contact facts, revision number and digest of the last emitted score.",
     )
 
@@ -34,7 +37,8 @@ def register(pipeline: Pipeline) -> None:
         message = event.message
         source = f"{message.topic}/{message.partition}@{message.offset}"
         await deadletter.send(
-            key=message.key, value=event.value or b"",
+            key=message.key,
+            value=event.value or b"",
             headers=deadletter_headers(reason, kind, "scoring", source),
         )
         METRICS.deadlettered(kind)
@@ -62,6 +66,7 @@ def register(pipeline: Pipeline) -> None:
                     contacts[fact.contact_id] = new_state.to_json()
                 if revision is not None:
                     await scores.send(
-                        key=revision.municipality.encode(), value=revision.model_dump_json().encode()
+                        key=revision.municipality.encode(),
+                        value=revision.model_dump_json().encode(),
                     )
                     METRICS.produced("score.revision")

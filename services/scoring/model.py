@@ -90,7 +90,13 @@ class ScoringModel:
 
 
 CORRECT_ANSWER = OrdinalScale(
-    {"volledig juist": 10, "grotendeels juist": 7, "deels juist": 5, "onjuist": 2, "geen antwoord": 1}
+    {
+        "volledig juist": 10,
+        "grotendeels juist": 7,
+        "deels juist": 5,
+        "onjuist": 2,
+        "geen antwoord": 1,
+    }
 )
 
 DEFAULT_MODEL = ScoringModel(
@@ -101,67 +107,135 @@ DEFAULT_MODEL = ScoringModel(
     criteria=(
         # ---- phone, form
         Criterion(
-            "snelheid_opnemen", "Snelheid van opnemen", "phone", "form", 1,
+            "snelheid_opnemen",
+            "Snelheid van opnemen",
+            "phone",
+            "form",
+            1,
             Bands("seconds_waited", ((15, 10), (30, 8), (60, 6), (120, 4), (300, 2)), 1),
             "Slide 14 'vorm: snelheid'; bands in the style of the seed's mail-speed scale.",
         ),
         Criterion(
-            "vriendelijkheid_aanname", "Vriendelijkheid van de aanname", "phone", "form", 1,
-            OrdinalScale({"zeer vriendelijk": 10, "vriendelijk": 8, "niet onvriendelijk": 6,
-                          "neutraal": 4, "onvriendelijk": 2, "zeer onvriendelijk": 1}),
+            "vriendelijkheid_aanname",
+            "Vriendelijkheid van de aanname",
+            "phone",
+            "form",
+            1,
+            OrdinalScale(
+                {
+                    "zeer vriendelijk": 10,
+                    "vriendelijk": 8,
+                    "niet onvriendelijk": 6,
+                    "neutraal": 4,
+                    "onvriendelijk": 2,
+                    "zeer onvriendelijk": 1,
+                }
+            ),
             "Seed, slide 15 (exact).",
         ),
         Criterion(
-            "doorverbinden", "Doorverbinden", "phone", "form", 1,
+            "doorverbinden",
+            "Doorverbinden",
+            "phone",
+            "form",
+            1,
             Bands("transfer_quality", ((0, 2), (1, 6)), 10),
             "003 recommendation: brief the colleague (warm transfer = 10), never put through to "
-            "someone absent (= 2); a cold transfer to an available colleague = 6. N/A when no transfer.",
+            "someone absent (= 2); a cold transfer to an available colleague = 6. "
+            "N/A when no transfer.",
         ),
         # ---- phone, content
         Criterion(
-            "juist_antwoord", "Juiste antwoord", "phone", "content", 2, CORRECT_ANSWER,
+            "juist_antwoord",
+            "Juiste antwoord",
+            "phone",
+            "content",
+            2,
+            CORRECT_ANSWER,
             "Slide 14 'inhoud: juiste antwoord'; weight 2 because the answer is why the "
             "entrepreneur called (panel expectation of the 'ideale gemeente', slide 10).",
         ),
         Criterion(
-            "deskundige_indruk", "Deskundige indruk", "phone", "content", 1,
-            OrdinalScale({"zeer deskundig": 10, "deskundig": 8, "redelijk deskundig": 6,
-                          "weinig deskundig": 4, "niet deskundig": 2}),
+            "deskundige_indruk",
+            "Deskundige indruk",
+            "phone",
+            "content",
+            1,
+            OrdinalScale(
+                {
+                    "zeer deskundig": 10,
+                    "deskundig": 8,
+                    "redelijk deskundig": 6,
+                    "weinig deskundig": 4,
+                    "niet deskundig": 2,
+                }
+            ),
             "Slide 14 'inhoud: deskundige indruk'.",
         ),
         Criterion(
-            "meedenken", "Meedenken met de ondernemer", "phone", "content", 1,
-            OrdinalScale({"denkt actief mee": 10, "denkt mee": 8, "neutraal": 5, "denkt niet mee": 2}),
+            "meedenken",
+            "Meedenken met de ondernemer",
+            "phone",
+            "content",
+            1,
+            OrdinalScale(
+                {"denkt actief mee": 10, "denkt mee": 8, "neutraal": 5, "denkt niet mee": 2}
+            ),
             "Slide 31 'wat gaat er goed: meedenken, denken in alternatieven'.",
         ),
         # ---- mail, form
         Criterion(
-            "snelheid_mail", "Snelheid van reageren per mail", "mail", "form", 1,
+            "snelheid_mail",
+            "Snelheid van reageren per mail",
+            "mail",
+            "form",
+            1,
             Bands("reply_hours", ((24, 10), (36, 8), (48, 6), (60, 4), (72, 2)), 1),
             "Seed, slide 16 (exact).",
         ),
         Criterion(
-            "aanhef", "Juiste aanhef", "mail", "form", 1,
+            "aanhef",
+            "Juiste aanhef",
+            "mail",
+            "form",
+            1,
             Bands("salutation_correct", ((0, 4),), 10),
             "003 recommendation 'gebruik de juiste aanhef': correct = 10, incorrect = 4.",
         ),
         Criterion(
-            "interne_forward", "Geen interne forward in de mail", "mail", "form", 1,
+            "interne_forward",
+            "Geen interne forward in de mail",
+            "mail",
+            "form",
+            1,
             Bands("internal_forward_leaked", ((0, 10),), 2),
             "003 recommendation: remove internal forwards; a leaked forward = 2.",
         ),
         Criterion(
-            "spelling", "Spelling en stijl", "mail", "form", 1,
+            "spelling",
+            "Spelling en stijl",
+            "mail",
+            "form",
+            1,
             Bands("spelling_errors", ((0, 10), (2, 8), (5, 5)), 2),
             "003 recommendation 'voorkom type-, taal- en stijlfouten'.",
         ),
         # ---- mail, content
         Criterion(
-            "juist_antwoord_mail", "Juiste antwoord", "mail", "content", 2, CORRECT_ANSWER,
+            "juist_antwoord_mail",
+            "Juiste antwoord",
+            "mail",
+            "content",
+            2,
+            CORRECT_ANSWER,
             "As for phone: the answer is the point of the mail.",
         ),
         Criterion(
-            "volledigheid", "Volledigheid", "mail", "content", 1,
+            "volledigheid",
+            "Volledigheid",
+            "mail",
+            "content",
+            1,
             OrdinalScale({"volledig": 10, "grotendeels volledig": 7, "onvolledig": 4}),
             "Slide 14 'inhoud'; 003 'standaard opzet voor een e-mail'.",
         ),

@@ -125,7 +125,9 @@ def _criterion_score(
 
 
 def weighted_mean(scores: Iterable[CriterionScore]) -> float | None:
-    """Σ(value × weight) / Σ(weight) over applicable criteria (N/A left out, weights renormalised)."""
+    """Σ(value × weight) / Σ(weight) over applicable criteria.
+
+    N/A criteria are left out and the remaining weights renormalised."""
     applicable = [(s.value, s.weight) for s in scores if s.value is not None and s.weight > 0]
     if not applicable:
         return None
@@ -166,7 +168,7 @@ def score_contact(facts: ContactFacts, model: ScoringModel) -> ContactScore | No
             answered=False,
             breakdown=(),
             corrections=(),
-            **common,  # type: ignore[arg-type]
+            **common,
         )
 
     breakdown = tuple(_criterion_score(c, answers, measured) for c in model.for_channel(channel))
@@ -191,7 +193,7 @@ def score_contact(facts: ContactFacts, model: ScoringModel) -> ContactScore | No
         answered=_first(events, CallAnswered) is not None if channel == "phone" else True,
         breakdown=breakdown,
         corrections=tuple(corrections),
-        **common,  # type: ignore[arg-type]
+        **common,
     )
 
 

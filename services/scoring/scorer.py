@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
-from schemas.events import EVENT_ADAPTER, Event
+from schemas.events import EVENT_ADAPTER, Channel, Event
 from schemas.scores import ScoreRevision
 from services.scoring.model import ScoringModel
 from services.scoring.rules import ContactError, ContactFacts, check_belongs, score_contact
@@ -44,7 +44,7 @@ def _assessment_errors(event: Event, model: ScoringModel) -> list[str]:
     answers = getattr(event, "answers", None)
     if answers is None:
         return []
-    channel = "phone" if event.type == "call.assessed" else "mail"
+    channel: Channel = "phone" if event.type == "call.assessed" else "mail"
     return model.answer_errors(channel, answers)
 
 

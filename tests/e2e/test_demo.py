@@ -12,19 +12,25 @@ from pathlib import Path
 
 import pytest
 
+from schemas.benchmarks import BenchmarkUpdated
 from services.reporting.figures import figure_rows
 from services.reporting.store import BenchmarkStore
 from services.runtime.db import make_engine
-from schemas.benchmarks import BenchmarkUpdated
 
 pytestmark = pytest.mark.broker
 
 MEETLAT = [sys.executable, "-m", "services.cli"]
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*MEETLAT, *args], env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"meetlat {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*MEETLAT, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, (
+        f"meetlat {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    )
     return result
 
 
@@ -41,7 +47,10 @@ def demo_matches_recompute(tmp_path: Path, database_url: str | None) -> None:
     store = BenchmarkStore(engine)
     snapshot = store.snapshots()[-1]
     assert snapshot.label == "demo"
-    streamed = {(r.scope_kind, r.scope_id, r.breakdown, r.metric): r.value for r in store.snapshot_figures(snapshot.id)}
+    streamed = {
+        (r.scope_kind, r.scope_id, r.breakdown, r.metric): r.value
+        for r in store.snapshot_figures(snapshot.id)
+    }
 
     oracle = json.loads(run(["recompute", str(out / "events.jsonl"), "--json"], env).stdout)
     expected = {
@@ -55,11 +64,17 @@ def demo_matches_recompute(tmp_path: Path, database_url: str | None) -> None:
     assert sum(1 for k in expected if k[0] == "municipality" and k[2:] == ("all", "n")) == 36
     for key, value in expected.items():
         got = streamed[key]
-        assert got == value or (got is not None and value is not None and math.isclose(got, value, rel_tol=1e-12)), key
+        assert got == value or (
+            got is not None and value is not None and math.isclose(got, value, rel_tol=1e-12)
+        ), key
     assert expected[("nation", "NL", "all", "n")] == len(oracle["scores"])
 
     reports = out / "reports"
-    assert (reports / "nationaal.md").read_text(encoding="utf-8").startswith("# Landelijke samenvatting")
+    assert (
+        (reports / "nationaal.md")
+        .read_text(encoding="utf-8")
+        .startswith("# Landelijke samenvatting")
+    )
     assert len(list(reports.glob("kamer-*.md"))) == 12
     engine.dispose()
 

@@ -79,7 +79,9 @@ def test_broker_dies_with_its_owner(how: str) -> None:
     assert owner.stdout is not None
     owner.stdout.readline()
     time.sleep(0.2)
-    children = subprocess.run(["pgrep", "-P", str(owner.pid)], capture_output=True, text=True).stdout.split()
+    children = subprocess.run(
+        ["pgrep", "-P", str(owner.pid)], capture_output=True, text=True
+    ).stdout.split()
     assert children, "the broker should be a child of its owner"
     tansu = int(children[0])
     if how == "sigkill":

@@ -44,17 +44,30 @@ def settings(tmp_path: Path) -> Settings:
     """Each test its own consumer group, topics and SQLite file on the shared broker."""
     tag = uuid.uuid4().hex[:8]
     return Settings(
-        data_dir=tmp_path, app_id=f"meetlat-{tag}", topic_prefix=f"t{tag}", partitions=2,
+        data_dir=tmp_path,
+        app_id=f"meetlat-{tag}",
+        topic_prefix=f"t{tag}",
+        partitions=2,
         metrics_port=0,
     )
 
 
-def event(n: int, kind: str, contact: str, at: timedelta, municipality: str = "GM0344", **fields: object) -> str:
-    return json.dumps({
-        "type": kind, "event_id": f"{contact}-{n}", "contact_id": contact,
-        "municipality": municipality, "campaign": "mg-test", "wave": 1,
-        "case": "standplaatsvergunning", "occurred_at": (T0 + at).isoformat(), **fields,
-    })
+def event(
+    n: int, kind: str, contact: str, at: timedelta, municipality: str = "GM0344", **fields: object
+) -> str:
+    return json.dumps(
+        {
+            "type": kind,
+            "event_id": f"{contact}-{n}",
+            "contact_id": contact,
+            "municipality": municipality,
+            "campaign": "mg-test",
+            "wave": 1,
+            "case": "standplaatsvergunning",
+            "occurred_at": (T0 + at).isoformat(),
+            **fields,
+        }
+    )
 
 
 def call(contact: str, *extra: str, friendliness: str = "vriendelijk") -> list[str]:
@@ -62,14 +75,21 @@ def call(contact: str, *extra: str, friendliness: str = "vriendelijk") -> list[s
         event(1, "call.placed", contact, timedelta()),
         event(2, "call.answered", contact, timedelta(seconds=25), seconds_waited=25),
         *extra,
-        event(9, "call.assessed", contact, timedelta(minutes=15),
-              answers={"vriendelijkheid_aanname": friendliness, "juist_antwoord": "volledig juist"},
-              report="Vriendelijk ontvangen."),
+        event(
+            9,
+            "call.assessed",
+            contact,
+            timedelta(minutes=15),
+            answers={"vriendelijkheid_aanname": friendliness, "juist_antwoord": "volledig juist"},
+            report="Vriendelijk ontvangen.",
+        ),
     ]
 
 
 def read_all(broker: EmbeddedBroker, topic: str, partitions: int = 2) -> list[object]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(broker.url), consumer_timeout_ms=1500)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker.url), consumer_timeout_ms=1500
+    )
     consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
     consumer.seek_to_beginning()
     try:
@@ -78,7 +98,9 @@ def read_all(broker: EmbeddedBroker, topic: str, partitions: int = 2) -> list[ob
         consumer.close()
 
 
-def test_ingest_archives_publishes_and_deadletters_bad_lines(broker: EmbeddedBroker, settings: Settings, tmp_path: Path) -> None:
+def test_ingest_archives_publishes_and_deadletters_bad_lines(
+    broker: EmbeddedBroker, settings: Settings, tmp_path: Path
+) -> None:
     lines = [
         *call("c-1"),
         "",  # blank lines are skipped but counted in line numbers
@@ -95,8 +117,11 @@ def test_ingest_archives_publishes_and_deadletters_bad_lines(broker: EmbeddedBro
             publisher = KafkaPublisher(broker.url)
             with path.open("rb") as handle:
                 report = await asyncio.to_thread(
-                    ingest, parse_jsonl(handle, path.name, set(pipeline.reference.municipalities)),
-                    EventArchive(pipeline.engine), publisher, pipeline.topics,
+                    ingest,
+                    parse_jsonl(handle, path.name, set(pipeline.reference.municipalities)),
+                    EventArchive(pipeline.engine),
+                    publisher,
+                    pipeline.topics,
                 )
             publisher.close()
             await wait_until_drained(pipeline, broker.url, timeout=60)
@@ -109,7 +134,9 @@ def test_ingest_archives_publishes_and_deadletters_bad_lines(broker: EmbeddedBro
     assert report.records == len(non_blank) == report.accepted + report.deadlettered  # type: ignore[attr-defined]
     assert report.accepted == 6 and archived == 6  # type: ignore[attr-defined]
     assert [(r.line, r.reason.split(":")[0]) for r in report.rejected] == [  # type: ignore[attr-defined]
-        (5, "not valid JSON"), (6, "occurred_at"), (7, "municipality"),
+        (5, "not valid JSON"),
+        (6, "occurred_at"),
+        (7, "municipality"),
     ]
     assert len(dead) == 3
     by_source = {headers_dict(m.headers)["meetlat-source"]: m for m in dead}  # type: ignore[attr-defined]
@@ -117,8 +144,10 @@ def test_ingest_archives_publishes_and_deadletters_bad_lines(broker: EmbeddedBro
     assert by_source["events.jsonl:5"].value == lines[4].encode()  # type: ignore[attr-defined]
     assert "timezone" in headers_dict(by_source["events.jsonl:6"].headers)["meetlat-reason"]  # type: ignore[attr-defined]
 
-    figures = {(r.scope_kind, r.scope_id, r.breakdown, r.metric): r.value
-               for r in BenchmarkStore(pipeline_engine(settings)).latest()}
+    figures = {
+        (r.scope_kind, r.scope_id, r.breakdown, r.metric): r.value
+        for r in BenchmarkStore(pipeline_engine(settings)).latest()
+    }
     # c-1: (8 + 8 + 2·10) / 4 = 9.0; c-4: (8 + 10 + 2·10) / 4 = 9.5 → mean 9.25
     assert figures[("municipality", "GM0344", "channel=phone", "n")] == 2
     assert figures[("municipality", "GM0344", "channel=phone", "mean")] == pytest.approx(9.25)
@@ -132,20 +161,36 @@ def pipeline_engine(settings: Settings):  # type: ignore[no-untyped-def]
     return make_engine(settings.sqlalchemy_url)
 
 
-def test_late_self_callback_supersedes_the_earlier_revision(broker: EmbeddedBroker, settings: Settings) -> None:
+def test_late_self_callback_supersedes_the_earlier_revision(
+    broker: EmbeddedBroker, settings: Settings
+) -> None:
     lines = call("c-late")
-    late = event(5, "call.self_callback", "c-late", timedelta(minutes=5))  # event time before the assessment
+    late = event(
+        5, "call.self_callback", "c-late", timedelta(minutes=5)
+    )  # event time before the assessment
 
     async def scenario() -> tuple[list[object], list[object]]:
         async with running_pipeline(settings, broker.url) as pipeline:
             publisher = KafkaPublisher(broker.url)
             known = set(pipeline.reference.municipalities)
             archive = EventArchive(pipeline.engine)
-            await asyncio.to_thread(ingest, parse_jsonl([x.encode() for x in lines], "a", known), archive, publisher, pipeline.topics)
+            await asyncio.to_thread(
+                ingest,
+                parse_jsonl([x.encode() for x in lines], "a", known),
+                archive,
+                publisher,
+                pipeline.topics,
+            )
             await wait_until_drained(pipeline, broker.url, timeout=60)
             first = BenchmarkStore(pipeline.engine).latest()
             # the late fact, and a duplicate of an earlier one, arrive after the assessment
-            await asyncio.to_thread(ingest, parse_jsonl([late.encode(), lines[0].encode()], "b", known), archive, publisher, pipeline.topics)
+            await asyncio.to_thread(
+                ingest,
+                parse_jsonl([late.encode(), lines[0].encode()], "b", known),
+                archive,
+                publisher,
+                pipeline.topics,
+            )
             publisher.close()
             await wait_until_drained(pipeline, broker.url, timeout=60)
             scores = await asyncio.to_thread(read_all, broker, pipeline.topics.scores)
@@ -160,20 +205,26 @@ def test_late_self_callback_supersedes_the_earlier_revision(broker: EmbeddedBrok
     assert revisions[1].total == pytest.approx(9.0 - 1.5) and revisions[1].potential == 9.0
 
     def mean(rows: list[object]) -> float | None:
-        return next(r.value for r in rows  # type: ignore[attr-defined]
-                    if (r.scope_kind, r.breakdown, r.metric) == ("nation", "channel=phone", "mean"))  # type: ignore[attr-defined]
+        return next(
+            r.value
+            for r in rows  # type: ignore[attr-defined]
+            if (r.scope_kind, r.breakdown, r.metric) == ("nation", "channel=phone", "mean")
+        )  # type: ignore[attr-defined]
 
     assert mean(first) == 9.0
     assert mean(latest) == pytest.approx(7.5)  # type: ignore[arg-type]
 
 
-def test_intake_agent_and_scorer_deadletter_with_reasons(broker: EmbeddedBroker, settings: Settings) -> None:
+def test_intake_agent_and_scorer_deadletter_with_reasons(
+    broker: EmbeddedBroker, settings: Settings
+) -> None:
     good = event(1, "mail.sent", "m-1", timedelta(), message_id="<a@b>", token="MG-1")
     contradicting = event(2, "call.answered", "m-1", timedelta(hours=1), seconds_waited=3)
     bad = b'{"type": "mail.sent", "event_id": "m-x"}'
 
     async def scenario() -> tuple[list[object], int]:
         async with running_pipeline(settings, broker.url) as pipeline:
+
             def produce(topic: str, *records: tuple[bytes | None, bytes]) -> None:
                 producer = KafkaProducer(bootstrap_servers=bootstrap_servers(broker.url))
                 for key, value in records:
@@ -181,17 +232,23 @@ def test_intake_agent_and_scorer_deadletter_with_reasons(broker: EmbeddedBroker,
                 producer.flush()
                 producer.close()
 
-            await asyncio.to_thread(produce, pipeline.topics.intake, (None, good.encode()), (None, bad))
+            await asyncio.to_thread(
+                produce, pipeline.topics.intake, (None, good.encode()), (None, bad)
+            )
             await wait_until_drained(pipeline, broker.url, timeout=60)
             # straight onto observations, after the mail was sent: the scorer must catch it
-            await asyncio.to_thread(produce, pipeline.topics.observations, (b"m-1", contradicting.encode()))
+            await asyncio.to_thread(
+                produce, pipeline.topics.observations, (b"m-1", contradicting.encode())
+            )
             await wait_until_drained(pipeline, broker.url, timeout=60)
             dead = await asyncio.to_thread(read_all, broker, pipeline.topics.deadletter)
             return dead, EventArchive(pipeline.engine).count()
 
     dead, archived = asyncio.run(scenario())
     assert archived == 1
-    reasons = {headers_dict(m.headers)["meetlat-service"]: (m.value, headers_dict(m.headers)) for m in dead}  # type: ignore[attr-defined]
+    reasons = {
+        headers_dict(m.headers)["meetlat-service"]: (m.value, headers_dict(m.headers)) for m in dead
+    }  # type: ignore[attr-defined]
     assert set(reasons) == {"ingest", "scoring"}
     assert reasons["ingest"][0] == bad
     assert "contact_id" in reasons["ingest"][1]["meetlat-reason"]

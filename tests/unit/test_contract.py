@@ -37,7 +37,11 @@ def test_json_schema_export_is_current() -> None:
 
 def test_event_schema_names_every_event_type() -> None:
     event = documents()["event.schema.json"]
-    tags = {d["properties"]["type"]["const"] for d in event["$defs"].values() if "type" in d.get("properties", {})}
+    tags = {
+        d["properties"]["type"]["const"]
+        for d in event["$defs"].values()
+        if "type" in d.get("properties", {})
+    }
     assert {"call.placed", "call.assessed", "mail.sent", "mail.replied", "survey.response"} <= tags
 
 
