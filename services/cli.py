@@ -80,10 +80,12 @@ def ingest_file(
     from services.runtime.topics import Topics, ensure_topics
 
     settings = _settings()
-    if not settings.broker_url:
+    broker_url = settings.reachable_broker_url()
+    if not broker_url:
         err.print(
-            "[red]MEETLAT_BROKER_URL is not set[/]: point it at the broker of a running "
-            "worker (`meetlat worker` prints it), or use `meetlat demo` for a self-contained run."
+            "[red]No broker[/]: set MEETLAT_BROKER_URL, or start `meetlat worker` with the same "
+            "MEETLAT_DATA_DIR first (its embedded broker's URL is found there), or use "
+            "`meetlat demo` for a self-contained run."
         )
         raise typer.Exit(2)
     kind = fmt if fmt != "auto" else ("csv" if path.suffix.lower() == ".csv" else "jsonl")
@@ -91,10 +93,8 @@ def ingest_file(
     engine = make_engine(settings.sqlalchemy_url)
     upgrade(engine)
     topics = Topics.for_settings(settings)
-    ensure_topics(
-        settings.broker_url, topics.specs(settings.partitions), settings.replication_factor
-    )
-    publisher = KafkaPublisher(settings.broker_url)
+    ensure_topics(broker_url, topics.specs(settings.partitions), settings.replication_factor)
+    publisher = KafkaPublisher(broker_url)
     parse = parse_csv if kind == "csv" else parse_jsonl
     total = sum(1 for _ in path.open("rb"))
     with path.open("rb") as lines, _progress() as progress:
@@ -125,20 +125,19 @@ def replay() -> None:
     from services.runtime.topics import Topics, ensure_topics
 
     settings = _settings()
-    if not settings.broker_url:
+    broker_url = settings.reachable_broker_url()
+    if not broker_url:
         err.print(
-            "[red]MEETLAT_BROKER_URL is not set[/]: an embedded worker replays the archive "
-            "itself when it starts."
+            "[red]No broker[/]: set MEETLAT_BROKER_URL, or start `meetlat worker` with the same "
+            "MEETLAT_DATA_DIR (an embedded worker also replays the archive itself at start)."
         )
         raise typer.Exit(2)
     engine = make_engine(settings.sqlalchemy_url)
     upgrade(engine)
     archive = EventArchive(engine)
     topics = Topics.for_settings(settings)
-    ensure_topics(
-        settings.broker_url, topics.specs(settings.partitions), settings.replication_factor
-    )
-    publisher = KafkaPublisher(settings.broker_url)
+    ensure_topics(broker_url, topics.specs(settings.partitions), settings.replication_factor)
+    publisher = KafkaPublisher(broker_url)
     with _progress() as progress:
         task = progress.add_task("replay", total=archive.count())
         count = replay_archive(

@@ -45,6 +45,19 @@ class Settings(BaseSettings):
         """True when Meetlat runs its own broker (no broker URL configured)."""
         return not self.broker_url
 
+    @property
+    def broker_url_file(self) -> Path:
+        """Where a running embedded worker writes its broker URL for `meetlat ingest`/`replay`."""
+        return self.data_dir / "broker.url"
+
+    def reachable_broker_url(self) -> str | None:
+        """The configured broker, else the embedded broker of a worker running on this data dir."""
+        if self.broker_url:
+            return self.broker_url
+        if self.broker_url_file.exists():
+            return self.broker_url_file.read_text(encoding="utf-8").strip() or None
+        return None
+
     @cached_property
     def sqlalchemy_url(self) -> str:
         if self.database_url:

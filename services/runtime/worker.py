@@ -39,6 +39,7 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
         prepare(pipeline, broker_url)
         if settings.embedded:
             restore_embedded(pipeline, broker_url)
+            settings.broker_url_file.write_text(broker_url, encoding="utf-8")
         serve_metrics(settings.metrics_port)
         log.warning("meetlat worker (%s) on %s", ", ".join(pipeline.services), broker_url)
         worker = faust.Worker(pipeline.app, loglevel=settings.log_level, quiet=True)
@@ -47,6 +48,9 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
         except SystemExit as exc:
             if exc.code not in (0, None):
                 raise
+        finally:
+            if settings.embedded:
+                settings.broker_url_file.unlink(missing_ok=True)
 
 
 def restore_embedded(pipeline: Pipeline, broker_url: str) -> int:

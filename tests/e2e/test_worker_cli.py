@@ -1,0 +1,149 @@
+"""`meetlat worker` as an operator runs it: embedded broker, `meetlat ingest` from another
+process, Ctrl-C, and a restart that rebuilds everything from the SQL event archive."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.reporting.store import BenchmarkStore
+from services.runtime.broker import free_port
+from services.runtime.db import make_engine
+
+pytestmark = pytest.mark.broker
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def lines() -> list[str]:
+    def event(n: int, kind: str, at: timedelta, **fields: object) -> str:
+        return json.dumps(
+            {
+                "type": kind,
+                "event_id": f"w-{n}",
+                "contact_id": "w-call",
+                "municipality": "GM0599",
+                "campaign": "mg-test",
+                "wave": 1,
+                "case": "terrasvergunning",
+                "occurred_at": (T0 + at).isoformat(),
+                **fields,
+            }
+        )
+
+    return [
+        event(1, "call.placed", timedelta()),
+        event(2, "call.answered", timedelta(seconds=40), seconds_waited=40),
+        event(
+            3,
+            "call.assessed",
+            timedelta(minutes=9),
+            answers={"vriendelijkheid_aanname": "neutraal", "juist_antwoord": "deels juist"},
+        ),
+        '{"type": "call.placed"}',
+    ]
+
+
+def start_worker(env: dict[str, str], data: Path) -> subprocess.Popen[bytes]:
+    log = (data / "worker.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "worker"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def phone_mean(data: Path) -> float | None:
+    engine = make_engine(f"sqlite:///{data / 'meetlat.db'}")
+    try:
+        rows = BenchmarkStore(engine).latest()
+    except Exception:  # tables not there yet
+        return None
+    finally:
+        engine.dispose()
+    return next(
+        (
+            r.value
+            for r in rows
+            if (r.scope_kind, r.breakdown, r.metric) == ("nation", "channel=phone", "mean")
+        ),
+        None,
+    )
+
+
+def test_worker_ingest_ctrl_c_and_restart_from_archive(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    metrics_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEETLAT_")}
+    env.update(
+        MEETLAT_DATA_DIR=str(data), MEETLAT_METRICS_PORT=str(metrics_port), MEETLAT_PARTITIONS="2"
+    )
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(lines()) + "\n", encoding="utf-8")
+
+    worker = start_worker(env, data)
+    try:
+        wait_for((data / "broker.url").exists, 60, "the worker's broker URL")
+        ingest = subprocess.run(
+            [sys.executable, "-m", "services.cli", "ingest", str(events)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert ingest.returncode == 0, ingest.stderr
+        assert "events.jsonl:4" in ingest.stderr and "4 records: 3 accepted" in ingest.stdout
+        # (4 + 6 + 2·5) / 4 = 5.0
+        wait_for(lambda: phone_mean(data) == 5.0, 90, "figures in SQL")
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
+        assert 'meetlat_events_in_total{service="scoring",type="call.assessed"} 1.0' in metrics
+        broker_pid = int(
+            subprocess.run(
+                ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True
+            ).stdout.split()[0]
+        )
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=60)
+    assert not (data / "broker.url").exists()
+    wait_for(
+        lambda: (
+            not Path(f"/proc/{broker_pid}").exists()
+            or Path(f"/proc/{broker_pid}/stat").read_text().split()[2] == "Z"
+        ),
+        10,
+        "the broker to stop",
+    )
+
+    # The embedded broker kept nothing; a new worker replays the archive and rebuilds the figures.
+    worker = start_worker(env, data)
+    try:
+        wait_for(
+            lambda: "replayed 3 archived events" in (data / "worker.log").read_text(),
+            60,
+            "the archive replay",
+        )
+        wait_for(lambda: phone_mean(data) == 5.0, 90, "figures rebuilt from the archive")
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=60)
