@@ -1,0 +1,198 @@
+"""`meetlat demo`: a generated national campaign through the live pipeline, end to end.
+
+Generates the campaign, starts the embedded broker (unless one is configured) and a worker
+with all four services in this process, ingests the events with a progress bar, waits until
+every event has been processed, takes a snapshot, checks it against the batch oracle, writes
+the national summary and one report per Chamber, and prints a summary table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from schemas.reference import ReferenceData
+from services.demo.campaign import CampaignSpec, generate_campaign, write_jsonl
+from services.ingest.archive import EventArchive
+from services.ingest.parsing import parse_jsonl
+from services.ingest.publisher import KafkaPublisher
+from services.ingest.service import ingest
+from services.recompute import recompute
+from services.reporting.figures import FigureRow, SnapshotInfo, figure_rows
+from services.reporting.store import BenchmarkStore
+from services.reporting.summary import band, by_scope, chamber_report, fmt, national_summary, ranked
+from services.runtime.broker import broker_for
+from services.runtime.settings import Settings
+from services.runtime.worker import running_pipeline, wait_until_drained
+from services.scoring.model import DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    events: int
+    accepted: int
+    deadlettered: int
+    seconds: float
+    snapshot: SnapshotInfo
+    matches_oracle: bool
+    mismatches: list[str]
+    out_dir: Path
+
+
+def compare_with_oracle(snapshot_rows: list[FigureRow], oracle_rows: list[FigureRow]) -> list[str]:
+    """Differences between streamed figures and the batch oracle's (empty when equal)."""
+    streamed = {(r.scope_kind, r.scope_id, r.breakdown, r.metric): r.value for r in snapshot_rows}
+    expected = {(r.scope_kind, r.scope_id, r.breakdown, r.metric): r.value for r in oracle_rows}
+    problems = []
+    for key in sorted(set(streamed) | set(expected)):
+        a, b = streamed.get(key), expected.get(key)
+        same = a == b or (a is not None and b is not None and math.isclose(a, b, rel_tol=1e-12))
+        if not same:
+            problems.append(f"{'/'.join(key)}: streamed {a}, oracle {b}")
+    return problems
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+async def run_demo(
+    settings: Settings, spec: CampaignSpec, out_dir: Path, console: Console
+) -> DemoResult:
+    started = time.perf_counter()
+    reference = ReferenceData.load(settings.chamber_map)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    events = generate_campaign(spec, reference)
+    events_file = out_dir / "events.jsonl"
+    write_jsonl(events, events_file)
+    console.print(
+        f"Generated {len(events):,} events for "
+        f"{spec.municipalities or len(reference.municipalities)} "
+        f"municipalities → {events_file}"
+    )
+
+    with broker_for(settings.broker_url, settings.data_dir / "tansu.log") as broker_url:
+        console.print(
+            f"Broker: {broker_url}{' (embedded Tansu)' if settings.embedded else ''}; "
+            f"SQL: {settings.sqlalchemy_url}"
+        )
+        async with running_pipeline(settings, broker_url) as pipeline:
+            store = BenchmarkStore(pipeline.engine)
+            if settings.embedded:
+                await asyncio.to_thread(store.reset_materialised)  # a fresh broker starts over
+            publisher = KafkaPublisher(broker_url)
+            with _progress(console) as progress:
+                task = progress.add_task("ingest", total=len(events))
+                with events_file.open("rb") as lines:
+                    report = await asyncio.to_thread(
+                        ingest,
+                        parse_jsonl(lines, events_file.name, set(reference.municipalities)),
+                        EventArchive(pipeline.engine),
+                        publisher,
+                        pipeline.topics,
+                        progress=lambda n: progress.advance(task, n),
+                    )
+                publisher.close()
+                drain = progress.add_task("pipeline", total=None)
+                peak = 0
+
+                def on_lag(lag: int) -> None:
+                    nonlocal peak
+                    peak = max(peak, lag)
+                    progress.update(drain, total=peak, completed=peak - lag)
+
+                await wait_until_drained(pipeline, broker_url, on_lag=on_lag)
+            snapshot = await asyncio.to_thread(store.take_snapshot, "demo")
+            rows = await asyncio.to_thread(store.snapshot_figures, snapshot.id)
+
+    oracle = recompute(events, DEFAULT_MODEL, reference)
+    oracle_rows = [row for b in oracle.benchmarks for row in figure_rows(b)]
+    mismatches = compare_with_oracle(rows, oracle_rows)
+    write_reports(rows, snapshot, reference, out_dir)
+    result = DemoResult(
+        events=len(events),
+        accepted=report.accepted,
+        deadlettered=report.deadlettered,
+        seconds=time.perf_counter() - started,
+        snapshot=snapshot,
+        matches_oracle=not mismatches,
+        mismatches=mismatches,
+        out_dir=out_dir,
+    )
+    print_summary(rows, result, console)
+    return result
+
+
+def write_reports(
+    rows: list[FigureRow], snapshot: SnapshotInfo, reference: ReferenceData, out_dir: Path
+) -> None:
+    reports = out_dir / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    (reports / "nationaal.md").write_text(national_summary(rows, snapshot), encoding="utf-8")
+    for chamber_id in reference.chambers:
+        text = chamber_report(rows, chamber_id, reference.municipalities_of(chamber_id), snapshot)
+        (reports / f"kamer-{chamber_id}.md").write_text(text, encoding="utf-8")
+
+
+def print_summary(
+    rows: list[FigureRow], result: DemoResult, console: Console, top: int = 5
+) -> None:
+    scopes = by_scope(rows)
+    chambers = Table(title="Chamber averages (potential)")
+    for column in ("Chamber", "phone", "potential", "mail", "potential", "n"):
+        chambers.add_column(column, justify="left" if column == "Chamber" else "right")
+    rows_for = sorted((s for s in scopes.values() if s.kind == "chamber"), key=lambda s: s.name)
+    nation = scopes.get(("nation", "NL"))
+    for s in [*rows_for, *([nation] if nation else [])]:
+        chambers.add_row(
+            f"[bold]{s.name}[/bold]" if s.kind == "nation" else s.name,
+            fmt(s.mean("phone")),
+            fmt(s.potential("phone")),
+            fmt(s.mean("mail")),
+            fmt(s.potential("mail")),
+            str(s.n("phone") + s.n("mail")),
+        )
+    console.print(chambers)
+    municipalities = [s for s in scopes.values() if s.kind == "municipality"]
+    extremes = Table(title=f"Best and worst {top} municipalities")
+    for column in ("channel", "rank", "municipality", "mean", "band"):
+        extremes.add_column(column)
+    colours = {"green": "green", "yellow": "yellow", "red": "red"}
+    for channel in ("phone", "mail"):
+        order = ranked(municipalities, channel)
+        picks = list(enumerate(order, 1))
+        for position, s in [*picks[:top], *picks[-top:]]:
+            colour = band(s.mean(channel))
+            extremes.add_row(
+                channel,
+                str(position),
+                s.name,
+                fmt(s.mean(channel)),
+                f"[{colours.get(colour, 'white')}]{colour}[/]",
+            )
+    console.print(extremes)
+    verdict = (
+        "[green]equal to the batch oracle[/]"
+        if result.matches_oracle
+        else (f"[red]{len(result.mismatches)} figures differ from the batch oracle[/]")
+    )
+    console.print(
+        f"{result.events:,} events ({result.accepted:,} accepted, "
+        f"{result.deadlettered} dead-lettered) in {result.seconds:.1f} s; "
+        f"snapshot {result.snapshot.id} with {result.snapshot.figure_count} "
+        f"figures, {verdict}. Reports in {result.out_dir / 'reports'}"
+    )
