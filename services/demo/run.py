@@ -87,8 +87,9 @@ async def run_demo(
 
     with broker_for(settings.broker_url, settings.data_dir / "tansu.log") as broker_url:
         console.print(
-            f"Broker: {broker_url}{' (embedded Tansu)' if settings.embedded else ''}; "
-            f"SQL: {settings.sqlalchemy_url}"
+            f"Broker: {broker_url}{' (embedded Tansu)' if settings.embedded else ''}\n"
+            f"SQL: {settings.sqlalchemy_url}",
+            soft_wrap=True,
         )
         async with running_pipeline(settings, broker_url) as pipeline:
             store = BenchmarkStore(pipeline.engine)

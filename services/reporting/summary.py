@@ -48,6 +48,9 @@ def band(score: float | None, sufficient: float = 5.5, norm: float = 7.0) -> str
     return "yellow" if score >= sufficient else "red"
 
 
+BAND_NL = {"green": "groen", "yellow": "geel", "red": "rood", "–": "–"}
+
+
 def fmt(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}".replace(".", ",")
 
@@ -99,12 +102,14 @@ def national_summary(rows: list[FigureRow], snapshot: SnapshotInfo, top: int = 5
         out += ["| | gemeente | gemiddelde | kleur |", "|---|---|---:|---|"]
         for position, s in enumerate(order[:top], start=1):
             out.append(
-                f"| {position} | {s.name} | {fmt(s.mean(channel))} | {band(s.mean(channel))} |"
+                f"| {position} | {s.name} | {fmt(s.mean(channel))} "
+                f"| {BAND_NL[band(s.mean(channel))]} |"
             )
         out.append("| … | | | |")
         for position, s in list(enumerate(order, start=1))[-top:]:
             out.append(
-                f"| {position} | {s.name} | {fmt(s.mean(channel))} | {band(s.mean(channel))} |"
+                f"| {position} | {s.name} | {fmt(s.mean(channel))} "
+                f"| {BAND_NL[band(s.mean(channel))]} |"
             )
         out.append("")
     return "\n".join(out)
@@ -138,7 +143,7 @@ def chamber_report(
         for position, s in enumerate(order, start=1):
             out.append(
                 f"| {position} | {s.name} | {fmt(s.mean(channel))} | {fmt(s.potential(channel))} "
-                f"| {s.n(channel)} | {band(s.mean(channel))} |"
+                f"| {s.n(channel)} | {BAND_NL[band(s.mean(channel))]} |"
             )
         out.append("")
     out.append("Kleuren: rood onder 5,5 (onvoldoende), geel vanaf 5,5, groen vanaf de norm 7.")
