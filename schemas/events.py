@@ -24,7 +24,9 @@ from pydantic import (
     TypeAdapter,
 )
 
-SCHEMA_VERSION: Final = 1
+# Version 2 added the reply facts jargon_terms/address_*, rescore requests and heartbeats;
+# version-1 events remain valid.
+SCHEMA_VERSION: Final = 2
 
 CbsCode = Annotated[str, StringConstraints(pattern=r"^GM\d{4}$")]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
@@ -39,7 +41,7 @@ class EventBase(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     event_id: Identifier = Field(
         description="Unique id of this observation; duplicates are ignored."
     )
@@ -139,6 +141,15 @@ class MailReplied(EventBase):
         default=None, description="An internal forward between colleagues was left in the mail."
     )
     spelling_errors: int | None = Field(default=None, ge=0, le=10_000)
+    jargon_terms: int | None = Field(
+        default=None, ge=0, le=10_000, description="Jargon terms found (configurable list)."
+    )
+    address_requested: bool | None = Field(
+        default=None, description="The reply asks the entrepreneur for an address."
+    )
+    address_request_explained: bool | None = Field(
+        default=None, description="…and explains why the address is needed."
+    )
     body: str = Field(
         default="", max_length=200_000, description="Reply text, quoted history removed."
     )
@@ -150,6 +161,17 @@ class MailAssessed(EventBase):
     type: Literal["mail.assessed"] = "mail.assessed"
     answers: dict[Identifier, Answer] = Field(default_factory=dict)
     review: str = Field(default="", max_length=20_000, description="Content review of the reply.")
+
+
+# ---------------------------------------------------------------- scoring commands
+
+
+class RescoreRequested(EventBase):
+    """The research team asks to score this contact with another scoring model. Scores are
+    never silently rescored: a model change applies to history only through this event."""
+
+    type: Literal["contact.rescore_requested"] = "contact.rescore_requested"
+    model: Identifier = Field(description="Scoring model as 'id@version'.")
 
 
 # ---------------------------------------------------------------- survey (KTO)
@@ -196,11 +218,31 @@ Event = Annotated[
     | MailAutoReplied
     | MailReplied
     | MailAssessed
+    | RescoreRequested
     | SurveyResponse,
     Field(discriminator="type"),
 ]
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class Heartbeat(BaseModel):
+    """Sent by ingest to every partition of the observations topic: "I have passed on every
+    event up to `occurred_at`". It advances the scorer's event-time watermark, so deadlines
+    fire even when a partition has no new events. Heartbeats are archived with the events,
+    so a replay gives the same revisions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["heartbeat"] = "heartbeat"
+    schema_version: Literal[2] = 2
+    event_id: Identifier
+    source: Identifier = Field(description="Who vouches for the time, e.g. 'ingest:events.jsonl'.")
+    occurred_at: AwareDatetime
+
+
+Observation = Annotated[Event | Heartbeat, Field(discriminator="type")]
+OBSERVATION_ADAPTER: TypeAdapter[Observation] = TypeAdapter(Observation)
 
 PHONE_TYPES = frozenset(
     {
@@ -214,7 +256,9 @@ PHONE_TYPES = frozenset(
     }
 )
 MAIL_TYPES = frozenset({"mail.sent", "mail.auto_replied", "mail.replied", "mail.assessed"})
-EVENT_TYPES = PHONE_TYPES | MAIL_TYPES | {"survey.response"}
+EVENT_TYPES = (
+    PHONE_TYPES | MAIL_TYPES | {"survey.response", "contact.rescore_requested", "heartbeat"}
+)
 
 
 def channel_of(event: EventBase) -> Channel | None:

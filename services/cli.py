@@ -8,6 +8,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -25,8 +26,10 @@ app = typer.Typer(
 )
 schema_app = typer.Typer(help="The wire contract's JSON Schema.", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL database.", no_args_is_help=True)
+model_app = typer.Typer(help="Scoring models (meetlat).", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(db_app, name="db")
+app.add_typer(model_app, name="model")
 
 console = Console()
 err = Console(stderr=True)
@@ -68,6 +71,13 @@ def worker(
 def ingest_file(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL or CSV file.")],
     fmt: Annotated[Literal["auto", "jsonl", "csv"], typer.Option("--format")] = "auto",
+    heartbeat: Annotated[
+        bool,
+        typer.Option(
+            help="Afterwards, vouch that everything up to now has been ingested (advances event "
+            "time, so reply and callback deadlines can be decided)."
+        ),
+    ] = True,
 ) -> None:
     """Validate a file of events, archive the valid ones in SQL and publish them; invalid lines
     are reported with their line number and sent to the dead-letter topic."""
@@ -75,7 +85,7 @@ def ingest_file(
     from services.ingest.archive import EventArchive
     from services.ingest.parsing import parse_csv, parse_jsonl
     from services.ingest.publisher import KafkaPublisher
-    from services.ingest.service import ingest
+    from services.ingest.service import ingest, publish_heartbeat
     from services.runtime.db import make_engine, upgrade
     from services.runtime.topics import Topics, ensure_topics
 
@@ -99,13 +109,16 @@ def ingest_file(
     total = sum(1 for _ in path.open("rb"))
     with path.open("rb") as lines, _progress() as progress:
         task = progress.add_task(f"ingest {path.name}", total=total)
+        archive = EventArchive(engine)
         report = ingest(
             parse(lines, path.name, known),
-            EventArchive(engine),
+            archive,
             publisher,
             topics,
             progress=lambda n: progress.advance(task, n),
         )
+    if heartbeat:
+        publish_heartbeat(archive, publisher, topics, f"ingest:{path.name}", datetime.now(UTC))
     publisher.close()
     for rejected in report.rejected:
         err.print(f"[red]{rejected.source}:{rejected.line}[/]: {rejected.reason}")
@@ -159,7 +172,7 @@ def recompute(
     from schemas.reference import ReferenceData
     from services.ingest.parsing import Accepted, parse_jsonl
     from services.recompute import recompute as run
-    from services.scoring.model import DEFAULT_MODEL
+    from services.runtime.app import load_models
 
     settings = _settings()
     reference = ReferenceData.load(settings.chamber_map)
@@ -170,7 +183,8 @@ def recompute(
                 events.append(outcome.event)
             else:
                 err.print(f"[yellow]skipped[/] {outcome}")
-    result = run(events, DEFAULT_MODEL, reference)
+    models, active = load_models(settings)
+    result = run(events, models.resolve, active, reference)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=1) + "\n")
         return
@@ -258,6 +272,106 @@ def demo(
         for line in result.mismatches[:20]:
             err.print(f"[red]mismatch[/] {line}")
         raise typer.Exit(1)
+
+
+@model_app.command("check")
+def model_check(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Model YAML file.")],
+) -> None:
+    """Validate a scoring model file; problems are listed by criterion."""
+    from schemas.scoring_model import ModelError
+    from services.scoring.catalogue import load_model_file
+
+    try:
+        model = load_model_file(path)
+    except ModelError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"{path}: {model.key} is valid ({len(model.criteria)} criteria)")
+
+
+@model_app.command("show")
+def model_show(
+    choice: Annotated[
+        str | None, typer.Argument(help="A YAML file, 'id' or 'id@version'; default: active.")
+    ] = None,
+) -> None:
+    """Print a scoring model (default: the active one) as a table."""
+    from services.runtime.app import load_models
+    from services.scoring.catalogue import model_rows
+
+    settings = _settings()
+    models, active = load_models(settings)
+    model = models.resolve(choice) if choice else active
+    table = Table(title=f"{model.title} — {model.key}", show_lines=False)
+    for column in (
+        "criterion",
+        "label",
+        "channel",
+        "dimension",
+        "phases",
+        "weight",
+        "scale",
+        "N/A",
+        "critical",
+    ):
+        table.add_column(column, overflow="fold")
+    for row in model_rows(model):
+        table.add_row(*row)
+    console.print(table)
+    console.print(
+        f"self-callback correction −{model.corrections.self_callback:g}; unanswered mail after "
+        f"{model.mail_reply_deadline_hours:g} h scores {model.unanswered_mail_score:g}; "
+        f"bands: red < {model.sufficient:g} ≤ yellow < {model.norm:g} ≤ green"
+    )
+
+
+@app.command()
+def rescore(
+    model: Annotated[str, typer.Option("--model", help="Target model: 'id@version' or a file.")],
+    municipality: Annotated[
+        str | None, typer.Option(help="Only the contacts of this municipality (CBS code).")
+    ] = None,
+) -> None:
+    """Explicitly rescore archived contacts with another scoring model: publishes a rescore
+    request per contact, which the scorer turns into new revisions (history is never rescored
+    silently)."""
+    from services.ingest.archive import EventArchive
+    from services.ingest.parsing import Accepted
+    from services.ingest.publisher import KafkaPublisher
+    from services.ingest.service import ingest, rescore_requests
+    from services.runtime.app import load_models
+    from services.runtime.db import make_engine, upgrade
+    from services.runtime.topics import Topics, ensure_topics
+
+    settings = _settings()
+    broker_url = settings.reachable_broker_url()
+    if not broker_url:
+        err.print("[red]No broker[/]: set MEETLAT_BROKER_URL or start `meetlat worker` first.")
+        raise typer.Exit(2)
+    models, _ = load_models(settings)
+    target = models.resolve(model)
+    if target.key not in models:
+        err.print(
+            f"[red]{target.key}[/] is not in the workers' catalogue: put the file in "
+            "MEETLAT_MODELS_DIR so every worker knows it, then retry."
+        )
+        raise typer.Exit(2)
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade(engine)
+    archive = EventArchive(engine)
+    topics = Topics.for_settings(settings)
+    ensure_topics(broker_url, topics.specs(settings.partitions), settings.replication_factor)
+    requests = rescore_requests(archive, target.key, datetime.now(UTC), municipality)
+    publisher = KafkaPublisher(broker_url)
+    report = ingest(
+        (Accepted("rescore", 0, r, r.model_dump_json().encode()) for r in requests),
+        archive,
+        publisher,
+        topics,
+    )
+    publisher.close()
+    console.print(f"requested rescoring of {report.accepted} contacts with {target.key}")
 
 
 @schema_app.command("export")

@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from schemas.benchmarks import NATION_ID, BenchmarkUpdated
-from schemas.events import Event, channel_of
+from schemas.events import Event, Heartbeat, RescoreRequested, channel_of
 from schemas.reference import ReferenceData
 from schemas.scores import ScoreRevision
+from schemas.scoring_model import ScoringModel
 from services.aggregation.benchmarks import (
     Ledger,
     Partial,
@@ -23,9 +24,8 @@ from services.aggregation.benchmarks import (
     ledger_partials,
     merge_partials,
 )
-from services.scoring.model import ScoringModel
-from services.scoring.rules import ContactError
-from services.scoring.scorer import EMPTY_STATE, ContactState, observe
+from services.scoring.rules import END_OF_TIME, ContactError, is_orphan
+from services.scoring.scorer import EMPTY_STATE, ContactState, ModelLookup, observe
 
 
 @dataclass
@@ -48,23 +48,30 @@ class Recomputation:
 
 
 def score_all(
-    events: Iterable[Event], model: ScoringModel
+    events: Iterable[Event | Heartbeat], lookup: ModelLookup, active: ScoringModel
 ) -> tuple[dict[str, ScoreRevision], list[str]]:
-    """Final revision per contact; events that contradict their contact are listed, not applied."""
+    """Final revision per contact once every deadline has passed (watermark = end of time).
+    Events that contradict their contact or the model, and orphaned mail facts, are listed."""
     states: dict[str, ContactState] = {}
     latest: dict[str, ScoreRevision] = {}
     contradictions: list[str] = []
     for event in events:
-        if channel_of(event) is None:
+        if isinstance(event, Heartbeat):
             continue
+        if channel_of(event) is None and not isinstance(event, RescoreRequested):
+            continue  # survey responses are aggregated, not scored
         state = states.get(event.contact_id, EMPTY_STATE)
         try:
-            states[event.contact_id], revision = observe(state, event, model)
-        except ContactError as exc:
+            step = observe(state, event, lookup, active, END_OF_TIME)
+        except (ContactError, KeyError) as exc:
             contradictions.append(f"{event.event_id}: {exc}")
             continue
-        if revision is not None:
-            latest[event.contact_id] = revision
+        states[event.contact_id] = step.state
+        if step.revision is not None:
+            latest[event.contact_id] = step.revision
+    for contact_id, state in states.items():
+        if is_orphan(state.facts, lookup(state.model_key), END_OF_TIME):
+            contradictions.append(f"{contact_id}: reply facts for a mail that was never sent")
     return latest, contradictions
 
 
@@ -120,7 +127,10 @@ def benchmarks_of(
 
 
 def recompute(
-    events: Iterable[Event], model: ScoringModel, reference: ReferenceData
+    events: Iterable[Event | Heartbeat],
+    lookup: ModelLookup,
+    active: ScoringModel,
+    reference: ReferenceData,
 ) -> Recomputation:
-    scores, contradictions = score_all(events, model)
+    scores, contradictions = score_all(events, lookup, active)
     return Recomputation(scores, benchmarks_of(scores.values(), reference), contradictions)

@@ -12,6 +12,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -23,7 +24,7 @@ from services.demo.campaign import CampaignSpec, generate_campaign, write_jsonl
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import parse_jsonl
 from services.ingest.publisher import KafkaPublisher
-from services.ingest.service import ingest
+from services.ingest.service import ingest, publish_heartbeat
 from services.recompute import recompute
 from services.reporting.figures import FigureRow, SnapshotInfo, figure_rows
 from services.reporting.store import BenchmarkStore
@@ -31,7 +32,6 @@ from services.reporting.summary import band, by_scope, chamber_report, fmt, nati
 from services.runtime.broker import broker_for
 from services.runtime.settings import Settings
 from services.runtime.worker import running_pipeline, wait_until_drained
-from services.scoring.model import DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
@@ -98,15 +98,26 @@ async def run_demo(
             publisher = KafkaPublisher(broker_url)
             with _progress(console) as progress:
                 task = progress.add_task("ingest", total=len(events))
+                archive = EventArchive(pipeline.engine)
                 with events_file.open("rb") as lines:
                     report = await asyncio.to_thread(
                         ingest,
                         parse_jsonl(lines, events_file.name, set(reference.municipalities)),
-                        EventArchive(pipeline.engine),
+                        archive,
                         publisher,
                         pipeline.topics,
                         progress=lambda n: progress.advance(task, n),
                     )
+                # The wave is closed: every reply and callback deadline has passed.
+                closed = max(e.occurred_at for e in events) + timedelta(days=14)
+                await asyncio.to_thread(
+                    publish_heartbeat,
+                    archive,
+                    publisher,
+                    pipeline.topics,
+                    "demo:closed",
+                    closed,
+                )
                 publisher.close()
                 drain = progress.add_task("pipeline", total=None)
                 peak = 0
@@ -120,7 +131,7 @@ async def run_demo(
             snapshot = await asyncio.to_thread(store.take_snapshot, "demo")
             rows = await asyncio.to_thread(store.snapshot_figures, snapshot.id)
 
-    oracle = recompute(events, DEFAULT_MODEL, reference)
+    oracle = recompute(events, pipeline.models.resolve, pipeline.model, reference)
     oracle_rows = [row for b in oracle.benchmarks for row in figure_rows(b)]
     mismatches = compare_with_oracle(rows, oracle_rows)
     write_reports(rows, snapshot, reference, out_dir)

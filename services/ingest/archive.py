@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Engine, Integer, LargeBinary, String, func, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from schemas.events import EventBase
+from schemas.events import EventBase, Heartbeat
 from services.runtime.db import Base, UTCDateTime, upsert_insert, utcnow, write_transaction
 
 
@@ -38,11 +38,16 @@ class ArchivedEvent(Base):
     archived_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-def _row(event: EventBase, payload: bytes) -> dict[str, Any]:
+Archivable = EventBase | Heartbeat
+
+
+def _row(event: Archivable, payload: bytes) -> dict[str, Any]:
+    # Heartbeats belong to no contact: they are archived so that a replay advances event time
+    # exactly as the original stream did.
     return {
         "event_id": event.event_id,
-        "contact_id": event.contact_id,
-        "municipality": event.municipality,
+        "contact_id": getattr(event, "contact_id", ""),
+        "municipality": getattr(event, "municipality", ""),
         "event_type": getattr(event, "type"),  # noqa: B009 - only concrete events carry `type`
         "occurred_at": event.occurred_at,
         "payload": bytes(payload),
@@ -55,7 +60,7 @@ class EventArchive:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def append(self, batch: Sequence[tuple[EventBase, bytes]]) -> int:
+    def append(self, batch: Sequence[tuple[Archivable, bytes]]) -> int:
         """Archive a batch in one transaction; returns how many events were new.
 
         Events whose `event_id` is already archived (or occurs earlier in the same batch) are
@@ -109,3 +114,21 @@ class EventArchive:
                 yield bytes(payload)
             if len(page) < batch_size:
                 return
+
+    def first_payloads(self, municipality: str | None = None) -> Iterator[bytes]:
+        """The first archived event of every contact (optionally of one municipality)."""
+        first = (
+            select(func.min(ArchivedEvent.seq))
+            .where(ArchivedEvent.contact_id != "")
+            .group_by(ArchivedEvent.contact_id)
+        )
+        if municipality:
+            first = first.where(ArchivedEvent.municipality == municipality)
+        stmt = (
+            select(ArchivedEvent.payload)
+            .where(ArchivedEvent.seq.in_(first))
+            .order_by(ArchivedEvent.seq)
+        )
+        with self.engine.connect() as conn:
+            for payload in conn.scalars(stmt):
+                yield bytes(payload)

@@ -13,8 +13,15 @@ Headers = list[tuple[str, bytes]]
 
 class Publisher(Protocol):
     def send(
-        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: Headers | None = None,
+        partition: int | None = None,
     ) -> None: ...
+
+    def partitions(self, topic: str) -> list[int]: ...
 
     def flush(self) -> None: ...
 
@@ -31,9 +38,17 @@ class KafkaPublisher:
         )
 
     def send(
-        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: Headers | None = None,
+        partition: int | None = None,
     ) -> None:
-        self._producer.send(topic, key=key, value=value, headers=headers or [])
+        self._producer.send(topic, key=key, value=value, headers=headers or [], partition=partition)
+
+    def partitions(self, topic: str) -> list[int]:
+        return sorted(self._producer.partitions_for(topic) or ())
 
     def flush(self) -> None:
         self._producer.flush()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import islice
 
+from schemas.events import EVENT_ADAPTER, OBSERVATION_ADAPTER, Heartbeat, RescoreRequested
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import Accepted, Outcome, Rejected
 from services.ingest.publisher import Publisher
@@ -77,6 +80,52 @@ def ingest(
     return report
 
 
+def publish_heartbeat(
+    archive: EventArchive, publisher: Publisher, topics: Topics, source: str, at: datetime
+) -> Heartbeat:
+    """Vouch that every event up to `at` has been passed on: archived first (so a replay
+    advances event time the same way), then sent to every partition of observations."""
+    heartbeat = Heartbeat(
+        event_id=f"hb-{source}-{at.isoformat()}-{uuid.uuid4().hex[:8]}",
+        source=source,
+        occurred_at=at,
+    )
+    payload = heartbeat.model_dump_json().encode()
+    archive.append([(heartbeat, payload)])
+    _send_heartbeat(publisher, topics, payload)
+    publisher.flush()
+    METRICS.produced("heartbeat")
+    return heartbeat
+
+
+def rescore_requests(
+    archive: EventArchive, model_key: str, at: datetime, municipality: str | None = None
+) -> list[RescoreRequested]:
+    """One rescore request per archived contact (optionally of one municipality)."""
+    requests = []
+    batch = uuid.uuid4().hex[:8]
+    for payload in archive.first_payloads(municipality):
+        first = EVENT_ADAPTER.validate_json(payload)
+        requests.append(
+            RescoreRequested(
+                event_id=f"rescore-{batch}-{first.contact_id}",
+                contact_id=first.contact_id,
+                municipality=first.municipality,
+                campaign=first.campaign,
+                wave=first.wave,
+                case=first.case,
+                occurred_at=at,
+                model=model_key,
+            )
+        )
+    return requests
+
+
+def _send_heartbeat(publisher: Publisher, topics: Topics, payload: bytes) -> None:
+    for partition in publisher.partitions(topics.observations):
+        publisher.send(topics.observations, None, payload, partition=partition)
+
+
 def replay(
     archive: EventArchive,
     publisher: Publisher,
@@ -84,13 +133,15 @@ def replay(
     progress: Callable[[int], None] | None = None,
     batch_size: int = 1000,
 ) -> int:
-    """Re-publish the whole archive to the observations topic, in archive order."""
-    from schemas.events import parse_event
-
+    """Re-publish the whole archive to the observations topic, in archive order (heartbeats
+    to every partition, as they were sent)."""
     count = 0
     for payload in archive.payloads(batch_size):
-        event = parse_event(payload)
-        publisher.send(topics.observations, event.contact_id.encode(), payload)
+        item = OBSERVATION_ADAPTER.validate_json(payload)
+        if isinstance(item, Heartbeat):
+            _send_heartbeat(publisher, topics, payload)
+        else:
+            publisher.send(topics.observations, item.contact_id.encode(), payload)
         count += 1
         if progress and count % batch_size == 0:
             progress(batch_size)

@@ -16,10 +16,11 @@ import faust
 from sqlalchemy import Engine
 
 from schemas.reference import ReferenceData
+from schemas.scoring_model import ScoringModel
 from services.runtime.db import make_engine
 from services.runtime.settings import Settings
 from services.runtime.topics import Topics, TopicSpec
-from services.scoring.model import DEFAULT_MODEL, ScoringModel
+from services.scoring.catalogue import ModelCatalogue
 
 SERVICES = ("ingest", "scoring", "aggregation", "reporting")
 
@@ -32,7 +33,8 @@ class Pipeline:
     settings: Settings
     topics: Topics
     reference: ReferenceData
-    model: ScoringModel
+    models: ModelCatalogue
+    model: ScoringModel  # the active model: new contacts are pinned to it
     services: tuple[str, ...]
     _faust_topics: dict[str, Any] = field(default_factory=dict)
 
@@ -82,6 +84,9 @@ def faust_settings(settings: Settings, broker_url: str) -> dict[str, Any]:
         "key_serializer": "raw",
         "value_serializer": "json",
         "broker_commit_interval": 1.0,
+        # Let the producer gather messages for a few milliseconds: one produce request per
+        # batch instead of per message (changelog writes and revisions come in bursts).
+        "producer_linger": 0.005,
     }
     if settings.embedded:
         # Tansu holds a group join for half the session timeout: keep it short locally so a
@@ -93,6 +98,16 @@ def faust_settings(settings: Settings, broker_url: str) -> dict[str, Any]:
             broker_commit_interval=0.5,
         )
     return conf
+
+
+def load_models(settings: Settings) -> tuple[ModelCatalogue, ScoringModel]:
+    """The model catalogue (built-in + MEETLAT_MODELS_DIR) and the active model, which is
+    added to the catalogue when it comes from a file, so contacts pinned to it resolve."""
+    models = ModelCatalogue(settings.models_dir)
+    active = models.resolve(settings.scoring_model)
+    if active.key not in models:
+        models.add(active, origin=str(settings.scoring_model))
+    return models, active
 
 
 Registrar = Callable[[Pipeline], None]
@@ -119,12 +134,14 @@ def create_pipeline(
     if unknown:
         raise ValueError(f"unknown service(s) {sorted(unknown)}; choose from {SERVICES}")
     app = faust.App(settings.app_id, **faust_settings(settings, broker_url))
+    models, active = load_models(settings)
     pipeline = Pipeline(
         app=app,
         settings=settings,
         topics=Topics.for_settings(settings),
         reference=ReferenceData.load(settings.chamber_map),
-        model=DEFAULT_MODEL,
+        models=models,
+        model=active,
         services=tuple(services),
     )
     registrars = _registrars()

@@ -33,6 +33,20 @@ class Settings(BaseSettings):
     chamber_map: Path | None = Field(
         default=None, description="CSV (municipality,chamber) overriding the default mapping."
     )
+    scoring_model: str | None = Field(
+        default=None,
+        description="Active scoring model for new contacts: a YAML file, 'id' or 'id@version'. "
+        "Unset: the newest built-in kvk-mystery-guest model.",
+    )
+    models_dir: Path | None = Field(
+        default=None, description="Extra directory of scoring model YAML files (for rescoring)."
+    )
+    watermark_lateness_seconds: float = Field(
+        default=3600,
+        ge=0,
+        description="How far behind the newest event time the scorer's watermark trails, so "
+        "slightly late facts arrive before a deadline is decided without them.",
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         default="at_least_once",
         description="exactly_once needs a broker with transactions (Kafka); the embedded "

@@ -1,22 +1,86 @@
-"""Scorer agent: per-contact state in a table keyed by contact; a score revision is emitted to
-the scores topic (keyed by municipality, so aggregation is partitioned by municipality)
-whenever a contact's facts change its score."""
+"""Scorer agent.
+
+Per-contact state lives in a table keyed by contact (observations are keyed by contact, so it
+is co-partitioned); each partition's event-time clock lives in a second table keyed by
+partition. Every change of a contact's score is published as a `ScoreRevision` on the scores
+topic, keyed by municipality so aggregation is partitioned by municipality.
+
+Throughput: events are taken in small batches. Decoded states stay in memory between events;
+each changed contact (and clock) is written to its table — and so to the changelog, on the
+partition of the events that changed it — once per batch, before the batch is acknowledged.
+A crash mid-batch replays the batch onto the last written state: same facts, same revisions.
+"""
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
+from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 
-from schemas.events import channel_of, parse_event
+from schemas.events import EVENT_ADAPTER, OBSERVATION_ADAPTER, Heartbeat, channel_of
+from schemas.scores import ScoreRevision
+from schemas.scoring_model import ScoringModel
 from services.ingest.parsing import describe
 from services.runtime.app import Pipeline
 from services.runtime.deadletter import deadletter_headers
 from services.runtime.metrics import ServiceMetrics
-from services.scoring.rules import ContactError
-from services.scoring.scorer import ContactState, observe
+from services.scoring.clock import PartitionClock
+from services.scoring.rules import ContactError, is_orphan
+from services.scoring.scorer import ContactState, Step, advance, observe
 
 METRICS = ServiceMetrics("scoring")
+REVISIONS = Counter("meetlat_score_revisions_total", "Score revisions emitted.", ["channel"])
+CORRECTIONS = Counter(
+    "meetlat_corrections_applied_total",
+    "Corrections listed in emitted score revisions, by kind.",
+    ["kind"],
+)
+DEADLINES_FIRED = Counter(
+    "meetlat_deadlines_fired_total", "Contacts re-evaluated because event time passed a deadline."
+)
+OPEN_CONTACTS = Gauge(
+    "meetlat_open_contacts",
+    "Contacts with a deadline still ahead (unanswered mail, promised callback), per partition.",
+    ["partition"],
+)
+BATCH = 500
+BATCH_SECONDS = 0.05
+
+
+class _Cache:
+    """Decoded table values, trusted while the table still holds the object they came from
+    (after a rebalance or recovery it holds another object, and the value is decoded anew)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.entries: dict[str, tuple[Any, Any]] = {}
+
+    def get(self, key: str, decode: Any) -> Any:
+        raw = self.table.get(key)
+        entry = self.entries.get(key)
+        if entry is not None and entry[0] is raw:
+            return entry[1]
+        value = decode(raw)
+        self.entries[key] = (raw, value)
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        """Keep `value` for this batch; `write` persists it."""
+        self.entries[key] = (self.table.get(key), value)
+
+    def write(self, key: str, raw: Any, partition: int) -> None:
+        self.table.data[key] = raw
+        self.table.send_changelog(partition, key, raw)
+        self.entries[key] = (raw, self.entries[key][1])
+
+    def drop(self, key: str, partition: int) -> None:
+        self.table.data.pop(key, None)
+        self.table.send_changelog(partition, key, None)
+        self.entries.pop(key, None)
 
 
 def register(pipeline: Pipeline) -> None:
@@ -24,49 +88,145 @@ def register(pipeline: Pipeline) -> None:
     observations = pipeline.topic(pipeline.topics.observations)
     scores = pipeline.topic(pipeline.topics.scores)
     deadletter = pipeline.topic(pipeline.topics.deadletter)
-    model = pipeline.model
-    contacts = app.Table(
-        "contacts",
-        key_type=str,
-        default=None,
-        partitions=pipeline.settings.partitions,
-        help="Per-contact facts, revision number and digest of the last emitted score.",
+    active = pipeline.model
+    lateness = timedelta(seconds=pipeline.settings.watermark_lateness_seconds)
+    partitions = pipeline.settings.partitions
+    contacts = _Cache(
+        app.Table(
+            "contacts",
+            key_type=str,
+            default=None,
+            partitions=partitions,
+            help="Per-contact facts, pinned model, revision, score digest and next deadline.",
+        )
+    )
+    clocks = _Cache(
+        app.Table(
+            "partition-clocks",
+            key_type=str,
+            default=None,
+            partitions=partitions,
+            help="Per-partition watermark and pending deadlines (key 'p<partition>').",
+        )
     )
 
-    async def dead_letter(event: Any, reason: str, kind: str) -> None:
-        message = event.message
-        source = f"{message.topic}/{message.partition}@{message.offset}"
+    @cache
+    def lookup(key: str) -> ScoringModel:
+        return pipeline.models.resolve(key)
+
+    async def dead_letter(
+        source: str, key: bytes | None, value: bytes, reason: str, kind: str
+    ) -> None:
         await deadletter.send(
-            key=message.key,
-            value=event.value or b"",
-            headers=deadletter_headers(reason, kind, "scoring", source),
+            key=key, value=value, headers=deadletter_headers(reason, kind, "scoring", source)
         )
         METRICS.deadlettered(kind)
 
+    async def publish(revision: ScoreRevision) -> None:
+        # Buffered: faust flushes the producer before it commits the offsets of the batch.
+        scores.send_soon(
+            key=revision.municipality.encode(), value=revision.model_dump_json().encode()
+        )
+        METRICS.produced("score.revision")
+        REVISIONS.labels(revision.channel).inc()
+        for correction in revision.corrections:
+            CORRECTIONS.labels(correction.kind).inc()
+
+    class Batch:
+        """What one batch changed, written to the tables when it ends."""
+
+        def __init__(self) -> None:
+            self.contacts: dict[str, int] = {}  # contact → partition of its events
+            self.clocks: dict[str, int] = {}
+            self.consumed: Tally[str] = Tally()
+
+        def keep(self, contact_id: str, step: Step, clock: PartitionClock, partition: int) -> None:
+            contacts.put(contact_id, step.state)
+            self.contacts[contact_id] = partition
+            deadline = step.state.deadline
+            if clock.schedule(contact_id, deadline.timestamp() if deadline else None):
+                self.clocks[f"p{partition}"] = partition
+
+        def flush(self) -> None:
+            for contact_id, partition in self.contacts.items():
+                if contact_id in contacts.entries:
+                    state = contacts.entries[contact_id][1]
+                    contacts.write(contact_id, state.to_json(), partition)
+            for key, partition in self.clocks.items():
+                clock = clocks.entries[key][1]
+                clocks.write(key, clock.to_json(), partition)
+                OPEN_CONTACTS.labels(str(partition)).set(len(clock.pending))
+            for kind, count in self.consumed.items():
+                METRICS.consumed(kind, count)
+
+    async def fire_due(clock: PartitionClock, partition: int, source: str, batch: Batch) -> None:
+        """Re-evaluate every contact whose deadline the watermark has passed."""
+        watermark = datetime.fromtimestamp(clock.watermark, UTC)
+        for contact_id in clock.due():
+            DEADLINES_FIRED.inc()
+            state = contacts.get(contact_id, ContactState.from_json)
+            step = advance(state, lookup, watermark)
+            if is_orphan(step.state.facts, lookup(step.state.model_key), watermark):
+                for fact in step.state.facts.events:
+                    await dead_letter(
+                        source,
+                        contact_id.encode(),
+                        EVENT_ADAPTER.dump_json(fact),
+                        f"contact {contact_id}: reply facts for a mail that was never sent",
+                        "mail_never_sent",
+                    )
+                contacts.drop(contact_id, partition)
+                batch.contacts.pop(contact_id, None)
+                clock.schedule(contact_id, None)
+                batch.clocks[f"p{partition}"] = partition
+                continue
+            batch.keep(contact_id, step, clock, partition)
+            if step.revision is not None:
+                await publish(step.revision)
+
+    async def score(event: Any, batch: Batch) -> None:
+        message = event.message
+        partition = message.partition
+        source = f"{message.topic}/{partition}@{message.offset}"
+        try:
+            fact = OBSERVATION_ADAPTER.validate_json(event.value or b"")
+        except ValidationError as exc:
+            batch.consumed["invalid"] += 1
+            await dead_letter(
+                source, message.key, event.value or b"", describe(exc), "invalid_event"
+            )
+            return
+        batch.consumed[fact.type] += 1
+        key = f"p{partition}"
+        clock = clocks.get(key, PartitionClock.from_json)
+        if isinstance(fact, Heartbeat):
+            clock.advance(fact.occurred_at.timestamp())
+            batch.clocks[key] = partition  # persist the watermark a heartbeat vouches for
+        elif channel_of(fact) is not None or fact.type == "contact.rescore_requested":
+            state = contacts.get(fact.contact_id, ContactState.from_json)
+            watermark = datetime.fromtimestamp(max(clock.watermark, 0.0), UTC)
+            try:
+                step = observe(state, fact, lookup, active, watermark)
+            except (ContactError, KeyError) as exc:
+                await dead_letter(
+                    source, message.key, event.value or b"", str(exc), "contradicts_contact"
+                )
+                return
+            if step.state is not state:
+                batch.keep(fact.contact_id, step, clock, partition)
+            if step.revision is not None:
+                await publish(step.revision)
+            clock.advance((fact.occurred_at - lateness).timestamp())
+        else:  # survey responses carry event time too, but belong to no contact
+            clock.advance((fact.occurred_at - lateness).timestamp())
+        if clock.watermark >= clock.next_due:
+            await fire_due(clock, partition, source, batch)
+
     @app.agent(observations, name="scorer")
     async def scorer(stream: Any) -> None:
-        async for event in stream.events():
+        async for events in stream.take_events(BATCH, within=BATCH_SECONDS):
             with METRICS.timed():
-                try:
-                    fact = parse_event(event.value or b"")
-                except ValidationError as exc:
-                    METRICS.consumed("invalid")
-                    await dead_letter(event, describe(exc), "invalid_event")
-                    continue
-                METRICS.consumed(fact.type)
-                if channel_of(fact) is None:
-                    continue  # survey responses are not contacts; aggregation reads them
-                state = ContactState.from_json(contacts.get(fact.contact_id))
-                try:
-                    new_state, revision = observe(state, fact, model)
-                except ContactError as exc:
-                    await dead_letter(event, str(exc), "contradicts_contact")
-                    continue
-                if new_state is not state:
-                    contacts[fact.contact_id] = new_state.to_json()
-                if revision is not None:
-                    await scores.send(
-                        key=revision.municipality.encode(),
-                        value=revision.model_dump_json().encode(),
-                    )
-                    METRICS.produced("score.revision")
+                batch = Batch()
+                for event in events:
+                    await score(event, batch)
+                batch.flush()  # before take_events acknowledges the batch

@@ -1,35 +1,46 @@
-"""Pure scoring: the facts of one contact → its score under a scoring model.
+"""Pure scoring: the facts of one contact (and how far event time has progressed) → its score.
 
 A contact's score is a function of the *set* of its events (deduplicated by event id, taken in
-event-time order), so the result does not depend on arrival order or duplicates: the stateful
-scorer and the batch oracle call the same `score_contact`.
+event-time order) and of the *watermark*: the event time up to which everything is known.
+The watermark only decides whether a deadline has passed — the mail reply deadline (72 h by
+default) and a promised callback's deadline — so once every deadline of a contact has passed,
+its score no longer depends on arrival order or on when it was computed. The stateful scorer
+and the batch oracle (watermark = end of time) call the same `score_contact`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from schemas.events import (
     CallAnswered,
     CallAssessed,
+    CallbackMade,
+    CallbackPromised,
     CallTransferred,
     Channel,
     Event,
     MailAssessed,
+    MailAutoReplied,
     MailReplied,
     MailSent,
+    RescoreRequested,
     SelfCallback,
     channel_of,
     event_order,
 )
 from schemas.scores import ContactScore, Correction, CriterionScore
-from services.scoring.model import Bands, Criterion, OrdinalScale, ScoringModel
+from schemas.scoring_model import Criterion, ScoringModel
+
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 class ContactError(ValueError):
-    """An event that cannot belong to this contact (it contradicts its other facts)."""
+    """An event that cannot belong to this contact (it contradicts its facts or the model)."""
 
 
 @dataclass(frozen=True)
@@ -45,21 +56,31 @@ class ContactFacts:
 
     @property
     def channel(self) -> Channel | None:
-        return channel_of(self.events[0]) if self.events else None
+        return next((c for e in self.events if (c := channel_of(e)) is not None), None)
+
+    def first(self, kind: type) -> Event | None:
+        return next((e for e in self.events if isinstance(e, kind)), None)
+
+    def last(self, kind: type) -> Event | None:
+        return next((e for e in reversed(self.events) if isinstance(e, kind)), None)
+
+    def all(self, kind: type) -> list[Event]:
+        return [e for e in self.events if isinstance(e, kind)]
 
 
 def check_belongs(facts: ContactFacts, event: Event) -> None:
     """Raise ContactError when `event` cannot be a fact of the contact described by `facts`."""
     channel = channel_of(event)
-    if channel is None:
+    if channel is None and not isinstance(event, RescoreRequested):
         raise ContactError(f"a {event.type} event is not part of a contact")
     if not facts.events:
         return
-    first = facts.events[0]
-    if facts.channel != channel:
+    known = facts.channel
+    if channel is not None and known is not None and known != channel:
         raise ContactError(
-            f"contact {event.contact_id} is a {facts.channel} contact; {event.type} does not fit"
+            f"contact {event.contact_id} is a {known} contact; {event.type} does not fit"
         )
+    first = facts.events[0]
     for name in ("municipality", "campaign", "wave", "case"):
         if getattr(first, name) != getattr(event, name):
             raise ContactError(
@@ -68,59 +89,132 @@ def check_belongs(facts: ContactFacts, event: Event) -> None:
             )
 
 
-def _first(events: Iterable[Event], kind: type) -> Event | None:
-    return next((e for e in events if isinstance(e, kind)), None)
+# ------------------------------------------------------------------ observed facts
 
 
-def _last(events: tuple[Event, ...], kind: type) -> Event | None:
-    return next((e for e in reversed(events) if isinstance(e, kind)), None)
+@dataclass(frozen=True)
+class Observed:
+    """The facts a model's `observe:` criteria refer to, derived from the events."""
+
+    values: dict[str, str | float] = field(default_factory=dict)
+    corrections: tuple[Correction, ...] = ()
+    deadlines: tuple[datetime, ...] = ()  # not yet passed, but they would change the score
 
 
-def _measurements(facts: ContactFacts) -> dict[str, float]:
-    """The measured quantities the model's band scales refer to."""
-    out: dict[str, float] = {}
-    events = facts.events
-    answered = _first(events, CallAnswered)
+def _phone_facts(facts: ContactFacts, model: ScoringModel, watermark: datetime) -> Observed:
+    values: dict[str, str | float] = {}
+    answered = facts.first(CallAnswered)
     if isinstance(answered, CallAnswered):
-        out["seconds_waited"] = answered.seconds_waited
-    transfers = [e for e in events if isinstance(e, CallTransferred)]
+        values["seconds_waited"] = answered.seconds_waited
+    transfers = [e for e in facts.all(CallTransferred) if isinstance(e, CallTransferred)]
+    values["transfers"] = float(len(transfers))
+    values["absent_transfers"] = float(sum(not t.colleague_available for t in transfers))
     if transfers:
-        # 0 = put through to someone absent, 1 = cold transfer, 2 = warm (briefed) transfer
-        out["transfer_quality"] = min(
-            (2 if t.briefed else 1) if t.colleague_available else 0 for t in transfers
+        worst = min((2 if t.briefed else 1) if t.colleague_available else 0 for t in transfers)
+        values["transfer_handling"] = ("absent", "cold", "warm")[worst]
+
+    promised = facts.first(CallbackPromised)
+    made = facts.first(CallbackMade)
+    self_callback = facts.first(SelfCallback) is not None
+    deadlines: list[datetime] = []
+    missed = False
+    if isinstance(promised, CallbackPromised):
+        if made is not None:
+            on_time = made.occurred_at <= promised.deadline
+            values["callback"] = "kept" if on_time else "kept_late"
+            missed = not on_time
+        elif self_callback or watermark >= promised.deadline:
+            values["callback"] = "not_kept"
+            missed = True
+        else:
+            deadlines.append(promised.deadline)  # undecided until the deadline passes
+    elif self_callback:
+        values["callback"] = "not_offered"
+    elif made is not None:
+        values["callback"] = "kept"
+
+    corrections: list[Correction] = []
+    points = model.corrections.self_callback
+    if self_callback:
+        corrections.append(
+            Correction(
+                kind="self_callback",
+                points=points,
+                reason="the entrepreneur had to call back himself",
+            )
         )
-    sent = _first(events, MailSent)
-    reply = _first(events, MailReplied)
-    if isinstance(sent, MailSent) and isinstance(reply, MailReplied):
-        out["reply_hours"] = max(0.0, (reply.occurred_at - sent.occurred_at).total_seconds() / 3600)
+    elif missed:
+        corrections.append(
+            Correction(
+                kind="callback_not_kept",
+                points=points,
+                reason="a promised callback was not made by its deadline",
+            )
+        )
+    return Observed(values, tuple(corrections), tuple(deadlines))
+
+
+def reply_deadline(sent: MailSent, model: ScoringModel) -> datetime:
+    return sent.occurred_at + timedelta(hours=model.mail_reply_deadline_hours)
+
+
+def _mail_facts(facts: ContactFacts, model: ScoringModel) -> Observed:
+    values: dict[str, str | float] = {}
+    sent = facts.first(MailSent)
+    reply = facts.first(MailReplied)
+    values["auto_reply"] = "yes" if facts.first(MailAutoReplied) is not None else "no"
+    if isinstance(reply, MailReplied):
+        if isinstance(sent, MailSent):
+            hours = (reply.occurred_at - sent.occurred_at).total_seconds() / 3600
+            values["reply_hours"] = max(0.0, hours)
         if reply.salutation_correct is not None:
-            out["salutation_correct"] = float(reply.salutation_correct)
+            values["salutation"] = "correct" if reply.salutation_correct else "incorrect"
         if reply.internal_forward_leaked is not None:
-            out["internal_forward_leaked"] = float(reply.internal_forward_leaked)
+            values["internal_forward"] = "leaked" if reply.internal_forward_leaked else "none"
         if reply.spelling_errors is not None:
-            out["spelling_errors"] = float(reply.spelling_errors)
-    return out
+            values["spelling_errors"] = float(reply.spelling_errors)
+        if reply.jargon_terms is not None:
+            values["jargon_terms"] = float(reply.jargon_terms)
+        if reply.address_requested:
+            explained = reply.address_request_explained
+            values["address_request"] = "explained" if explained else "unexplained"
+    return Observed(values)
+
+
+# ------------------------------------------------------------------ scoring
 
 
 def _criterion_score(
-    criterion: Criterion, answers: Mapping[str, str], measured: Mapping[str, float]
+    criterion: Criterion,
+    answers: Mapping[str, str] | None,
+    observed: Mapping[str, str | float],
 ) -> CriterionScore:
-    value: float | None = None
-    observation = ""
-    if isinstance(criterion.scale, OrdinalScale):
-        if criterion.id in answers:
-            observation = answers[criterion.id]
-            value = criterion.scale.value(observation)
-    elif isinstance(criterion.scale, Bands) and criterion.scale.quantity in measured:
-        quantity = measured[criterion.scale.quantity]
-        observation = f"{criterion.scale.quantity}={quantity:g}"
-        value = criterion.scale.value(quantity)
+    """`answers` None: not assessed yet, so every answered criterion is still N/A."""
+    observation: str | float | None
+    if criterion.observe is None:
+        observation = answers.get(criterion.id) if answers is not None else None
+    else:
+        observation = observed.get(criterion.observe)
+    if observation is None and answers is None and criterion.observe is None:
+        value, shown = None, "not assessed yet"
+    elif observation is None:
+        value = None if criterion.na_allowed else criterion.scale.lowest()
+        shown = "" if criterion.na_allowed else "missing (scored lowest)"
+    else:
+        value = criterion.value(observation)
+        shown = (
+            str(observation)
+            if criterion.observe is None
+            else f"{criterion.observe}={observation:g}"
+            if isinstance(observation, float)
+            else f"{criterion.observe}={observation}"
+        )
     return CriterionScore(
         criterion=criterion.id,
         dimension=criterion.dimension,
         weight=criterion.weight,
         value=value,
-        observation=observation,
+        observation=shown,
     )
 
 
@@ -134,20 +228,120 @@ def weighted_mean(scores: Iterable[CriterionScore]) -> float | None:
     return math.fsum(v * w for v, w in applicable) / math.fsum(w for _, w in applicable)
 
 
-def score_contact(facts: ContactFacts, model: ScoringModel) -> ContactScore | None:
-    """The contact's score, or None while it cannot be scored yet (not assessed)."""
+def _critical(
+    raw: float, breakdown: Iterable[CriterionScore], model: ScoringModel
+) -> tuple[float, list[Correction]]:
+    """Apply knock-out criteria: cap (or zero) the score when a critical value is too low."""
+    capped = raw
+    notes: list[Correction] = []
+    for item in breakdown:
+        critical = model.by_id[item.criterion].critical
+        if critical is None or not critical.applies(item.value):
+            continue
+        limit = 0.0 if critical.effect == "zero" or critical.cap is None else critical.cap
+        if capped > limit:
+            notes.append(
+                Correction(
+                    kind=f"critical_{critical.effect}",
+                    points=capped - limit,
+                    reason=f"critical criterion {item.criterion!r} scored below {critical.below:g}",
+                )
+            )
+            capped = limit
+    return capped, notes
+
+
+def effective_model_key(facts: ContactFacts, pinned: str) -> str:
+    """The model a contact is scored with: the latest rescore request, else the pinned one."""
+    rescore = facts.last(RescoreRequested)
+    return rescore.model if isinstance(rescore, RescoreRequested) else pinned
+
+
+def is_orphan(facts: ContactFacts, model: ScoringModel, watermark: datetime) -> bool:
+    """Mail facts whose mystery mail was never sent, known to be so once the reply deadline
+    after the earliest of them has passed."""
+    if facts.channel != "mail" or facts.first(MailSent) is not None or not facts.events:
+        return False
+    earliest = facts.events[0].occurred_at
+    return watermark >= earliest + timedelta(hours=model.mail_reply_deadline_hours)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    score: ContactScore | None
+    deadlines: tuple[datetime, ...]  # future event times at which the score may change
+
+
+def score_contact(
+    facts: ContactFacts, model: ScoringModel, watermark: datetime = END_OF_TIME
+) -> Outcome:
+    """The contact's score given everything known up to `watermark` (None while it cannot be
+    scored yet), and the deadlines still ahead that could change it."""
     channel = facts.channel
     if channel is None:
-        return None
-    events = facts.events
-    assessed = _last(events, CallAssessed if channel == "phone" else MailAssessed)
-    if assessed is None or (channel == "mail" and _first(events, MailSent) is None):
-        return None
-    answers: Mapping[str, str] = getattr(assessed, "answers", {})
-    measured = _measurements(facts)
-    head = events[0]
-    last_fact_at = max(e.occurred_at for e in events)
-    common = {
+        return Outcome(None, ())
+    if channel == "mail":
+        sent = facts.first(MailSent)
+        if not isinstance(sent, MailSent):
+            # a reply without its sent mail: an orphan once the reply deadline has passed
+            orphaned_at = facts.events[0].occurred_at + timedelta(
+                hours=model.mail_reply_deadline_hours
+            )
+            return Outcome(None, (orphaned_at,) if watermark < orphaned_at else ())
+        observed = _mail_facts(facts, model)
+        if facts.first(MailReplied) is None:
+            deadline = reply_deadline(sent, model)
+            if watermark < deadline:
+                return Outcome(None, (deadline,))
+            return Outcome(
+                ContactScore(
+                    **_identity(facts, channel, model),
+                    total=model.unanswered_mail_score,
+                    form=None,
+                    content=None,
+                    potential=None,
+                    answered=False,
+                    breakdown=(),
+                    corrections=(),
+                ),
+                (),
+            )
+        # A replied mail is scored on what was measured as soon as the reply is in (a
+        # provisional, form-only score that supersedes an "unanswered" one); the assessment
+        # adds the content.
+        assessed = facts.last(MailAssessed)
+    else:
+        assessed = facts.last(CallAssessed)
+        if assessed is None:  # cheap exit: most facts of a call arrive before its assessment
+            return Outcome(None, ())
+        observed = _phone_facts(facts, model, watermark)
+
+    answers: Mapping[str, str] | None = getattr(assessed, "answers", None)
+    breakdown = tuple(
+        _criterion_score(c, answers, observed.values) for c in model.for_channel(channel)
+    )
+    raw = weighted_mean(breakdown)
+    if raw is None:
+        return Outcome(None, observed.deadlines)
+    capped, knockouts = _critical(raw, breakdown, model)
+    total = max(0.0, capped - math.fsum(c.points for c in observed.corrections))
+    score = ContactScore(
+        **_identity(facts, channel, model),
+        total=round(total, 6),
+        form=_rounded(weighted_mean(s for s in breakdown if s.dimension == "form")),
+        content=_rounded(weighted_mean(s for s in breakdown if s.dimension == "content")),
+        potential=round(capped, 6),
+        answered=facts.first(CallAnswered) is not None if channel == "phone" else True,
+        breakdown=breakdown,
+        corrections=(*knockouts, *observed.corrections),
+    )
+    return Outcome(score, observed.deadlines)
+
+
+def _identity(facts: ContactFacts, channel: Channel, model: ScoringModel) -> dict[str, Any]:
+    """The fields that say which contact a score is of, and under which model."""
+    head = next(e for e in facts.events if channel_of(e) is not None)
+    return {
         "contact_id": head.contact_id,
         "municipality": head.municipality,
         "campaign": head.campaign,
@@ -156,45 +350,8 @@ def score_contact(facts: ContactFacts, model: ScoringModel) -> ContactScore | No
         "channel": channel,
         "model_id": model.id,
         "model_version": model.version,
-        "last_fact_at": last_fact_at,
+        "last_fact_at": max(e.occurred_at for e in facts.events),
     }
-
-    if channel == "mail" and _first(events, MailReplied) is None:
-        return ContactScore(
-            total=model.unanswered_mail_score,
-            form=None,
-            content=None,
-            potential=None,
-            answered=False,
-            breakdown=(),
-            corrections=(),
-            **common,
-        )
-
-    breakdown = tuple(_criterion_score(c, answers, measured) for c in model.for_channel(channel))
-    raw = weighted_mean(breakdown)
-    if raw is None:
-        return None
-    corrections: list[Correction] = []
-    if channel == "phone" and _first(events, SelfCallback) is not None:
-        corrections.append(
-            Correction(
-                kind="self_callback",
-                points=model.self_callback_points,
-                reason="the entrepreneur had to call back himself",
-            )
-        )
-    total = max(0.0, raw - math.fsum(c.points for c in corrections))
-    return ContactScore(
-        total=round(total, 6),
-        form=_rounded(weighted_mean(s for s in breakdown if s.dimension == "form")),
-        content=_rounded(weighted_mean(s for s in breakdown if s.dimension == "content")),
-        potential=round(raw, 6),
-        answered=_first(events, CallAnswered) is not None if channel == "phone" else True,
-        breakdown=breakdown,
-        corrections=tuple(corrections),
-        **common,
-    )
 
 
 def _rounded(value: float | None) -> float | None:

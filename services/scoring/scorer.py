@@ -1,74 +1,130 @@
-"""The stateful scorer's state transition, pure: (contact state, new event) → (state, revision?).
+"""The stateful scorer's transitions, pure.
 
-The faust agent keeps one `ContactState` per contact in a table and calls `observe` for every
-event; the batch oracle folds a contact's events through the same function.
+`observe` adds one event to a contact; `advance` re-evaluates a contact when event time (the
+watermark) has passed one of its deadlines. Both return the new state and, when the contact's
+score changed, a new `ScoreRevision`. The faust agent keeps a `ContactState` per contact in a
+table; the batch oracle folds each contact's events through the same functions.
+
+A contact is scored with the model it was *pinned* to when first seen (the active model then),
+or the model of its latest rescore request: changing the active model never rescores history.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from schemas.events import EVENT_ADAPTER, Channel, Event
+from schemas.events import EVENT_ADAPTER, CallAssessed, Event, MailAssessed, RescoreRequested
 from schemas.scores import ScoreRevision
-from services.scoring.model import ScoringModel
-from services.scoring.rules import ContactError, ContactFacts, check_belongs, score_contact
+from schemas.scoring_model import ScoringModel
+from services.scoring.rules import (
+    END_OF_TIME,
+    ContactError,
+    ContactFacts,
+    check_belongs,
+    effective_model_key,
+    score_contact,
+)
+
+ModelLookup = Callable[[str], ScoringModel]  # 'id@version' → model (KeyError when unknown)
 
 
 @dataclass(frozen=True)
 class ContactState:
     facts: ContactFacts
+    model_key: str = ""
     revision: int = 0
     score_digest: str = ""
+    deadline: datetime | None = None  # the next event time at which the score may change
 
     def to_json(self) -> dict[str, Any]:
         return {
             "events": [EVENT_ADAPTER.dump_python(e, mode="json") for e in self.facts.events],
+            "model": self.model_key,
             "revision": self.revision,
             "digest": self.score_digest,
+            "deadline": self.deadline.timestamp() if self.deadline else None,
         }
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> ContactState:
         if not raw:
             return EMPTY_STATE
-        events = [EVENT_ADAPTER.validate_python(e) for e in raw["events"]]
-        return cls(ContactFacts(tuple(events)), int(raw["revision"]), str(raw["digest"]))
+        deadline = raw.get("deadline")
+        return cls(
+            facts=ContactFacts(tuple(EVENT_ADAPTER.validate_python(e) for e in raw["events"])),
+            model_key=str(raw.get("model", "")),
+            revision=int(raw["revision"]),
+            score_digest=str(raw["digest"]),
+            deadline=datetime.fromtimestamp(deadline, UTC) if deadline is not None else None,
+        )
 
 
 EMPTY_STATE = ContactState(ContactFacts(()))
 
 
-def _assessment_errors(event: Event, model: ScoringModel) -> list[str]:
-    answers = getattr(event, "answers", None)
-    if answers is None:
-        return []
-    channel: Channel = "phone" if event.type == "call.assessed" else "mail"
-    return model.answer_errors(channel, answers)
+@dataclass(frozen=True)
+class Step:
+    state: ContactState
+    revision: ScoreRevision | None = None
+
+
+def _model_errors(
+    event: Event, model: ScoringModel, lookup: ModelLookup, facts: ContactFacts
+) -> list[str]:
+    if isinstance(event, CallAssessed):
+        return model.answer_errors("phone", event.answers)
+    if isinstance(event, MailAssessed):
+        return model.answer_errors("mail", event.answers)
+    if isinstance(event, RescoreRequested):
+        try:
+            target = lookup(event.model)
+        except KeyError:
+            return [f"unknown scoring model {event.model!r}"]
+        # the contact's assessment must fit the target model too
+        assessed = facts.last(CallAssessed) or facts.last(MailAssessed)
+        if isinstance(assessed, CallAssessed | MailAssessed) and facts.channel:
+            return [
+                f"rescore to {event.model}: {problem}"
+                for problem in target.answer_errors(facts.channel, assessed.answers)
+            ]
+    return []
 
 
 def observe(
-    state: ContactState, event: Event, model: ScoringModel
-) -> tuple[ContactState, ScoreRevision | None]:
-    """Add one fact. Returns the new state and a revision when the contact's score changed.
-
-    Raises ContactError when the event contradicts the contact or the model; the state is then
-    unchanged (the caller dead-letters the event).
-    """
+    state: ContactState,
+    event: Event,
+    lookup: ModelLookup,
+    active: ScoringModel,
+    watermark: datetime = END_OF_TIME,
+) -> Step:
+    """Add one fact. Raises ContactError (state unchanged) when the event contradicts the
+    contact or the model; the caller dead-letters it. A duplicate changes nothing."""
     if any(e.event_id == event.event_id for e in state.facts.events):
-        return state, None  # a duplicate changes nothing
+        return Step(state)
     check_belongs(state.facts, event)
-    errors = _assessment_errors(event, model)
+    pinned = state.model_key or active.key
+    model = lookup(effective_model_key(state.facts, pinned))
+    errors = _model_errors(event, model, lookup, state.facts)
     if errors:
         raise ContactError("; ".join(errors))
     facts = ContactFacts.of((*state.facts.events, event))
-    score = score_contact(facts, model)
-    if score is None:
-        return replace(state, facts=facts), None
-    digest = hashlib.sha256(score.model_dump_json().encode()).hexdigest()
+    return advance(replace(state, facts=facts, model_key=pinned), lookup, watermark)
+
+
+def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> Step:
+    """Re-score the contact as of `watermark`; a revision only when the score changed."""
+    model = lookup(effective_model_key(state.facts, state.model_key))
+    outcome = score_contact(state.facts, model, watermark)
+    deadline = min(outcome.deadlines) if outcome.deadlines else None
+    if outcome.score is None:
+        return Step(replace(state, deadline=deadline))
+    digest = hashlib.sha256(outcome.score.model_dump_json().encode()).hexdigest()
     if digest == state.score_digest:
-        return replace(state, facts=facts), None
+        return Step(replace(state, deadline=deadline))
     revision = state.revision + 1
-    new_state = ContactState(facts, revision, digest)
-    return new_state, ScoreRevision(revision=revision, **score.model_dump())
+    new_state = replace(state, revision=revision, score_digest=digest, deadline=deadline)
+    return Step(new_state, ScoreRevision(revision=revision, **outcome.score.model_dump()))

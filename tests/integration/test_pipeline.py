@@ -148,10 +148,11 @@ def test_ingest_archives_publishes_and_deadletters_bad_lines(
         (r.scope_kind, r.scope_id, r.breakdown, r.metric): r.value
         for r in BenchmarkStore(pipeline_engine(settings)).latest()
     }
-    # c-1: (8 + 8 + 2·10) / 4 = 9.0; c-4: (8 + 10 + 2·10) / 4 = 9.5 → mean 9.25
+    # default model: speed (25 s) 8, friendliness, no transfers 10, correct answer 2·10:
+    # c-1: (8 + 8 + 10 + 20) / 5 = 9.2; c-4: (8 + 10 + 10 + 20) / 5 = 9.6 → mean 9.4
     assert figures[("municipality", "GM0344", "channel=phone", "n")] == 2
-    assert figures[("municipality", "GM0344", "channel=phone", "mean")] == pytest.approx(9.25)
-    assert figures[("chamber", "midden-nederland", "channel=phone", "mean")] == pytest.approx(9.25)
+    assert figures[("municipality", "GM0344", "channel=phone", "mean")] == pytest.approx(9.4)
+    assert figures[("chamber", "midden-nederland", "channel=phone", "mean")] == pytest.approx(9.4)
     assert figures[("nation", "NL", "all", "n")] == 2
 
 
@@ -200,9 +201,11 @@ def test_late_self_callback_supersedes_the_earlier_revision(
     *score_messages, latest = rest
     revisions = [ScoreRevision.model_validate_json(m.value) for m in score_messages]  # type: ignore[attr-defined]
     assert [r.revision for r in revisions] == [1, 2]
-    assert revisions[0].corrections == () and revisions[0].total == 9.0
+    assert revisions[0].corrections == () and revisions[0].total == 9.2
+    # the self-callback makes the callback criterion "not_offered" (2) and costs 1.5 points:
+    # (8 + 8 + 10 + 2 + 20) / 6 = 8.0 → 6.5, potential 8.0
     assert [c.kind for c in revisions[1].corrections] == ["self_callback"]
-    assert revisions[1].total == pytest.approx(9.0 - 1.5) and revisions[1].potential == 9.0
+    assert revisions[1].total == pytest.approx(6.5) and revisions[1].potential == 8.0
 
     def mean(rows: list[object]) -> float | None:
         return next(
@@ -211,8 +214,8 @@ def test_late_self_callback_supersedes_the_earlier_revision(
             if (r.scope_kind, r.breakdown, r.metric) == ("nation", "channel=phone", "mean")
         )  # type: ignore[attr-defined]
 
-    assert mean(first) == 9.0
-    assert mean(latest) == pytest.approx(7.5)  # type: ignore[arg-type]
+    assert mean(first) == 9.2
+    assert mean(latest) == pytest.approx(6.5)  # type: ignore[arg-type]
 
 
 def test_intake_agent_and_scorer_deadletter_with_reasons(
@@ -255,3 +258,119 @@ def test_intake_agent_and_scorer_deadletter_with_reasons(
     assert reasons["scoring"][0] == contradicting.encode()
     assert reasons["scoring"][1]["meetlat-reason-kind"] == "contradicts_contact"
     assert "mail contact" in reasons["scoring"][1]["meetlat-reason"]
+
+
+def test_deadlines_by_event_time_late_reply_and_late_callback(
+    broker: EmbeddedBroker, settings: Settings
+) -> None:
+    """Event time decides deadlines (heartbeats move it); late facts supersede revisions and
+    the final revisions equal the batch oracle's."""
+    from prometheus_client import REGISTRY
+
+    from services.ingest.service import publish_heartbeat
+    from services.recompute import recompute
+    from services.runtime.app import load_models
+
+    mail = [
+        event(1, "mail.sent", "m-late", timedelta(), message_id="<m@x>", token="MG-LATE"),
+    ]
+    late_reply = [
+        event(2, "mail.replied", "m-late", timedelta(hours=90), salutation_correct=True),
+        event(
+            3,
+            "mail.assessed",
+            "m-late",
+            timedelta(hours=96),
+            answers={"juist_antwoord_mail": "volledig juist"},
+        ),
+    ]
+    promised = [
+        event(1, "call.placed", "c-cb", timedelta()),
+        event(2, "call.answered", "c-cb", timedelta(seconds=10), seconds_waited=10),
+        event(
+            3,
+            "call.callback_promised",
+            "c-cb",
+            timedelta(minutes=3),
+            deadline=(T0 + timedelta(hours=24)).isoformat(),
+        ),
+        event(
+            9,
+            "call.assessed",
+            "c-cb",
+            timedelta(minutes=10),
+            answers={"vriendelijkheid_aanname": "vriendelijk", "juist_antwoord": "volledig juist"},
+        ),
+    ]
+    late_callback = [event(4, "call.callback_made", "c-cb", timedelta(hours=2))]
+    fired_before = REGISTRY.get_sample_value("meetlat_deadlines_fired_total") or 0.0
+
+    async def scenario() -> tuple[list[object], list[object]]:
+        async with running_pipeline(settings, broker.url) as pipeline:
+            publisher = KafkaPublisher(broker.url)
+            known = set(pipeline.reference.municipalities)
+            archive = EventArchive(pipeline.engine)
+
+            async def send(lines: list[str], name: str, heartbeat_after: timedelta | None) -> None:
+                await asyncio.to_thread(
+                    ingest,
+                    parse_jsonl([x.encode() for x in lines], name, known),
+                    archive,
+                    publisher,
+                    pipeline.topics,
+                )
+                if heartbeat_after is not None:
+                    await asyncio.to_thread(
+                        publish_heartbeat,
+                        archive,
+                        publisher,
+                        pipeline.topics,
+                        name,
+                        T0 + heartbeat_after,
+                    )
+                await wait_until_drained(pipeline, broker.url, timeout=60)
+
+            await send(mail + promised, "first", None)  # nothing decided yet
+            await send([], "hb-30h", timedelta(hours=30))  # callback deadline passes
+            await send([], "hb-80h", timedelta(hours=80))  # mail reply deadline passes
+            await send(late_reply + late_callback, "late", timedelta(days=30))
+            publisher.close()
+            scores = await asyncio.to_thread(read_all, broker, pipeline.topics.scores)
+            return scores, [pipeline]
+
+    messages, (pipeline,) = asyncio.run(scenario())  # type: ignore[misc]
+    revisions = [ScoreRevision.model_validate_json(m.value) for m in messages]  # type: ignore[attr-defined]
+    by_contact: dict[str, list[ScoreRevision]] = {}
+    for revision in revisions:
+        by_contact.setdefault(revision.contact_id, []).append(revision)
+
+    call = by_contact["c-cb"]
+    assert [r.revision for r in call] == [1, 2, 3]
+    assert call[0].corrections == ()  # deadline not yet passed: callback undecided
+    assert [c.kind for c in call[1].corrections] == ["callback_not_kept"]  # fired at 30 h
+    # the callback that arrived late had been made on time: no correction after all
+    assert call[2].corrections == () and call[2].total > call[1].total
+
+    mail_revisions = by_contact["m-late"]
+    # unanswered at the deadline, then the late reply (provisional, form only), then assessed
+    assert [r.revision for r in mail_revisions] == [1, 2, 3]
+    assert mail_revisions[0].answered is False and mail_revisions[0].total == 0
+    assert mail_revisions[1].answered is True and mail_revisions[1].content is None
+    assert mail_revisions[2].content == 10
+    speed = next(b for b in mail_revisions[2].breakdown if b.criterion == "snelheid_mail")
+    assert speed.value == 1  # replied after 72 h
+
+    fired = (REGISTRY.get_sample_value("meetlat_deadlines_fired_total") or 0.0) - fired_before
+    assert fired >= 2
+
+    models, active = load_models(settings)
+    events = [
+        e.event
+        for e in parse_jsonl(
+            [x.encode() for x in mail + promised + late_reply + late_callback], "all"
+        )
+    ]  # type: ignore[union-attr]
+    oracle = recompute(events, models.resolve, active, pipeline.reference)
+    for contact, streamed in by_contact.items():
+        final = streamed[-1].model_dump(exclude={"revision"})
+        assert final == oracle.scores[contact].model_dump(exclude={"revision"})

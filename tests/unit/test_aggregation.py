@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +11,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.benchmarks import NATION_ID, Figures
+from schemas.events import (
+    CallAnswered,
+    CallAssessed,
+    CallbackMade,
+    CallbackPromised,
+    Event,
+    Heartbeat,
+    MailAssessed,
+    MailReplied,
+    MailSent,
+)
 from schemas.reference import ReferenceData
 from schemas.scores import ScoreRevision
 from services.aggregation.benchmarks import (
@@ -28,7 +39,10 @@ from services.aggregation.benchmarks import (
     merge_partials,
     partial_of,
 )
-from services.recompute import benchmarks_of
+from services.recompute import benchmarks_of, recompute
+from services.scoring.catalogue import ModelCatalogue
+from services.scoring.rules import END_OF_TIME
+from services.scoring.scorer import EMPTY_STATE, ContactState, advance, observe
 
 REFERENCE = ReferenceData.load()
 AT = datetime(2026, 3, 2, 12, tzinfo=UTC)
@@ -253,3 +267,99 @@ def test_streaming_equals_batch_exactly(
         assert nation.max == max(r.total for r in final)
         assert nation.mean == pytest.approx(sum(r.total for r in final) / len(final))
         assert nation.potential_n == sum(r.potential is not None for r in final)
+
+
+# ------------------------------------------------------------------ real scorer revisions
+
+CATALOGUE = ModelCatalogue()
+MODEL = CATALOGUE.resolve(None)
+
+
+def fact(cls: type, event_id: str, contact: str, municipality: str, hours: float, **f: Any) -> Any:
+    return cls(
+        event_id=event_id,
+        contact_id=contact,
+        municipality=municipality,
+        campaign="mg-2026",
+        wave=1,
+        case="standplaatsvergunning",
+        occurred_at=AT + timedelta(hours=hours),
+        **f,
+    )
+
+
+# (event, watermark when it arrives): a mail scored unanswered once event time passes its
+# 72 h deadline, then answered late; a call whose promised callback is first missed, then
+# made late. Each contact goes through superseded revisions before its final one.
+ARRIVALS: list[tuple[Event, float]] = [
+    (fact(MailSent, "x-se", "X", "GM0344", 0, message_id="<x@x>", token="x"), 0),
+    (fact(CallAnswered, "y-an", "Y", "GM0363", 1, seconds_waited=12), 1),
+    (fact(CallbackPromised, "y-cp", "Y", "GM0363", 1.1, deadline=AT + timedelta(hours=5)), 1),
+    (fact(CallAssessed, "y-as", "Y", "GM0363", 2, answers={"juist_antwoord": "deels juist"}), 3),
+    (fact(MailAssessed, "x-as", "X", "GM0344", 10, answers={"volledigheid": "volledig"}), 10),
+    (fact(MailReplied, "x-re", "X", "GM0344", 90, salutation_correct=True), 100),
+    (fact(CallbackMade, "y-cm", "Y", "GM0363", 30), 100),
+]
+
+
+def scorer_revisions() -> list[ScoreRevision]:
+    """Every revision the scorer emits for ARRIVALS, deadlines firing as the watermark passes
+    them, and at the end of event time."""
+    states: dict[str, ContactState] = {}
+    out: list[ScoreRevision] = []
+    for event, hours in ARRIVALS:
+        watermark = AT + timedelta(hours=hours)
+        for contact_id, state in list(states.items()):
+            if state.deadline is not None and state.deadline <= watermark:
+                step = advance(state, CATALOGUE.resolve, watermark)
+                states[contact_id] = step.state
+                out += [step.revision] if step.revision else []
+        step = observe(
+            states.get(event.contact_id, EMPTY_STATE), event, CATALOGUE.resolve, MODEL, watermark
+        )
+        states[event.contact_id] = step.state
+        out += [step.revision] if step.revision else []
+    for state in states.values():
+        step = advance(state, CATALOGUE.resolve, END_OF_TIME)
+        out += [step.revision] if step.revision else []
+    return out
+
+
+def without(revision: ScoreRevision) -> dict[str, Any]:
+    return revision.model_dump(exclude={"revision"})
+
+
+def test_superseded_scorer_revisions_leave_only_the_final_ones_in_the_benchmarks() -> None:
+    revisions = scorer_revisions()
+    by_contact = {c: [r for r in revisions if r.contact_id == c] for c in ("X", "Y")}
+    # X: unanswered (0, no potential) at the deadline, then the late reply: speed > 72 h 1,
+    # autoreply none 4, salutation 10, juist missing 1·2 (critical: capped at 5.4),
+    # volledig 10 → 27 / 6 = 4.5 (below the cap)
+    assert [(r.total, r.potential) for r in by_contact["X"]] == [(0.0, None), (4.5, 4.5)]
+    # Y: callback undecided, then not kept (1, −1.5), then kept late (6, −1.5):
+    # snelheid 10, aantal 10, deels juist 5·2, no vriendelijkheid → (30 [+ 1 | + 6]) / 4 or 5
+    assert [(r.total, r.potential) for r in by_contact["Y"]] == [
+        (7.5, 7.5),
+        (round(31 / 5 - 1.5, 6), 6.2),
+        (round(36 / 5 - 1.5, 6), 7.2),
+    ]
+    assert [r.revision for r in by_contact["Y"]] == [1, 2, 3]
+    # the streaming ledger, fed every revision in any order and twice, keeps the final ones
+    rng = random.Random(7)
+    stream = revisions + revisions[:3]
+    rng.shuffle(stream)
+    streaming = stream_benchmarks(stream, rng)
+    log: list[Event | Heartbeat] = [event for event, _ in ARRIVALS]
+    log.append(Heartbeat(event_id="hb", source="test", occurred_at=AT + timedelta(hours=200)))
+    oracle = recompute(log, CATALOGUE.resolve, MODEL, REFERENCE)
+    assert {c: without(r) for c, r in oracle.scores.items()} == {
+        "X": without(by_contact["X"][-1]),
+        "Y": without(by_contact["Y"][-1]),
+    }
+    batch = {b.scope_key: b.breakdowns for b in oracle.benchmarks}
+    assert streaming == batch
+    nation = batch[f"nation:{NATION_ID}"]
+    assert nation["channel=mail"] == Figures(
+        n=1, mean=4.5, min=4.5, max=4.5, potential_n=1, potential_mean=4.5
+    )
+    assert nation[ALL].n == 2

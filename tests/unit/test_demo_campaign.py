@@ -6,6 +6,7 @@ import re
 import statistics
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,8 @@ from schemas.events import (
     CallAssessed,
     CallbackPromised,
     CallPlaced,
+    CallTransferred,
+    Channel,
     Event,
     MailAssessed,
     MailAutoReplied,
@@ -26,9 +29,14 @@ from schemas.events import (
     parse_event,
 )
 from schemas.reference import ReferenceData
-from services.demo.campaign import CASES, CampaignSpec, generate_campaign, write_jsonl
+from schemas.scoring_model import ScoringModel
+from services.demo.campaign import CASES, JARGON, CampaignSpec, generate_campaign, write_jsonl
 from services.recompute import Recomputation, recompute
-from services.scoring.model import DEFAULT_MODEL, OrdinalScale
+from services.scoring.catalogue import ModelCatalogue
+
+CATALOGUE = ModelCatalogue()
+MODEL = CATALOGUE.resolve(None)  # the shipped default, kvk-mystery-guest@2026.1
+CALIBRATED_SEEDS = (2026, 1, 7)
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 # Typical Dutch first names: none may appear in a call report, mail body or review.
@@ -39,19 +47,31 @@ FIRST_NAMES = (
 NAME = re.compile(r"\b(" + "|".join(FIRST_NAMES) + r")\b")
 
 
-@pytest.fixture(scope="module")
-def reference() -> ReferenceData:
+@cache
+def _reference() -> ReferenceData:
     return ReferenceData.load()
 
 
-@pytest.fixture(scope="module")
-def events(reference: ReferenceData) -> list[Event]:
-    return generate_campaign(CampaignSpec(), reference)
+@cache
+def _campaign(seed: int) -> tuple[list[Event], Recomputation]:
+    """The full campaign of a seed with the default model, and the batch oracle's result."""
+    events = generate_campaign(CampaignSpec(seed=seed), _reference())
+    return events, recompute(events, CATALOGUE.resolve, MODEL, _reference())
 
 
 @pytest.fixture(scope="module")
-def result(events: list[Event], reference: ReferenceData) -> Recomputation:
-    return recompute(events, DEFAULT_MODEL, reference)
+def reference() -> ReferenceData:
+    return _reference()
+
+
+@pytest.fixture(scope="module")
+def events() -> list[Event]:
+    return _campaign(2026)[0]
+
+
+@pytest.fixture(scope="module")
+def result() -> Recomputation:
+    return _campaign(2026)[1]
 
 
 def _by_contact(events: list[Event]) -> dict[str, list[Event]]:
@@ -61,19 +81,16 @@ def _by_contact(events: list[Event]) -> dict[str, list[Event]]:
     return contacts
 
 
-def _ordinal_ids(channel: str) -> set[str]:
-    return {
-        c.id
-        for c in DEFAULT_MODEL.for_channel(channel)  # type: ignore[arg-type]
-        if isinstance(c.scale, OrdinalScale)
-    }
+def _answered_ids(channel: Channel, model: ScoringModel = MODEL) -> set[str]:
+    """The criteria the mystery guest answers (the others the model observes itself)."""
+    return {c.id for c in model.for_channel(channel) if c.observe is None}
 
 
 # ---------------------------------------------------------------- purity and shape
 
 
 def test_same_seed_gives_identical_events(events: list[Event], reference: ReferenceData) -> None:
-    again = generate_campaign(CampaignSpec(), reference)
+    again = generate_campaign(CampaignSpec(), reference, MODEL)
     assert [EVENT_ADAPTER.dump_json(e) for e in again] == [
         EVENT_ADAPTER.dump_json(e) for e in events
     ]
@@ -167,14 +184,20 @@ def test_call_facts_are_plausible(events: list[Event]) -> None:
     waits = [e.seconds_waited for e in events if isinstance(e, CallAnswered)]
     assert 8 <= statistics.median(waits) <= 40
     assert sum(5 <= w <= 90 for w in waits) / len(waits) > 0.8
+    transfers: Counter[int] = Counter()
     for contact in _by_contact(events).values():
         promised = [e for e in contact if isinstance(e, CallbackPromised)]
         for promise in promised:
             assert timedelta(hours=12) < promise.deadline - promise.occurred_at < timedelta(days=5)
         assessed = [e for e in contact if isinstance(e, CallAssessed)]
         if assessed:
-            assert assessed[0].answers.keys() == _ordinal_ids("phone")
+            # only the criteria the caller answers: the model observes the rest itself
+            assert assessed[0].answers.keys() == _answered_ids("phone")
             assert "de medewerker van het KCC" in assessed[0].report
+            transfers[sum(isinstance(e, CallTransferred) for e in contact)] += 1
+    calls = sum(transfers.values())
+    assert 0.35 < sum(n for k, n in transfers.items() if k >= 1) / calls < 0.65
+    assert 0.02 < sum(n for k, n in transfers.items() if k >= 2) / calls < 0.12
 
 
 def test_mail_facts_are_plausible(events: list[Event]) -> None:
@@ -192,7 +215,7 @@ def test_mail_facts_are_plausible(events: list[Event]) -> None:
             assert assessed.answers == {}
         else:
             delays.append((reply.occurred_at - sent.occurred_at).total_seconds() / 3600)
-            assert assessed.answers.keys() == _ordinal_ids("mail")
+            assert assessed.answers.keys() == _answered_ids("mail")
             assert assessed.occurred_at >= reply.occurred_at
             assert reply.spelling_errors is not None and 0 <= reply.spelling_errors <= 6
     assert all(len(kinds) == 1 for kinds in auto_replies.values())  # consistent per municipality
@@ -207,12 +230,102 @@ def test_mail_facts_are_plausible(events: list[Event]) -> None:
     assert sum((e.spelling_errors or 0) <= 1 for e in replies) / len(replies) > 0.75
 
 
+def test_reply_jargon_and_address_requests(events: list[Event]) -> None:
+    """003: little jargon in the mails ("dat is sterk"); when an address is asked, explain why."""
+    replies = [e for e in events if isinstance(e, MailReplied)]
+    jargon = [e.jargon_terms for e in replies]
+    assert all(j is not None and 0 <= j <= len(JARGON) for j in jargon)
+    counts = Counter(jargon)
+    assert (counts[0] + counts[1]) / len(replies) > 0.85  # mostly 0–1 terms …
+    assert sum(n for j, n in counts.items() if j is not None and j >= 2) > 0.03 * len(replies)
+    for reply in replies:  # … and the terms counted are the ones in the body
+        assert sum(term in reply.body for term, _ in JARGON) == reply.jargon_terms
+    asked = [e for e in replies if e.address_requested]
+    assert all(e.address_requested is not None for e in replies)
+    assert 0.15 < len(asked) / len(replies) < 0.25
+    explained = sum(bool(e.address_request_explained) for e in asked) / len(asked)
+    assert 0.35 < explained < 0.65
+    assert not any(e.address_request_explained for e in replies if not e.address_requested)
+    assert all("adres" in e.body for e in asked)
+
+
 def test_answers_exist_on_the_model_scales(events: list[Event]) -> None:
     for event in events:
         if isinstance(event, CallAssessed):
-            assert DEFAULT_MODEL.answer_errors("phone", event.answers) == []
+            assert event.answers  # a call assessment needs at least one answer
+            assert MODEL.answer_errors("phone", event.answers) == []
         elif isinstance(event, MailAssessed):
-            assert DEFAULT_MODEL.answer_errors("mail", event.answers) == []
+            assert MODEL.answer_errors("mail", event.answers) == []
+
+
+def test_observed_facts_cover_the_model_scales(result: Recomputation) -> None:
+    """Every value of the observed phone facts occurs, so every scale step is exercised."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for score in result.scores.values():
+        for item in score.breakdown:
+            if "=" in item.observation:
+                fact, value = item.observation.split("=", 1)
+                seen[fact].add(value)
+    assert seen["callback"] == {"kept", "kept_late", "not_kept", "not_offered"}
+    assert seen["transfer_handling"] == {"warm", "cold", "absent"}
+    assert {"0", "1", "2"} <= seen["transfers"]
+    assert seen["address_request"] == {"explained", "unexplained"}
+    assert seen["auto_reply"] == {"yes", "no"}
+    assert {"0", "1", "2", "3"} <= seen["jargon_terms"]
+
+
+def test_the_model_is_a_parameter(reference: ReferenceData) -> None:
+    """Answers come from the given model's scales: another model, other answers."""
+    data = MODEL.model_dump(mode="json")
+    data["version"] = "test-variant"
+    for criterion in data["criteria"]:
+        if criterion["id"] == "vriendelijkheid_aanname":
+            criterion["scale"]["values"] = {"hartelijk": 10, "zakelijk": 6, "kortaf": 2}
+    data["criteria"].append(
+        {
+            "id": "verwachtingen",
+            "label": "Verwachtingen gemanaged",
+            "channel": "mail",
+            "dimension": "content",
+            "weight": 1,
+            "scale": {"kind": "ordinal", "values": {"ja": 10, "deels": 6, "nee": 2}},
+            "source": "test",
+        }
+    )
+    variant = ScoringModel.model_validate(data)
+    spec = CampaignSpec(municipalities=12)
+    sample = generate_campaign(spec, reference, variant)
+    friendliness = set()
+    for event in sample:
+        if isinstance(event, CallAssessed):
+            assert variant.answer_errors("phone", event.answers) == []
+            assert event.answers.keys() == _answered_ids("phone", variant)
+            friendliness.add(event.answers["vriendelijkheid_aanname"])
+        elif isinstance(event, MailAssessed) and event.answers:
+            assert variant.answer_errors("mail", event.answers) == []
+            assert "verwachtingen" in event.answers
+    assert friendliness and friendliness <= {"hartelijk", "zakelijk", "kortaf"}
+    catalogue = ModelCatalogue()
+    catalogue.add(variant)
+    assert recompute(sample, catalogue.resolve, variant, reference).contradictions == []
+    # the default model is the default
+    assert generate_campaign(spec, reference) == generate_campaign(spec, reference, MODEL)
+
+
+def test_a_model_without_answered_phone_criteria_is_refused(reference: ReferenceData) -> None:
+    data = MODEL.model_dump(mode="json")
+    data["version"] = "test-observed-only"
+    data["criteria"] = [
+        c for c in data["criteria"] if c["channel"] == "mail" or c["observe"] is not None
+    ]
+    for criterion in data["criteria"]:  # the phone still needs a content criterion
+        if criterion["id"] == "terugbelafspraak":
+            criterion["dimension"] = "content"
+    observed_only = ScoringModel.model_validate(data)
+    with pytest.raises(ValueError, match="no phone criterion the caller answers"):
+        generate_campaign(CampaignSpec(municipalities=2), reference, observed_only)
+    mails_only = CampaignSpec(municipalities=2, calls_per_municipality=0)
+    assert generate_campaign(mails_only, reference, observed_only)
 
 
 def test_no_staff_names_in_texts(events: list[Event]) -> None:
@@ -246,34 +359,44 @@ def test_events_arrive_in_time_order_except_a_few_late_facts(events: list[Event]
     assert on_time == sorted(on_time, key=event_order)
 
 
-# ---------------------------------------------------------------- calibration (seed 2026)
+# ---------------------------------------------------------------- calibration (seeds 2026, 1, 7)
 
 
-def test_recompute_finds_no_contradictions(events: list[Event], result: Recomputation) -> None:
+@pytest.mark.parametrize("seed", CALIBRATED_SEEDS)
+def test_recompute_finds_no_contradictions(seed: int) -> None:
+    events, result = _campaign(seed)
     assert result.contradictions == []
-    assert len(result.scores) == len(_by_contact(events))
+    assert len(result.scores) == len(_by_contact(events)) == 342 * (4 + 3)
 
 
 def test_the_wire_form_scores_the_same(events: list[Event], result: Recomputation) -> None:
     """Event times keep their UTC offset, so replies across the DST switch score the same."""
-    reference = ReferenceData.load()
     parsed = [parse_event(EVENT_ADAPTER.dump_json(e)) for e in events]
-    assert recompute(parsed, DEFAULT_MODEL, reference).to_json() == result.to_json()
+    again = recompute(parsed, CATALOGUE.resolve, MODEL, _reference())
+    assert again.to_json() == result.to_json()
 
 
-def test_phone_figures_match_the_published_results(result: Recomputation) -> None:
+@pytest.mark.parametrize("seed", CALIBRATED_SEEDS)
+def test_phone_figures_match_the_published_results(seed: int) -> None:
+    """National phone 6.2 (municipalities 3.7–7.8); potential above the mean (6.1 → 7.01)."""
+    result = _campaign(seed)[1]
     phone = result.benchmark("nation", "NL").breakdowns["channel=phone"]
     assert phone.mean is not None and phone.potential_mean is not None
     assert 6.0 <= phone.mean <= 6.4
-    assert phone.mean + 0.3 < phone.potential_mean <= 7.2
+    # the potential leaves out the self-callback correction (1.5 points for the 42% of calls
+    # not completed at once at most), so the seed's 0.91 gap is out of this model's reach
+    assert phone.mean + 0.4 <= phone.potential_mean <= phone.mean + 1.5 * 0.47
     municipalities = [b for b in result.benchmarks if b.scope_kind == "municipality"]
     means = [m for b in municipalities if (m := b.breakdowns["channel=phone"].mean) is not None]
     assert len(means) == len(municipalities) == 342
-    assert 3.2 <= min(means) <= 4.5
-    assert 7.4 <= max(means) <= 8.3
+    assert 3.2 <= min(means) <= 4.6
+    assert 7.3 <= max(means) <= 8.3
 
 
-def test_mail_figures_match_the_published_results(result: Recomputation) -> None:
+@pytest.mark.parametrize("seed", CALIBRATED_SEEDS)
+def test_mail_figures_match_the_published_results(seed: int) -> None:
+    """National mail 6.3 (0 for no answer, else 1.6–9.48); potential 8.19 in the seed."""
+    result = _campaign(seed)[1]
     mail = result.benchmark("nation", "NL").breakdowns["channel=mail"]
     assert mail.mean is not None and mail.potential_mean is not None
     assert 6.1 <= mail.mean <= 6.5
@@ -282,10 +405,13 @@ def test_mail_figures_match_the_published_results(result: Recomputation) -> None
     answered = [s.total for s in result.scores.values() if s.channel == "mail" and s.answered]
     unanswered = [s.total for s in result.scores.values() if s.channel == "mail" and not s.answered]
     assert set(unanswered) == {0.0}
-    assert min(answered) <= 4.5 and max(answered) >= 9.5  # a wide spread, like 1.6–9.48
+    assert abs(len(unanswered) / (len(answered) + len(unanswered)) - 0.25) <= 0.05
+    assert min(answered) <= 5.0 and max(answered) >= 9.5  # a wide spread, like 1.6–9.48
 
 
-def test_first_attempt_and_unanswered_shares(events: list[Event]) -> None:
+@pytest.mark.parametrize("seed", CALIBRATED_SEEDS)
+def test_first_attempt_and_unanswered_shares(seed: int) -> None:
+    events = _campaign(seed)[0]
     kinds: dict[str, set[str]] = defaultdict(set)
     for event in events:
         kinds[event.contact_id].add(event.type)

@@ -61,7 +61,7 @@ def test_good_lines_are_accepted_with_canonical_payload() -> None:
     # canonical: the contract's own serialisation, defaults filled in, re-parses to the event
     assert placed.payload == EVENT_ADAPTER.dump_json(placed.event)
     doc = json.loads(placed.payload)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2  # the current contract version, filled in by default
     assert doc["type"] == "call.placed"
     assert parse_event(placed.payload) == placed.event
 

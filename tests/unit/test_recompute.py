@@ -1,18 +1,34 @@
-"""The batch oracle on a small hand-made event log, checked against figures worked out by hand.
+"""The batch oracle on a small hand-made event log, checked against figures worked out by hand
+from the default model (`services/scoring/models/kvk-mystery-guest-2026.1.yaml`).
 
-Utrecht (GM0344, Chamber midden-nederland) and Amsterdam (GM0363, Chamber amsterdam):
+Utrecht (GM0344, Chamber midden-nederland) and Amsterdam (GM0363, Chamber amsterdam).
+Phone criteria (weight): snelheid_opnemen (1), vriendelijkheid_aanname (1), doorverbinden (1),
+aantal_doorverbindingen (1; 0 or 1 transfer → 10), terugbelafspraak (1), juist_antwoord (2,
+critical: below 3 caps at 5.4), volledigheid_telefoon, deskundige_indruk, meedenken (1 each).
+Mail: snelheid_mail (1), autoreply (1; none → 4, one → 10), aanhef, interne_forward, spelling,
+jargon, adresvraag (1 each, N/A when the reply does not say), juist_antwoord_mail (2,
+critical like the phone's), volledigheid, deskundige_indruk_mail, meedenken_mail (1 each).
 
-- P1, GM0344, phone: answered in 10 s (10); zeer vriendelijk 10, volledig juist 10·2,
-  redelijk deskundig 6 → 46/5 = total 9.2, potential 9.2.
-- P2, GM0344, phone: answered in 45 s (6); neutraal 4, deels juist 5·2 → 20/4 = 5.0;
-  self-callback −1.5 → total 3.5, potential 5.0.
-- M3, GM0344, mail: reply after 50 h (4); grotendeels juist 7·2 → 18/3 = total 6.0.
-- M1, GM0363, mail: reply after 20 h (10), correct salutation (10); onjuist 2·2, volledig 10
-  → 34/5 = total 6.8.
-- M2, GM0363, mail: sent, assessed, never answered → total 0, no potential.
+- P1, GM0344, phone: answered in 10 s → 10; zeer vriendelijk 10; no transfer → aantal 10;
+  volledig juist 10·2; weinig deskundig 4 → (10 + 10 + 10 + 20 + 4) / 6 = 54 / 6 = 9.0.
+- P2, GM0344, phone: answered in 20 s → 8; neutraal 4; one cold transfer → doorverbinden 6,
+  aantal 10; callback promised by +4 h and never made → terugbelafspraak not_kept 1 and the
+  callback_not_kept correction −1.5; deels juist 5·2; redelijk deskundig 6
+  → (8 + 4 + 6 + 10 + 1 + 10 + 6) / 8 = 45 / 8 = 5.625 = potential; total 5.625 − 1.5 = 4.125.
+- P3, GM0363, phone: answered in 5 s → 10; zeer vriendelijk 10; aantal 10; self-callback →
+  terugbelafspraak not_offered 2 and the self_callback correction −1.5; onjuist 2·2
+  → (10 + 10 + 10 + 2 + 4) / 6 = 36 / 6 = 6.0, capped (critical) at 5.4 = potential;
+  total 5.4 − 1.5 = 3.9.
+- M1, GM0363, mail: reply after 20 h → 10; no auto-reply → 4; correct salutation 10; onjuist
+  2·2; volledig 10 → (10 + 4 + 10 + 4 + 10) / 6 = 38 / 6 = 6.33, capped at 5.4 = total =
+  potential.
+- M2, GM0363, mail: sent, auto-reply only, assessed, never answered → total 0, no potential.
+- M3, GM0344, mail: reply after 50 h → 4; auto-reply → 10; grotendeels juist 7·2
+  → (4 + 10 + 14) / 4 = 28 / 4 = 7.0 = potential.
 
-Plus: P1's assessment delivered twice, a P1 fact claiming Amsterdam (a contradiction, listed
-and not applied) and a survey response (not a contact: skipped).
+Plus: P1's assessment delivered twice; a P1 fact claiming Amsterdam (a contradiction, listed
+and not applied); a reply for mail O1 that was never sent (an orphan, listed); a survey
+response (not a contact: skipped); two ingest heartbeats (event time only: ignored).
 """
 
 from __future__ import annotations
@@ -26,9 +42,13 @@ from schemas.benchmarks import NATION_ID, Figures
 from schemas.events import (
     CallAnswered,
     CallAssessed,
+    CallbackPromised,
     CallPlaced,
+    CallTransferred,
     Event,
+    Heartbeat,
     MailAssessed,
+    MailAutoReplied,
     MailReplied,
     MailSent,
     SelfCallback,
@@ -36,9 +56,11 @@ from schemas.events import (
 )
 from schemas.reference import ReferenceData
 from services.recompute import recompute
-from services.scoring.model import DEFAULT_MODEL
+from services.scoring.catalogue import ModelCatalogue
 
 REFERENCE = ReferenceData.load()
+CATALOGUE = ModelCatalogue()
+MODEL = CATALOGUE.resolve(None)
 T0 = datetime(2026, 3, 2, 9, tzinfo=timezone(timedelta(hours=1)))
 UTRECHT, AMSTERDAM = "GM0344", "GM0363"
 
@@ -62,6 +84,12 @@ def sent(event_id: str, contact: str, municipality: str) -> MailSent:
     )
 
 
+def heartbeat(event_id: str, hours: float) -> Heartbeat:
+    return Heartbeat(
+        event_id=event_id, source="ingest:test", occurred_at=T0 + timedelta(hours=hours)
+    )
+
+
 P1_ASSESSED = ev(
     CallAssessed,
     "p1-as",
@@ -71,32 +99,61 @@ P1_ASSESSED = ev(
     answers={
         "vriendelijkheid_aanname": "zeer vriendelijk",
         "juist_antwoord": "volledig juist",
-        "deskundige_indruk": "redelijk deskundig",
+        "deskundige_indruk": "weinig deskundig",
     },
 )
 
-LOG: list[Event] = [
+LOG: list[Event | Heartbeat] = [
     ev(CallPlaced, "p1-pl", "P1", UTRECHT, 0),
     ev(CallAnswered, "p1-an", "P1", UTRECHT, 0.01, seconds_waited=10),
     sent("m1-se", "M1", AMSTERDAM),
     P1_ASSESSED,
     ev(SelfCallback, "p1-wrong", "P1", AMSTERDAM, 0.5),  # contradicts P1's municipality
+    heartbeat("hb-1", 1.5),
     ev(CallPlaced, "p2-pl", "P2", UTRECHT, 2),
-    ev(CallAnswered, "p2-an", "P2", UTRECHT, 2.01, seconds_waited=45),
-    ev(SelfCallback, "p2-sc", "P2", UTRECHT, 3),
+    ev(CallAnswered, "p2-an", "P2", UTRECHT, 2.01, seconds_waited=20),
+    ev(
+        CallTransferred,
+        "p2-tr",
+        "P2",
+        UTRECHT,
+        2.02,
+        to_role="vergunningen",
+        briefed=False,
+        colleague_available=True,
+    ),
+    ev(CallbackPromised, "p2-cp", "P2", UTRECHT, 2.05, deadline=T0 + timedelta(hours=6)),
     ev(
         CallAssessed,
         "p2-as",
         "P2",
         UTRECHT,
         4,
-        answers={"vriendelijkheid_aanname": "neutraal", "juist_antwoord": "deels juist"},
+        answers={
+            "vriendelijkheid_aanname": "neutraal",
+            "juist_antwoord": "deels juist",
+            "deskundige_indruk": "redelijk deskundig",
+        },
     ),
     P1_ASSESSED,  # redelivered
+    ev(CallPlaced, "p3-pl", "P3", AMSTERDAM, 3),
+    ev(CallAnswered, "p3-an", "P3", AMSTERDAM, 3.01, seconds_waited=5),
+    ev(SelfCallback, "p3-sc", "P3", AMSTERDAM, 5),
+    ev(
+        CallAssessed,
+        "p3-as",
+        "P3",
+        AMSTERDAM,
+        6,
+        answers={"vriendelijkheid_aanname": "zeer vriendelijk", "juist_antwoord": "onjuist"},
+    ),
     sent("m2-se", "M2", AMSTERDAM),
+    ev(MailAutoReplied, "m2-ar", "M2", AMSTERDAM, 0.1),
     sent("m3-se", "M3", UTRECHT),
+    ev(MailAutoReplied, "m3-ar", "M3", UTRECHT, 0.1),
     ev(MailReplied, "m1-re", "M1", AMSTERDAM, 20, salutation_correct=True),
     ev(MailReplied, "m3-re", "M3", UTRECHT, 50),
+    ev(MailReplied, "o1-re", "O1", AMSTERDAM, 30, salutation_correct=True),  # never sent
     ev(
         SurveyResponse,
         "kto-1",
@@ -125,51 +182,89 @@ LOG: list[Event] = [
         80,
         answers={"juist_antwoord_mail": "grotendeels juist"},
     ),
+    heartbeat("hb-2", 100),
 ]
+
+
+def run(events: list[Event | Heartbeat]):
+    return recompute(events, CATALOGUE.resolve, MODEL, REFERENCE)
 
 
 @pytest.fixture(scope="module")
 def result():
-    return recompute(LOG, DEFAULT_MODEL, REFERENCE)
+    return run(LOG)
 
 
 def test_contact_totals(result) -> None:
     scores = result.scores
-    assert set(scores) == {"P1", "P2", "M1", "M2", "M3"}
+    assert set(scores) == {"P1", "P2", "P3", "M1", "M2", "M3"}
     assert {c: s.total for c, s in scores.items()} == {
-        "P1": 9.2,
-        "P2": 3.5,
-        "M3": 6.0,
-        "M1": 6.8,
+        "P1": 9.0,
+        "P2": 4.125,
+        "P3": 3.9,
+        "M1": 5.4,
         "M2": 0.0,
+        "M3": 7.0,
     }
     assert {c: s.potential for c, s in scores.items()} == {
-        "P1": 9.2,
-        "P2": 5.0,
-        "M3": 6.0,
-        "M1": 6.8,
+        "P1": 9.0,
+        "P2": 5.625,
+        "P3": 5.4,
+        "M1": 5.4,
         "M2": None,
+        "M3": 7.0,
     }
-    assert scores["P2"].corrections[0].kind == "self_callback"
+    assert {c: [k.kind for k in s.corrections] for c, s in scores.items()} == {
+        "P1": [],
+        "P2": ["callback_not_kept"],
+        "P3": ["critical_cap", "self_callback"],
+        "M1": ["critical_cap"],
+        "M2": [],
+        "M3": [],
+    }
+    assert scores["P3"].corrections[0].points == pytest.approx(6.0 - 5.4)
+    assert scores["M1"].corrections[0].points == pytest.approx(38 / 6 - 5.4)
     assert scores["M2"].answered is False
     assert {c: s.municipality for c, s in scores.items()} == {
         "P1": UTRECHT,
         "P2": UTRECHT,
-        "M3": UTRECHT,
+        "P3": AMSTERDAM,
         "M1": AMSTERDAM,
         "M2": AMSTERDAM,
+        "M3": UTRECHT,
     }
     # P1: one revision only (the duplicate and the contradiction changed nothing)
     assert scores["P1"].revision == 1
-    assert all(s.model_version == DEFAULT_MODEL.version for s in scores.values())
+    assert all(s.model_id == MODEL.id for s in scores.values())
+    assert all(s.model_version == MODEL.version == "2026.1" for s in scores.values())
 
 
-def test_contradictions_are_listed_not_applied(result) -> None:
-    assert len(result.contradictions) == 1
-    (line,) = result.contradictions
-    assert line.startswith("p1-wrong: ")
-    assert "municipality" in line and AMSTERDAM in line
+def test_form_and_content_apart(result) -> None:
+    scores = result.scores
+    # P1 form: (10 + 10 + 10) / 3; content: (10·2 + 4) / 3
+    assert (scores["P1"].form, scores["P1"].content) == (10.0, 8.0)
+    # P2 form: (8 + 4 + 6 + 10 + 1) / 5 = 5.8; content: (5·2 + 6) / 3
+    assert (scores["P2"].form, scores["P2"].content) == (5.8, round(16 / 3, 6))
+    # M3 form: (4 + 10) / 2; content: 7·2 / 2
+    assert (scores["M3"].form, scores["M3"].content) == (7.0, 7.0)
+
+
+def test_contradictions_and_orphans_are_listed_not_applied(result) -> None:
+    assert len(result.contradictions) == 2
+    wrong, orphan = result.contradictions
+    assert wrong.startswith("p1-wrong: ")
+    assert "municipality" in wrong and AMSTERDAM in wrong
     assert result.scores["P1"].corrections == ()
+    assert orphan.startswith("O1: ")
+    assert "never sent" in orphan
+    assert "O1" not in result.scores
+
+
+def test_heartbeats_and_surveys_change_nothing(result) -> None:
+    bare = run([e for e in LOG if not isinstance(e, Heartbeat | SurveyResponse)])
+    assert bare.scores == result.scores
+    assert bare.benchmarks == result.benchmarks
+    assert bare.contradictions == result.contradictions
 
 
 def figs(n, mean, low, high, pn, pmean) -> Figures:
@@ -193,19 +288,24 @@ def assert_figures(actual: Figures, expected: Figures) -> None:
 NONE = figs(0, None, None, None, 0, None)
 EXPECTED = {
     ("municipality", UTRECHT): {
-        "all": figs(3, 18.7 / 3, 3.5, 9.2, 3, 20.2 / 3),
-        "channel=phone": figs(2, 6.35, 3.5, 9.2, 2, 7.1),
-        "channel=mail": figs(1, 6.0, 6.0, 6.0, 1, 6.0),
+        # totals P1 9.0, P2 4.125, M3 7.0; potentials 9.0, 5.625, 7.0
+        "all": figs(3, 20.125 / 3, 4.125, 9.0, 3, 21.625 / 3),
+        "channel=phone": figs(2, 13.125 / 2, 4.125, 9.0, 2, 14.625 / 2),
+        "channel=mail": figs(1, 7.0, 7.0, 7.0, 1, 7.0),
     },
     ("municipality", AMSTERDAM): {
-        "all": figs(2, 3.4, 0.0, 6.8, 1, 6.8),
-        "channel=phone": NONE,
-        "channel=mail": figs(2, 3.4, 0.0, 6.8, 1, 6.8),
+        # totals P3 3.9, M1 5.4, M2 0; potentials 5.4, 5.4, none
+        "all": figs(3, 9.3 / 3, 0.0, 5.4, 2, 5.4),
+        "channel=phone": figs(1, 3.9, 3.9, 3.9, 1, 5.4),
+        "channel=mail": figs(2, 5.4 / 2, 0.0, 5.4, 1, 5.4),
     },
     ("nation", NATION_ID): {
-        "all": figs(5, 5.1, 0.0, 9.2, 4, 6.75),
-        "channel=phone": figs(2, 6.35, 3.5, 9.2, 2, 7.1),
-        "channel=mail": figs(3, 12.8 / 3, 0.0, 6.8, 2, 6.4),
+        # totals 20.125 + 9.3 = 29.425 over 6; potentials 21.625 + 10.8 = 32.425 over 5
+        "all": figs(6, 29.425 / 6, 0.0, 9.0, 5, 32.425 / 5),
+        # phone 9.0 + 4.125 + 3.9 = 17.025; potentials 9.0 + 5.625 + 5.4 = 20.025
+        "channel=phone": figs(3, 17.025 / 3, 3.9, 9.0, 3, 20.025 / 3),
+        # mail 7.0 + 5.4 + 0 = 12.4; potentials 7.0 + 5.4 over 2
+        "channel=mail": figs(3, 12.4 / 3, 0.0, 7.0, 2, 6.2),
     },
 }
 EXPECTED["chamber", "midden-nederland"] = EXPECTED["municipality", UTRECHT]
@@ -243,16 +343,26 @@ def test_chamber_of_one_municipality_equals_it_exactly(result) -> None:
 
 def test_log_order_and_duplicates_do_not_matter_for_consistent_events() -> None:
     consistent = [e for e in LOG if e.event_id != "p1-wrong"]
-    forward = recompute(consistent, DEFAULT_MODEL, REFERENCE)
-    backward = recompute(list(reversed(consistent)) + consistent[:5], DEFAULT_MODEL, REFERENCE)
+    forward = run(consistent)
+    backward = run(list(reversed(consistent)) + consistent[:5])
     strip = {c: s.model_dump(exclude={"revision"}) for c, s in forward.scores.items()}
     assert {c: s.model_dump(exclude={"revision"}) for c, s in backward.scores.items()} == strip
     assert forward.benchmarks == backward.benchmarks
-    assert forward.contradictions == backward.contradictions == []
+    assert forward.contradictions == backward.contradictions
+    assert [c.split(":")[0] for c in forward.contradictions] == ["O1"]
 
 
 def test_to_json(result) -> None:
     out = result.to_json()
-    assert [s["contact_id"] for s in out["scores"]] == ["M1", "M2", "M3", "P1", "P2"]
+    assert [s["contact_id"] for s in out["scores"]] == ["M1", "M2", "M3", "P1", "P2", "P3"]
     assert len(out["benchmarks"]) == 5
     assert out["contradictions"] == result.contradictions
+
+
+def test_a_reply_awaiting_its_assessment_does_not_depend_on_log_order() -> None:
+    mail = [sent("m4-se", "M4", UTRECHT), ev(MailReplied, "m4-re", "M4", UTRECHT, 10)]
+    forward = run(mail)
+    backward = run(list(reversed(mail)))
+    assert {c: s.model_dump(exclude={"revision"}) for c, s in forward.scores.items()} == {
+        c: s.model_dump(exclude={"revision"}) for c, s in backward.scores.items()
+    }

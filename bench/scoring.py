@@ -1,0 +1,155 @@
+"""Scorer throughput against a bare faust agent, in one run on the embedded broker.
+
+    python bench/scoring.py [--municipalities 342] [--calls 12] [--mails 8]
+
+Loads a generated campaign onto an observations topic once, then lets (1) a bare faust agent
+that only counts the events and (2) the real scorer (table state, deadlines, revisions, the
+changelog) each consume all of it from the start, in the same process and on the same broker.
+Prints events/s of both and their ratio (target ≥ 0.75).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import faust
+from prometheus_client import REGISTRY
+
+from schemas.events import EVENT_ADAPTER
+from schemas.reference import ReferenceData
+from services.demo.campaign import CampaignSpec, generate_campaign
+from services.ingest.publisher import KafkaPublisher
+from services.runtime.app import faust_settings
+from services.runtime.broker import EmbeddedBroker
+from services.runtime.settings import Settings
+from services.runtime.topics import TopicSpec, ensure_topics
+from services.runtime.worker import running_pipeline
+
+
+async def _until(count: Any, total: int, timeout: float = 900) -> tuple[float, float]:
+    """Wait until count() reaches total; returns (time of the first event, time of the last)."""
+    deadline = time.perf_counter() + timeout
+    first = None
+    while time.perf_counter() < deadline:
+        seen = count()
+        now = time.perf_counter()
+        if seen and first is None:
+            first = now
+        if seen >= total:
+            return first or now, now
+        await asyncio.sleep(0.005)
+    raise TimeoutError(f"only {count()} of {total} events consumed")
+
+
+async def bare_agent(settings: Settings, broker_url: str, topic: str, total: int) -> float:
+    conf = faust_settings(settings, broker_url)
+    app = faust.App(f"bench-bare-{uuid.uuid4().hex[:6]}", **conf)
+    source = app.topic(
+        topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+    seen = [0]
+
+    @app.agent(source)
+    async def count(stream: Any) -> None:
+        async for _ in stream.events():
+            seen[0] += 1
+
+    worker = faust.Worker(
+        app, loglevel="warn", quiet=True, daemon=False, loop=asyncio.get_running_loop()
+    )
+    worker.spinner = None
+    await worker.start()
+    try:
+        first, last = await _until(lambda: seen[0], total)
+    finally:
+        await worker.stop()
+    return total / (last - first)
+
+
+def _scored() -> float:
+    return sum(
+        sample.value
+        for family in REGISTRY.collect()
+        if family.name == "meetlat_events_in"
+        for sample in family.samples
+        if sample.name == "meetlat_events_in_total" and sample.labels.get("service") == "scoring"
+    )
+
+
+async def scorer(settings: Settings, broker_url: str, total: int) -> float:
+    before = _scored()
+    async with running_pipeline(settings, broker_url, services=("scoring",)):
+        first, last = await _until(lambda: _scored() - before, total)
+    return total / (last - first)
+
+
+async def main(args: argparse.Namespace) -> None:
+    reference = ReferenceData.load()
+    spec = CampaignSpec(
+        municipalities=args.municipalities,
+        calls_per_municipality=args.calls,
+        mails_per_municipality=args.mails,
+    )
+    events = generate_campaign(spec, reference)
+    print(f"{len(events):,} events ({args.municipalities} municipalities)", flush=True)
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        results: dict[str, list[float]] = {"bare": [], "scorer": []}
+        for run in range(args.runs):
+            prefix = f"bench{run}"
+            settings = Settings(
+                data_dir=Path(tmp),
+                topic_prefix=prefix,
+                app_id=f"bench-scorer-{run}",
+                partitions=args.partitions,
+                metrics_port=0,
+            )
+            observations = f"{prefix}.observations"
+            ensure_topics(broker.url, [TopicSpec(observations, args.partitions)])
+            publisher = KafkaPublisher(broker.url)
+            for event in events:
+                publisher.send(
+                    observations, event.contact_id.encode(), EVENT_ADAPTER.dump_json(event)
+                )
+            publisher.close()
+            bare = await bare_agent(settings, broker.url, observations, len(events))
+            scored = await scorer(settings, broker.url, len(events))
+            results["bare"].append(bare)
+            results["scorer"].append(scored)
+            print(
+                f"run {run + 1}: bare agent {bare:,.0f} events/s, scorer {scored:,.0f} events/s, "
+                f"ratio {scored / bare:.2f}",
+                flush=True,
+            )
+        bare_median = statistics.median(results["bare"])
+        scorer_median = statistics.median(results["scorer"])
+        print(
+            f"median: bare agent {bare_median:,.0f} events/s, scorer {scorer_median:,.0f} "
+            f"events/s, ratio {scorer_median / bare_median:.2f} (target ≥ 0.75)"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--municipalities", type=int, default=342)
+    parser.add_argument("--calls", type=int, default=12)
+    parser.add_argument("--mails", type=int, default=8)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=3)
+    asyncio.run(main(parser.parse_args()))
