@@ -47,8 +47,8 @@ OPEN_CONTACTS = Gauge(
     "Contacts with a deadline still ahead (unanswered mail, promised callback), per partition.",
     ["partition"],
 )
-BATCH = 500
-BATCH_SECONDS = 0.05
+BATCH = 2000
+BATCH_SECONDS = 0.1
 
 
 class _Cache:
@@ -151,7 +151,7 @@ def register(pipeline: Pipeline) -> None:
             for contact_id, partition in self.contacts.items():
                 if contact_id in contacts.entries:
                     state = contacts.entries[contact_id][1]
-                    contacts.write(contact_id, state.to_json(), partition)
+                    contacts.write(contact_id, state.to_bytes(), partition)
             for key, partition in self.clocks.items():
                 clock = clocks.entries[key][1]
                 clocks.write(key, clock.to_json(), partition)
@@ -164,7 +164,7 @@ def register(pipeline: Pipeline) -> None:
         watermark = datetime.fromtimestamp(clock.watermark, UTC)
         for contact_id in clock.due():
             DEADLINES_FIRED.inc()
-            state = contacts.get(contact_id, ContactState.from_json)
+            state = contacts.get(contact_id, ContactState.from_bytes)
             step = advance(state, lookup, watermark)
             if is_orphan(step.state.facts, lookup(step.state.model_key), watermark):
                 for fact in step.state.facts.events:
@@ -203,7 +203,7 @@ def register(pipeline: Pipeline) -> None:
             clock.advance(fact.occurred_at.timestamp())
             batch.clocks[key] = partition  # persist the watermark a heartbeat vouches for
         elif channel_of(fact) is not None or fact.type == "contact.rescore_requested":
-            state = contacts.get(fact.contact_id, ContactState.from_json)
+            state = contacts.get(fact.contact_id, ContactState.from_bytes)
             watermark = datetime.fromtimestamp(max(clock.watermark, 0.0), UTC)
             try:
                 step = observe(state, fact, lookup, active, watermark)

@@ -54,6 +54,13 @@ class ContactFacts:
         unique = {e.event_id: e for e in events}
         return cls(tuple(sorted(unique.values(), key=event_order)))
 
+    def with_event(self, event: Event) -> ContactFacts:
+        """These facts plus one new event (not a duplicate), still in event-time order."""
+        events = self.events
+        if not events or event_order(event) >= event_order(events[-1]):
+            return ContactFacts((*events, event))  # the usual case: facts arrive in order
+        return ContactFacts.of((*events, event))
+
     @property
     def channel(self) -> Channel | None:
         return next((c for e in self.events if (c := channel_of(e)) is not None), None)
@@ -209,7 +216,9 @@ def _criterion_score(
             if isinstance(observation, float)
             else f"{criterion.observe}={observation}"
         )
-    return CriterionScore(
+    # Built from a validated model and validated events: construct without re-validating
+    # (scoring runs for every changed contact in the scorer's hot path).
+    return CriterionScore.model_construct(
         criterion=criterion.id,
         dimension=criterion.dimension,
         weight=criterion.weight,
@@ -288,13 +297,12 @@ def score_contact(
                 hours=model.mail_reply_deadline_hours
             )
             return Outcome(None, (orphaned_at,) if watermark < orphaned_at else ())
-        observed = _mail_facts(facts, model)
         if facts.first(MailReplied) is None:
             deadline = reply_deadline(sent, model)
             if watermark < deadline:
                 return Outcome(None, (deadline,))
             return Outcome(
-                ContactScore(
+                ContactScore.model_construct(
                     **_identity(facts, channel, model),
                     total=model.unanswered_mail_score,
                     form=None,
@@ -309,6 +317,7 @@ def score_contact(
         # A replied mail is scored on what was measured as soon as the reply is in (a
         # provisional, form-only score that supersedes an "unanswered" one); the assessment
         # adds the content.
+        observed = _mail_facts(facts, model)
         assessed = facts.last(MailAssessed)
     else:
         assessed = facts.last(CallAssessed)
@@ -325,7 +334,7 @@ def score_contact(
         return Outcome(None, observed.deadlines)
     capped, knockouts = _critical(raw, breakdown, model)
     total = max(0.0, capped - math.fsum(c.points for c in observed.corrections))
-    score = ContactScore(
+    score = ContactScore.model_construct(
         **_identity(facts, channel, model),
         total=round(total, 6),
         form=_rounded(weighted_mean(s for s in breakdown if s.dimension == "form")),

@@ -12,13 +12,14 @@ or the model of its latest rescore request: changing the active model never resc
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from schemas.events import EVENT_ADAPTER, CallAssessed, Event, MailAssessed, RescoreRequested
-from schemas.scores import ScoreRevision
+from schemas.scores import ContactScore, ScoreRevision
 from schemas.scoring_model import ScoringModel
 from services.scoring.rules import (
     END_OF_TIME,
@@ -39,6 +40,9 @@ class ContactState:
     revision: int = 0
     score_digest: str = ""
     deadline: datetime | None = None  # the next event time at which the score may change
+    # The last emitted score, kept in memory only: comparing with it is much cheaper than
+    # hashing every new score (after a restart the digest decides).
+    last_score: ContactScore | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +52,23 @@ class ContactState:
             "digest": self.score_digest,
             "deadline": self.deadline.timestamp() if self.deadline else None,
         }
+
+    def to_bytes(self) -> bytes:
+        """Compact changelog value: the events' canonical JSON embedded as they are."""
+        head = json.dumps(
+            {
+                "model": self.model_key,
+                "revision": self.revision,
+                "digest": self.score_digest,
+                "deadline": self.deadline.timestamp() if self.deadline else None,
+            }
+        )
+        events = b",".join(EVENT_ADAPTER.dump_json(e) for e in self.facts.events)
+        return b'{"events":[' + events + b"]," + head[1:].encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | None) -> ContactState:
+        return cls.from_json(json.loads(raw)) if raw else EMPTY_STATE
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> ContactState:
@@ -111,7 +132,7 @@ def observe(
     errors = _model_errors(event, model, lookup, state.facts)
     if errors:
         raise ContactError("; ".join(errors))
-    facts = ContactFacts.of((*state.facts.events, event))
+    facts = state.facts.with_event(event)
     return advance(replace(state, facts=facts, model_key=pinned), lookup, watermark)
 
 
@@ -120,11 +141,15 @@ def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> St
     model = lookup(effective_model_key(state.facts, state.model_key))
     outcome = score_contact(state.facts, model, watermark)
     deadline = min(outcome.deadlines) if outcome.deadlines else None
-    if outcome.score is None:
+    score = outcome.score
+    if score is None or score == state.last_score:
         return Step(replace(state, deadline=deadline))
-    digest = hashlib.sha256(outcome.score.model_dump_json().encode()).hexdigest()
+    digest = hashlib.sha256(score.model_dump_json().encode()).hexdigest()
     if digest == state.score_digest:
-        return Step(replace(state, deadline=deadline))
+        return Step(replace(state, deadline=deadline, last_score=score))
     revision = state.revision + 1
-    new_state = replace(state, revision=revision, score_digest=digest, deadline=deadline)
-    return Step(new_state, ScoreRevision(revision=revision, **outcome.score.model_dump()))
+    new_state = replace(
+        state, revision=revision, score_digest=digest, deadline=deadline, last_score=score
+    )
+    # the score was validated when it was made: no need to validate it twice
+    return Step(new_state, ScoreRevision.model_construct(**dict(score), revision=revision))
