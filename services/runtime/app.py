@@ -20,7 +20,7 @@ from schemas.scoring_model import ScoringModel
 from services.runtime.db import make_engine
 from services.runtime.settings import Settings
 from services.runtime.topics import Topics, TopicSpec
-from services.scoring.catalogue import ModelCatalogue
+from services.scoring.catalogue import ModelCatalogue, default_model
 
 SERVICES = ("ingest", "scoring", "aggregation", "reporting")
 
@@ -104,7 +104,9 @@ def load_models(settings: Settings) -> tuple[ModelCatalogue, ScoringModel]:
     """The model catalogue (built-in + MEETLAT_MODELS_DIR) and the active model, which is
     added to the catalogue when it comes from a file, so contacts pinned to it resolve."""
     models = ModelCatalogue(settings.models_dir)
-    active = models.resolve(settings.scoring_model)
+    # Unset: the shipped default. A newer version in MEETLAT_MODELS_DIR is there to rescore
+    # with, and becomes active only when MEETLAT_SCORING_MODEL names it.
+    active = models.resolve(settings.scoring_model) if settings.scoring_model else default_model()
     if active.key not in models:
         models.add(active, origin=str(settings.scoring_model))
     return models, active

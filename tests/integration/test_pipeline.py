@@ -374,3 +374,65 @@ def test_deadlines_by_event_time_late_reply_and_late_callback(
     for contact, streamed in by_contact.items():
         final = streamed[-1].model_dump(exclude={"revision"})
         assert final == oracle.scores[contact].model_dump(exclude={"revision"})
+
+
+def test_rescore_request_produces_a_revision_under_the_new_model(
+    broker: EmbeddedBroker, settings: Settings, tmp_path: Path
+) -> None:
+    """Changing the active model never rescores history; an explicit rescore request does."""
+    from services.ingest.service import rescore_requests
+    from services.scoring.catalogue import builtin_models
+
+    default = next(iter(builtin_models().values()))
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    text = Path(__file__).parents[2] / "services/scoring/models/kvk-mystery-guest-2026.1.yaml"
+    variant = (
+        text.read_text(encoding="utf-8")
+        .replace(f"version: '{default.version}'", "version: '2026.9-test'")
+        .replace(f'version: "{default.version}"', 'version: "2026.9-test"')
+    )
+    assert "2026.9-test" in variant
+    (models_dir / "variant.yaml").write_text(
+        variant.replace("unanswered_mail_score: 0", "unanswered_mail_score: 1"), encoding="utf-8"
+    )
+    settings = settings.model_copy(update={"models_dir": models_dir})
+    lines = [
+        event(1, "mail.sent", "m-r", timedelta(), message_id="<r@x>", token="MG-R"),
+    ]
+
+    async def scenario() -> list[object]:
+        from services.ingest.parsing import Accepted
+        from services.ingest.service import publish_heartbeat
+
+        async with running_pipeline(settings, broker.url) as pipeline:
+            publisher = KafkaPublisher(broker.url)
+            archive = EventArchive(pipeline.engine)
+            known = set(pipeline.reference.municipalities)
+            await asyncio.to_thread(
+                ingest,
+                parse_jsonl([x.encode() for x in lines], "r", known),
+                archive,
+                publisher,
+                pipeline.topics,
+            )
+            await asyncio.to_thread(
+                publish_heartbeat, archive, publisher, pipeline.topics, "r", T0 + timedelta(days=5)
+            )
+            await wait_until_drained(pipeline, broker.url, timeout=60)
+            requests = rescore_requests(
+                archive, "kvk-mystery-guest@2026.9-test", T0 + timedelta(days=6)
+            )
+            assert [r.contact_id for r in requests] == ["m-r"]
+            outcomes = [Accepted("rescore", 0, r, r.model_dump_json().encode()) for r in requests]
+            await asyncio.to_thread(ingest, outcomes, archive, publisher, pipeline.topics)
+            publisher.close()
+            await wait_until_drained(pipeline, broker.url, timeout=60)
+            return await asyncio.to_thread(read_all, broker, pipeline.topics.scores)
+
+    messages = asyncio.run(scenario())
+    revisions = [ScoreRevision.model_validate_json(m.value) for m in messages]  # type: ignore[attr-defined]
+    assert [(r.revision, r.model_version, r.total) for r in revisions] == [
+        (1, default.version, 0.0),  # unanswered under the pinned default model
+        (2, "2026.9-test", 1.0),  # the variant scores an unanswered mail 1
+    ]
