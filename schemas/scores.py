@@ -50,6 +50,14 @@ class ContactScore(BaseModel):
         "None for an unanswered contact (left out of the potential)."
     )
     answered: bool
+    facts: dict[str, str | float] = Field(
+        default_factory=dict,
+        description="What was observed of the contact, for process figures: phone "
+        "seconds_waited, transfers, warm_transfers, absent_transfers, transfer_handling, "
+        "callback_promised, self_callback, callback (kept/kept_late/not_kept/not_offered; absent "
+        "when completed at once); mail auto_reply, sent_at, replied_at, reply_hours, salutation, "
+        "internal_forward, spelling_errors, jargon_terms, address_request.",
+    )
     breakdown: tuple[CriterionScore, ...]
     corrections: tuple[Correction, ...]
     model_id: str

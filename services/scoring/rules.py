@@ -116,6 +116,7 @@ def _phone_facts(facts: ContactFacts, model: ScoringModel, watermark: datetime) 
     transfers = [e for e in facts.all(CallTransferred) if isinstance(e, CallTransferred)]
     values["transfers"] = float(len(transfers))
     values["absent_transfers"] = float(sum(not t.colleague_available for t in transfers))
+    values["warm_transfers"] = float(sum(t.briefed and t.colleague_available for t in transfers))
     if transfers:
         worst = min((2 if t.briefed else 1) if t.colleague_available else 0 for t in transfers)
         values["transfer_handling"] = ("absent", "cold", "warm")[worst]
@@ -123,6 +124,8 @@ def _phone_facts(facts: ContactFacts, model: ScoringModel, watermark: datetime) 
     promised = facts.first(CallbackPromised)
     made = facts.first(CallbackMade)
     self_callback = facts.first(SelfCallback) is not None
+    values["callback_promised"] = "yes" if promised is not None else "no"
+    values["self_callback"] = "yes" if self_callback else "no"
     deadlines: list[datetime] = []
     missed = False
     if isinstance(promised, CallbackPromised):
@@ -170,7 +173,10 @@ def _mail_facts(facts: ContactFacts, model: ScoringModel) -> Observed:
     sent = facts.first(MailSent)
     reply = facts.first(MailReplied)
     values["auto_reply"] = "yes" if facts.first(MailAutoReplied) is not None else "no"
+    if isinstance(sent, MailSent):
+        values["sent_at"] = sent.occurred_at.isoformat()
     if isinstance(reply, MailReplied):
+        values["replied_at"] = reply.occurred_at.isoformat()
         if isinstance(sent, MailSent):
             hours = (reply.occurred_at - sent.occurred_at).total_seconds() / 3600
             values["reply_hours"] = max(0.0, hours)
@@ -309,6 +315,7 @@ def score_contact(
                     content=None,
                     potential=None,
                     answered=False,
+                    facts=_mail_facts(facts, model).values,
                     breakdown=(),
                     corrections=(),
                 ),
@@ -341,6 +348,7 @@ def score_contact(
         content=_rounded(weighted_mean(s for s in breakdown if s.dimension == "content")),
         potential=round(capped, 6),
         answered=facts.first(CallAnswered) is not None if channel == "phone" else True,
+        facts=observed.values,
         breakdown=breakdown,
         corrections=(*knockouts, *observed.corrections),
     )
