@@ -8,9 +8,10 @@ import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -18,6 +19,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from services.runtime.settings import Settings
+
+if TYPE_CHECKING:  # the commands import their heavy modules lazily, to start fast
+    from services.ingest.archive import EventArchive
+    from services.runtime.topics import Topics
 
 app = typer.Typer(
     help="Meetlat: continuous mystery-guest measurement of municipal service to entrepreneurs.",
@@ -51,6 +56,35 @@ def _progress() -> Iterator[Progress]:
         yield progress
 
 
+@dataclass
+class _Edge:
+    """What a command that publishes needs: the broker, the SQL archive and the topics."""
+
+    broker_url: str
+    archive: EventArchive
+    topics: Topics
+
+
+def _edge(settings: Settings) -> _Edge:
+    from services.ingest.archive import EventArchive
+    from services.runtime.db import make_engine, upgrade
+    from services.runtime.topics import Topics, ensure_topics
+
+    broker_url = settings.reachable_broker_url()
+    if not broker_url:
+        err.print(
+            "[red]No broker[/]: set MEETLAT_BROKER_URL, or start `meetlat worker` with the same "
+            "MEETLAT_DATA_DIR first (its embedded broker's URL is found there), or use "
+            "`meetlat demo` for a self-contained run."
+        )
+        raise typer.Exit(2)
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade(engine)
+    topics = Topics.for_settings(settings)
+    ensure_topics(broker_url, topics.specs(settings.partitions), settings.replication_factor)
+    return _Edge(broker_url, EventArchive(engine), topics)
+
+
 @app.command()
 def worker(
     service: Annotated[
@@ -82,82 +116,53 @@ def ingest_file(
     """Validate a file of events, archive the valid ones in SQL and publish them; invalid lines
     are reported with their line number and sent to the dead-letter topic."""
     from schemas.reference import ReferenceData
-    from services.ingest.archive import EventArchive
     from services.ingest.parsing import parse_csv, parse_jsonl
     from services.ingest.publisher import KafkaPublisher
     from services.ingest.service import ingest, publish_heartbeat
-    from services.runtime.db import make_engine, upgrade
-    from services.runtime.topics import Topics, ensure_topics
 
     settings = _settings()
-    broker_url = settings.reachable_broker_url()
-    if not broker_url:
-        err.print(
-            "[red]No broker[/]: set MEETLAT_BROKER_URL, or start `meetlat worker` with the same "
-            "MEETLAT_DATA_DIR first (its embedded broker's URL is found there), or use "
-            "`meetlat demo` for a self-contained run."
-        )
-        raise typer.Exit(2)
+    edge = _edge(settings)
     kind = fmt if fmt != "auto" else ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     known = set(ReferenceData.load(settings.chamber_map).municipalities)
-    engine = make_engine(settings.sqlalchemy_url)
-    upgrade(engine)
-    topics = Topics.for_settings(settings)
-    ensure_topics(broker_url, topics.specs(settings.partitions), settings.replication_factor)
-    publisher = KafkaPublisher(broker_url)
+    publisher = KafkaPublisher(edge.broker_url)
     parse = parse_csv if kind == "csv" else parse_jsonl
     total = sum(1 for _ in path.open("rb"))
     with path.open("rb") as lines, _progress() as progress:
         task = progress.add_task(f"ingest {path.name}", total=total)
-        archive = EventArchive(engine)
         report = ingest(
             parse(lines, path.name, known),
-            archive,
+            edge.archive,
             publisher,
-            topics,
+            edge.topics,
             progress=lambda n: progress.advance(task, n),
         )
     if heartbeat:
-        publish_heartbeat(archive, publisher, topics, f"ingest:{path.name}", datetime.now(UTC))
+        source = f"ingest:{path.name}"
+        publish_heartbeat(edge.archive, publisher, edge.topics, source, datetime.now(UTC))
     publisher.close()
     for rejected in report.rejected:
         err.print(f"[red]{rejected.source}:{rejected.line}[/]: {rejected.reason}")
     console.print(
         f"{report.records} records: {report.accepted} accepted ({report.newly_archived} new in the "
-        f"archive), {report.deadlettered} dead-lettered to {topics.deadletter}"
+        f"archive), {report.deadlettered} dead-lettered to {edge.topics.deadletter}"
     )
 
 
 @app.command()
 def replay() -> None:
     """Re-publish every archived event to the observations topic (idempotent downstream)."""
-    from services.ingest.archive import EventArchive
     from services.ingest.publisher import KafkaPublisher
     from services.ingest.service import replay as replay_archive
-    from services.runtime.db import make_engine, upgrade
-    from services.runtime.topics import Topics, ensure_topics
 
-    settings = _settings()
-    broker_url = settings.reachable_broker_url()
-    if not broker_url:
-        err.print(
-            "[red]No broker[/]: set MEETLAT_BROKER_URL, or start `meetlat worker` with the same "
-            "MEETLAT_DATA_DIR (an embedded worker also replays the archive itself at start)."
-        )
-        raise typer.Exit(2)
-    engine = make_engine(settings.sqlalchemy_url)
-    upgrade(engine)
-    archive = EventArchive(engine)
-    topics = Topics.for_settings(settings)
-    ensure_topics(broker_url, topics.specs(settings.partitions), settings.replication_factor)
-    publisher = KafkaPublisher(broker_url)
+    edge = _edge(_settings())
+    publisher = KafkaPublisher(edge.broker_url)
     with _progress() as progress:
-        task = progress.add_task("replay", total=archive.count())
+        task = progress.add_task("replay", total=edge.archive.count())
         count = replay_archive(
-            archive, publisher, topics, progress=lambda n: progress.advance(task, n)
+            edge.archive, publisher, edge.topics, progress=lambda n: progress.advance(task, n)
         )
     publisher.close()
-    console.print(f"re-published {count} archived events to {topics.observations}")
+    console.print(f"re-published {count} archived events to {edge.topics.observations}")
 
 
 @app.command()
@@ -298,23 +303,13 @@ def model_show(
 ) -> None:
     """Print a scoring model (default: the active one) as a table."""
     from services.runtime.app import load_models
-    from services.scoring.catalogue import model_rows
+    from services.scoring.catalogue import MODEL_COLUMNS, model_rows
 
     settings = _settings()
     models, active = load_models(settings)
     model = models.resolve(choice) if choice else active
     table = Table(title=f"{model.title} — {model.key}", show_lines=False)
-    for column in (
-        "criterion",
-        "label",
-        "channel",
-        "dimension",
-        "phases",
-        "weight",
-        "scale",
-        "N/A",
-        "critical",
-    ):
+    for column in MODEL_COLUMNS:
         table.add_column(column, overflow="fold")
     for row in model_rows(model):
         table.add_row(*row)
@@ -336,40 +331,24 @@ def rescore(
     """Explicitly rescore archived contacts with another scoring model: publishes a rescore
     request per contact, which the scorer turns into new revisions (history is never rescored
     silently)."""
-    from services.ingest.archive import EventArchive
     from services.ingest.parsing import Accepted
     from services.ingest.publisher import KafkaPublisher
     from services.ingest.service import ingest, rescore_requests
-    from services.runtime.app import load_models
-    from services.runtime.db import make_engine, upgrade
-    from services.runtime.topics import Topics, ensure_topics
+    from services.scoring.catalogue import ModelCatalogue
 
     settings = _settings()
-    broker_url = settings.reachable_broker_url()
-    if not broker_url:
-        err.print("[red]No broker[/]: set MEETLAT_BROKER_URL or start `meetlat worker` first.")
-        raise typer.Exit(2)
-    models, _ = load_models(settings)
-    target = models.resolve(model)
-    if target.key not in models:
+    target = ModelCatalogue(settings.models_dir).resolve(model)
+    if target.key not in ModelCatalogue(settings.models_dir):  # what the workers can resolve
         err.print(
             f"[red]{target.key}[/] is not in the workers' catalogue: put the file in "
             "MEETLAT_MODELS_DIR so every worker knows it, then retry."
         )
         raise typer.Exit(2)
-    engine = make_engine(settings.sqlalchemy_url)
-    upgrade(engine)
-    archive = EventArchive(engine)
-    topics = Topics.for_settings(settings)
-    ensure_topics(broker_url, topics.specs(settings.partitions), settings.replication_factor)
-    requests = rescore_requests(archive, target.key, datetime.now(UTC), municipality)
-    publisher = KafkaPublisher(broker_url)
-    report = ingest(
-        (Accepted("rescore", 0, r, r.model_dump_json().encode()) for r in requests),
-        archive,
-        publisher,
-        topics,
-    )
+    edge = _edge(settings)
+    requests = rescore_requests(edge.archive, target.key, datetime.now(UTC), municipality)
+    publisher = KafkaPublisher(edge.broker_url)
+    outcomes = (Accepted("rescore", 0, r, r.model_dump_json().encode()) for r in requests)
+    report = ingest(outcomes, edge.archive, publisher, edge.topics)
     publisher.close()
     console.print(f"requested rescoring of {report.accepted} contacts with {target.key}")
 
