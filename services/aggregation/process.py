@@ -1,0 +1,271 @@
+"""Contact process figures: how calls and mails were handled, apart from how they scored.
+
+Pure domain maths (no faust, Kafka or SQL): the share of calls completed at the first attempt,
+transfers and warm transfers, callbacks promised / kept / late / never, self-callbacks; the share
+of mails answered, with an auto-reply and answered within 24 hours, and reply times in clock hours
+and in *working hours* (Dutch working days, office hours only).
+
+The input is the latest score of each contact (the caller keeps one per contact, revisions
+replacing earlier ones); the figures read only its channel, whether it was answered and the
+observed `facts` the scorer records (see `schemas.scores.ContactScore.facts` and
+`services.scoring.rules._phone_facts` / `_mail_facts`). Every figure is independent of the order
+the contacts are given in: sums use `math.fsum` (exactly rounded), medians sort.
+
+Shares are fractions from 0 to 1 (not percentages) and None when their denominator is 0, as are
+means and medians of nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import holidays
+
+__all__ = [
+    "DAY_END",
+    "DAY_START",
+    "OFFICE_TZ",
+    "ProcessContact",
+    "ProcessFigures",
+    "is_working_day",
+    "process_figures",
+    "working_hours_between",
+]
+
+# ------------------------------------------------------------------ working hours
+
+# Office hours assumed for every municipality: 09:00–17:00 local time on working days. Real
+# opening hours differ per municipality and per desk; these defaults are the measurement's
+# convention and can be changed per call of `working_hours_between`.
+DAY_START = time(9)
+DAY_END = time(17)
+OFFICE_TZ = "Europe/Amsterdam"
+
+
+@lru_cache(maxsize=256)
+def _public_holidays(year: int) -> frozenset[date]:
+    """Dutch public holidays of `year`, exactly as the `holidays` library lists them.
+
+    Only its default ("public") category: Bevrijdingsdag (5 May) is a day off only in lustrum
+    years (2025, 2030, ...); in other years the library files it as "optional" and it counts as
+    a working day here. The library also lists Goede Vrijdag (Good Friday) as public, so it is
+    not a working day either. Sundays that are holidays (Easter, Whit Sunday) change nothing.
+    """
+    return frozenset(holidays.country_holidays("NL", years=year).keys())
+
+
+def is_working_day(day: date) -> bool:
+    """Monday to Friday and not a Dutch public holiday (per the `holidays` library)."""
+    return day.weekday() < 5 and day not in _public_holidays(day.year)
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value.isoformat()}")
+
+
+def working_hours_between(
+    start: datetime,
+    end: datetime,
+    *,
+    day_start: time = DAY_START,
+    day_end: time = DAY_END,
+    tz: str = OFFICE_TZ,
+) -> float:
+    """Hours between two aware datetimes that fall within office hours on Dutch working days.
+
+    Office hours are `day_start`–`day_end` local time in `tz` (default 09:00–17:00,
+    Europe/Amsterdam) on working days: Monday to Friday except Dutch public holidays as listed
+    by the `holidays` library (see `is_working_day`). Time before opening, after closing, in
+    weekends and on holidays does not count, so moments outside office hours clamp to the
+    nearest opening or closing. Daylight saving time is handled: each day's window is placed in
+    local time and measured in UTC. 0.0 when `end` is not after `start`.
+    """
+    _require_aware(start, "start")
+    _require_aware(end, "end")
+    if day_start >= day_end:
+        raise ValueError(f"day_start {day_start} must be before day_end {day_end}")
+    if end <= start:
+        return 0.0
+    zone = ZoneInfo(tz)
+    start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+    day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    seconds: list[float] = []
+    while day <= last:
+        if is_working_day(day):
+            opens = datetime.combine(day, day_start, tzinfo=zone).astimezone(UTC)
+            closes = datetime.combine(day, day_end, tzinfo=zone).astimezone(UTC)
+            lo, hi = max(opens, start_utc), min(closes, end_utc)
+            if hi > lo:
+                seconds.append((hi - lo).total_seconds())
+        day += timedelta(days=1)
+    return math.fsum(seconds) / 3600
+
+
+# ------------------------------------------------------------------ process figures
+
+
+class ProcessContact(Protocol):
+    """What the process figures read of a contact; `ContactScore` (and ledger entries with
+    these attributes) satisfy it."""
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def answered(self) -> bool: ...
+
+    @property
+    def facts(self) -> Mapping[str, str | float]: ...
+
+
+@dataclass(frozen=True)
+class ProcessFigures:
+    """Process figures of a set of contacts (one latest score per contact).
+
+    Shares are fractions 0–1; a share, mean or median is None when its denominator is 0.
+
+    Phone (over the phone contacts):
+    - `calls`: number of calls.
+    - `first_attempt_share`: calls answered and completed at once — no callback promised and the
+      entrepreneur did not have to call back himself — over all calls.
+    - `transfers_per_call`: mean number of transfers per call.
+    - `warm_transfer_share`: warm transfers (briefed colleague, present) over all transfers of
+      all calls; None when there were no transfers.
+    - `callbacks_promised`: calls with a promised callback.
+    - `callbacks_kept` / `callbacks_late` / `callbacks_never`: calls whose callback was made on
+      time / made after its deadline / not made (deadline passed or the entrepreneur called back
+      himself). A promised callback still before its deadline is in none of the three; a
+      callback made without a recorded promise is counted as kept, as the scorer records it.
+    - `self_callbacks`: calls where the entrepreneur had to call back himself.
+
+    Mail (over the mail contacts):
+    - `mails`: number of mails sent and scored (answered, or unanswered past the deadline).
+    - `answered_share`: mails with a real reply (an auto-reply is not one) over all mails.
+    - `auto_reply_share`: mails that got an auto-reply over all mails.
+    - `mean_reply_hours` / `median_reply_hours`: clock hours from sending to the reply, over
+      the answered mails.
+    - `mean_reply_working_hours` / `median_reply_working_hours`: the same in working hours
+      (`working_hours_between` with its default office hours).
+    - `answered_within_24h_share`: mails answered within 24 clock hours (≤ 24) over all mails,
+      so an unanswered mail counts as not answered within 24 hours.
+    """
+
+    calls: int
+    first_attempt_share: float | None
+    transfers_per_call: float | None
+    warm_transfer_share: float | None
+    callbacks_promised: int
+    callbacks_kept: int
+    callbacks_late: int
+    callbacks_never: int
+    self_callbacks: int
+    mails: int
+    answered_share: float | None
+    auto_reply_share: float | None
+    mean_reply_hours: float | None
+    median_reply_hours: float | None
+    mean_reply_working_hours: float | None
+    median_reply_working_hours: float | None
+    answered_within_24h_share: float | None
+
+
+def _number(facts: Mapping[str, str | float], key: str) -> float | None:
+    value = facts.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def _moment(facts: Mapping[str, str | float], key: str) -> datetime | None:
+    value = facts.get(key)
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.utcoffset() is not None else None
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _mean(values: list[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def process_figures(scores: Iterable[ProcessContact]) -> ProcessFigures:
+    """The process figures of the given contacts: pass the latest score of each contact once.
+
+    Facts a contact lacks count as absent: no `transfers` as 0 transfers, a mail without
+    `reply_hours` (or without parseable `sent_at` / `replied_at`) is left out of the clock-hour
+    (or working-hour) reply times. Contacts of another channel are ignored."""
+    calls = first_attempt = promised = kept = late = never = self_callbacks = 0
+    transfers: list[float] = []
+    warm: list[float] = []
+    mails = answered = auto_replies = within_24h = 0
+    reply_hours: list[float] = []
+    reply_working_hours: list[float] = []
+
+    for score in scores:
+        facts = score.facts
+        if score.channel == "phone":
+            calls += 1
+            was_promised = facts.get("callback_promised") == "yes"
+            called_back = facts.get("self_callback") == "yes"
+            promised += was_promised
+            self_callbacks += called_back
+            first_attempt += score.answered and not was_promised and not called_back
+            callback = facts.get("callback")
+            kept += callback == "kept"
+            late += callback == "kept_late"
+            never += callback == "not_kept"
+            transfers.append(_number(facts, "transfers") or 0.0)
+            warm.append(_number(facts, "warm_transfers") or 0.0)
+        elif score.channel == "mail":
+            mails += 1
+            auto_replies += facts.get("auto_reply") == "yes"
+            if not score.answered:
+                continue
+            answered += 1
+            hours = _number(facts, "reply_hours")
+            if hours is not None:
+                reply_hours.append(hours)
+                within_24h += hours <= 24
+            sent_at, replied_at = _moment(facts, "sent_at"), _moment(facts, "replied_at")
+            if sent_at is not None and replied_at is not None:
+                reply_working_hours.append(working_hours_between(sent_at, replied_at))
+
+    total_transfers = math.fsum(transfers)
+    return ProcessFigures(
+        calls=calls,
+        first_attempt_share=_share(first_attempt, calls),
+        transfers_per_call=_mean(transfers),
+        warm_transfer_share=math.fsum(warm) / total_transfers if total_transfers else None,
+        callbacks_promised=promised,
+        callbacks_kept=kept,
+        callbacks_late=late,
+        callbacks_never=never,
+        self_callbacks=self_callbacks,
+        mails=mails,
+        answered_share=_share(answered, mails),
+        auto_reply_share=_share(auto_replies, mails),
+        mean_reply_hours=_mean(reply_hours),
+        median_reply_hours=_median(reply_hours),
+        mean_reply_working_hours=_mean(reply_working_hours),
+        median_reply_working_hours=_median(reply_working_hours),
+        answered_within_24h_share=_share(within_24h, mails),
+    )

@@ -1,0 +1,119 @@
+"""KTO (customer-satisfaction survey) figures per scope and survey channel.
+
+Pure functions over `SurveyResponse` events, following the NVVB factsheet (seed 002):
+
+- totaaloordeel: the mean of its own question ("Welk rapportcijfer geeft u voor de manier waarop
+  u in het algemeen bent geholpen?"), never an average of the other items;
+- CES (Customer Effort Score): % of respondents with little or no effort (answers 1–2) minus %
+  with (very) much effort (answers 4–5), in percentage points; the neutral answer 3 counts in
+  the denominator only, so CES runs from −100 to +100;
+- NPS (Net Promoter Score): % promoters (9–10) minus % detractors (0–6) among the respondents who
+  answered the recommend question;
+- hostmanship: the mean of each of the six 1–10 items;
+- a result is shown only from `MIN_RESPONDENTS` (10) respondents; below that every figure is
+  None and the status says "too few responses", never a number.
+
+Duplicated events (same event_id) count once, and the figures do not depend on the order of
+the responses (integer counts, `math.fsum`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final, Literal, get_args
+
+from schemas.events import SurveyChannel, SurveyResponse
+
+MIN_RESPONDENTS: Final = 10
+"""Seed 002: results are shown only with at least 10 respondents."""
+
+PUBLISHED: Final = "published"
+TOO_FEW: Final = "too few responses"
+Status = Literal["published", "too few responses"]
+
+SURVEY_CHANNELS: tuple[SurveyChannel, ...] = get_args(SurveyChannel)
+ALL: Final = "all"
+HOSTMANSHIP_ITEMS: Final = 6
+
+
+@dataclass(frozen=True)
+class SurveyFigures:
+    """The KTO figures of one scope and breakdown.
+
+    `respondents` counts distinct responses. When `published` is False (fewer than
+    `MIN_RESPONDENTS`), `status` is "too few responses" and every figure is None.
+    `nps_respondents` counts the respondents who answered the recommend question; `nps` is
+    None when none of them did.
+    """
+
+    respondents: int
+    published: bool
+    status: Status
+    totaaloordeel: float | None
+    ces: float | None
+    nps: float | None
+    nps_respondents: int | None
+    hostmanship: tuple[float, ...] | None
+
+
+def unique_responses(responses: Iterable[SurveyResponse]) -> list[SurveyResponse]:
+    """One response per event_id. Should two different payloads share an event_id, the one
+    with the smallest JSON form wins, so the choice does not depend on arrival order."""
+    chosen: dict[str, tuple[str, SurveyResponse]] = {}
+    for response in responses:
+        key = response.model_dump_json()
+        held = chosen.get(response.event_id)
+        if held is None or key < held[0]:
+            chosen[response.event_id] = (key, response)
+    return [response for _, response in chosen.values()]
+
+
+def _figures(unique: list[SurveyResponse]) -> SurveyFigures:
+    n = len(unique)
+    if n < MIN_RESPONDENTS:
+        return SurveyFigures(
+            respondents=n,
+            published=False,
+            status=TOO_FEW,
+            totaaloordeel=None,
+            ces=None,
+            nps=None,
+            nps_respondents=None,
+            hostmanship=None,
+        )
+    little = sum(1 for r in unique if r.effort <= 2)
+    much = sum(1 for r in unique if r.effort >= 4)
+    recommends = [r.recommend for r in unique if r.recommend is not None]
+    promoters = sum(1 for v in recommends if v >= 9)
+    detractors = sum(1 for v in recommends if v <= 6)
+    return SurveyFigures(
+        respondents=n,
+        published=True,
+        status=PUBLISHED,
+        totaaloordeel=math.fsum(r.totaaloordeel for r in unique) / n,
+        ces=100.0 * (little - much) / n,
+        nps=100.0 * (promoters - detractors) / len(recommends) if recommends else None,
+        nps_respondents=len(recommends),
+        hostmanship=tuple(
+            math.fsum(r.hostmanship[i] for r in unique) / n for i in range(HOSTMANSHIP_ITEMS)
+        ),
+    )
+
+
+def survey_figures(responses: Iterable[SurveyResponse]) -> SurveyFigures:
+    """The KTO figures of the given responses (all of one scope; the caller selects it)."""
+    return _figures(unique_responses(responses))
+
+
+def survey_breakdowns(responses: Iterable[SurveyResponse]) -> dict[str, SurveyFigures]:
+    """Figures for "all" responses and per "survey_channel=counter|phone|digital" (only the
+    channels that have at least one response), in that order."""
+    unique = unique_responses(responses)
+    out = {ALL: _figures(unique)}
+    for channel in SURVEY_CHANNELS:
+        selected = [r for r in unique if r.survey_channel == channel]
+        if selected:
+            out[f"survey_channel={channel}"] = _figures(selected)
+    return out
