@@ -25,7 +25,7 @@ from services.aggregation.benchmarks import (
 )
 from services.ingest.parsing import describe
 from services.runtime.app import Pipeline
-from services.runtime.deadletter import deadletter_headers
+from services.runtime.deadletter import reject
 from services.runtime.metrics import ServiceMetrics
 
 METRICS = ServiceMetrics("aggregation")
@@ -54,17 +54,6 @@ def register(pipeline: Pipeline) -> None:
         help="Chamber/nation scope → version and latest partials of each municipality.",
     )
 
-    async def dead_letter(event: Any, reason: str, kind: str) -> None:
-        message = event.message
-        await deadletter.send(
-            key=message.key,
-            value=event.value or b"",
-            headers=deadletter_headers(
-                reason, kind, "aggregation", f"{message.topic}/{message.partition}@{message.offset}"
-            ),
-        )
-        METRICS.deadlettered(kind)
-
     async def publish(update: BenchmarkUpdated) -> None:
         await benchmarks.send(
             key=update.scope_key.encode(), value=update.model_dump_json().encode()
@@ -78,7 +67,7 @@ def register(pipeline: Pipeline) -> None:
                 try:
                     revision = ScoreRevision.model_validate_json(event.value or b"")
                 except ValidationError as exc:
-                    await dead_letter(event, describe(exc), "invalid_revision")
+                    await reject(deadletter, event, describe(exc), "invalid_revision", METRICS)
                     continue
                 METRICS.consumed("score.revision")
                 code = revision.municipality
@@ -127,7 +116,7 @@ def register(pipeline: Pipeline) -> None:
                 try:
                     update = PartialUpdated.model_validate_json(event.value or b"")
                 except ValidationError as exc:
-                    await dead_letter(event, describe(exc), "invalid_partial")
+                    await reject(deadletter, event, describe(exc), "invalid_partial", METRICS)
                     continue
                 METRICS.consumed("partial")
                 key = f"{update.target_kind}:{update.target_id}"

@@ -10,7 +10,7 @@ from typing import Any
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import Accepted, Rejected, parse_json_record
 from services.runtime.app import Pipeline
-from services.runtime.deadletter import deadletter_headers
+from services.runtime.deadletter import deadletter_headers, message_source
 from services.runtime.metrics import ServiceMetrics
 
 METRICS = ServiceMetrics("ingest")
@@ -31,7 +31,7 @@ def register(pipeline: Pipeline) -> None:
                 outcomes = []
                 for event in events:
                     message = event.message
-                    source = f"{message.topic}/{message.partition}@{message.offset}"
+                    source = message_source(message)
                     outcomes.append(parse_json_record(event.value or b"", source, 0, known))
                 accepted = [o for o in outcomes if isinstance(o, Accepted)]
                 # Durable first: the batch is acknowledged only after this returns.

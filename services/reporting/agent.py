@@ -12,7 +12,7 @@ from schemas.benchmarks import BenchmarkUpdated
 from services.ingest.parsing import describe
 from services.reporting.store import BenchmarkStore
 from services.runtime.app import Pipeline
-from services.runtime.deadletter import deadletter_headers
+from services.runtime.deadletter import reject
 from services.runtime.metrics import ServiceMetrics
 
 METRICS = ServiceMetrics("reporting")
@@ -37,17 +37,7 @@ def register(pipeline: Pipeline) -> None:
                     try:
                         updates.append(BenchmarkUpdated.model_validate_json(event.value or b""))
                     except ValidationError as exc:
-                        await deadletter.send(
-                            key=message.key,
-                            value=event.value or b"",
-                            headers=deadletter_headers(
-                                describe(exc),
-                                "invalid_benchmark",
-                                "reporting",
-                                f"{message.topic}/{message.partition}@{message.offset}",
-                            ),
-                        )
-                        METRICS.deadlettered("invalid_benchmark")
+                        await reject(deadletter, event, describe(exc), "invalid_benchmark", METRICS)
                         continue
                     METRICS.consumed(f"benchmark.{updates[-1].scope_kind}")
                 # SQL is blocking: keep the event loop (and the consumer heartbeat) free.

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
+
+from services.runtime.metrics import ServiceMetrics
 
 REASON_HEADER = "meetlat-reason"
 REASON_KIND_HEADER = "meetlat-reason-kind"
@@ -30,3 +33,19 @@ def headers_dict(
     """Decode Kafka headers (list of pairs or mapping) into a str → str dict."""
     items = headers.items() if isinstance(headers, Mapping) else headers or []
     return {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in items}
+
+
+def message_source(message: Any) -> str:
+    """Where a consumed message came from: 'topic/partition@offset'."""
+    return f"{message.topic}/{message.partition}@{message.offset}"
+
+
+async def reject(topic: Any, event: Any, reason: str, kind: str, metrics: ServiceMetrics) -> None:
+    """Dead-letter a consumed faust event: its original key and bytes, the reason as headers."""
+    message = event.message
+    await topic.send(
+        key=message.key,
+        value=event.value or b"",
+        headers=deadletter_headers(reason, kind, metrics.service, message_source(message)),
+    )
+    metrics.deadlettered(kind)

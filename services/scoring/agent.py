@@ -26,7 +26,7 @@ from schemas.scores import ScoreRevision
 from schemas.scoring_model import ScoringModel
 from services.ingest.parsing import describe
 from services.runtime.app import Pipeline
-from services.runtime.deadletter import deadletter_headers
+from services.runtime.deadletter import deadletter_headers, message_source
 from services.runtime.metrics import ServiceMetrics
 from services.scoring.clock import PartitionClock
 from services.scoring.rules import ContactError, is_orphan
@@ -187,7 +187,7 @@ def register(pipeline: Pipeline) -> None:
     async def score(event: Any, batch: Batch) -> None:
         message = event.message
         partition = message.partition
-        source = f"{message.topic}/{partition}@{message.offset}"
+        source = message_source(message)
         try:
             fact = OBSERVATION_ADAPTER.validate_json(event.value or b"")
         except ValidationError as exc:
