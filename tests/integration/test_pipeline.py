@@ -436,3 +436,74 @@ def test_rescore_request_produces_a_revision_under_the_new_model(
         (1, default.version, 0.0),  # unanswered under the pinned default model
         (2, "2026.9-test", 1.0),  # the variant scores an unanswered mail 1
     ]
+
+
+def test_replaying_the_archive_gives_identical_revisions(
+    broker: EmbeddedBroker, settings: Settings
+) -> None:
+    """Event time comes from the events and the archived heartbeats, never from a clock, so a
+    replay of the archive into a fresh pipeline emits exactly the same revisions."""
+    from services.demo.campaign import CampaignSpec, generate_campaign
+    from services.ingest.service import publish_heartbeat, replay
+
+    async def run(run_settings: Settings, first: bool) -> list[object]:
+        async with running_pipeline(run_settings, broker.url) as pipeline:
+            publisher = KafkaPublisher(broker.url)
+            archive = EventArchive(pipeline.engine)
+            if first:
+                events = generate_campaign(
+                    CampaignSpec(municipalities=4, seed=5), pipeline.reference
+                )
+                middle = len(events) // 2
+                lines = [e.model_dump_json().encode() for e in events]
+                known = set(pipeline.reference.municipalities)
+                await asyncio.to_thread(
+                    ingest,
+                    parse_jsonl(lines[:middle], "a", known),
+                    archive,
+                    publisher,
+                    pipeline.topics,
+                )
+                # a heartbeat in the middle decides some deadlines before later facts arrive
+                halfway = events[middle].occurred_at
+                await asyncio.to_thread(
+                    publish_heartbeat, archive, publisher, pipeline.topics, "a", halfway
+                )
+                await asyncio.to_thread(
+                    ingest,
+                    parse_jsonl(lines[middle:], "b", known),
+                    archive,
+                    publisher,
+                    pipeline.topics,
+                )
+                await asyncio.to_thread(
+                    publish_heartbeat,
+                    archive,
+                    publisher,
+                    pipeline.topics,
+                    "b",
+                    events[-1].occurred_at + timedelta(days=30),
+                )
+            else:
+                await asyncio.to_thread(replay, archive, publisher, pipeline.topics)
+            publisher.close()
+            await wait_until_drained(pipeline, broker.url, timeout=120)
+            return await asyncio.to_thread(read_all, broker, pipeline.topics.scores)
+
+    original = asyncio.run(run(settings, True))
+    replayed_settings = settings.model_copy(
+        update={"app_id": settings.app_id + "-replay", "topic_prefix": settings.topic_prefix + "r"}
+    )
+    replayed = asyncio.run(run(replayed_settings, False))
+
+    def by_contact(messages: list[object]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for message in messages:
+            revision = ScoreRevision.model_validate_json(message.value)  # type: ignore[attr-defined]
+            out.setdefault(revision.contact_id, []).append(revision.model_dump_json())
+        return out
+
+    first, second = by_contact(original), by_contact(replayed)
+    assert len(first) > 20
+    assert any(len(revisions) > 1 for revisions in first.values())  # some were superseded
+    assert first == second
