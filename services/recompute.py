@@ -25,7 +25,7 @@ from services.aggregation.benchmarks import (
     merge_partials,
 )
 from services.scoring.rules import END_OF_TIME, ContactError, is_orphan
-from services.scoring.scorer import EMPTY_STATE, ContactState, ModelLookup, observe
+from services.scoring.scorer import EMPTY_STATE, ContactState, ModelLookup, absorb, advance
 
 
 @dataclass
@@ -51,9 +51,11 @@ def score_all(
     events: Iterable[Event | Heartbeat], lookup: ModelLookup, active: ScoringModel
 ) -> tuple[dict[str, ScoreRevision], list[str]]:
     """Final revision per contact once every deadline has passed (watermark = end of time).
+
+    Each event is checked as the scorer checks it, in log order; each contact is then scored
+    once — the scorer's last revision equals that score whatever the order (property-tested).
     Events that contradict their contact or the model, and orphaned mail facts, are listed."""
     states: dict[str, ContactState] = {}
-    latest: dict[str, ScoreRevision] = {}
     contradictions: list[str] = []
     for event in events:
         if isinstance(event, Heartbeat):
@@ -62,16 +64,17 @@ def score_all(
             continue  # survey responses are aggregated, not scored
         state = states.get(event.contact_id, EMPTY_STATE)
         try:
-            step = observe(state, event, lookup, active, END_OF_TIME)
+            states[event.contact_id] = absorb(state, event, lookup, active)
         except (ContactError, KeyError) as exc:
             contradictions.append(f"{event.event_id}: {exc}")
-            continue
-        states[event.contact_id] = step.state
-        if step.revision is not None:
-            latest[event.contact_id] = step.revision
+    latest: dict[str, ScoreRevision] = {}
     for contact_id, state in states.items():
         if is_orphan(state.facts, lookup(state.model_key), END_OF_TIME):
             contradictions.append(f"{contact_id}: reply facts for a mail that was never sent")
+            continue
+        revision = advance(state, lookup, END_OF_TIME).revision
+        if revision is not None:
+            latest[contact_id] = revision
     return latest, contradictions
 
 

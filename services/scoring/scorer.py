@@ -122,18 +122,29 @@ def observe(
     active: ScoringModel,
     watermark: datetime = END_OF_TIME,
 ) -> Step:
-    """Add one fact. Raises ContactError (state unchanged) when the event contradicts the
-    contact or the model; the caller dead-letters it. A duplicate changes nothing."""
-    if any(e.event_id == event.event_id for e in state.facts.events):
+    """Add one fact and re-score. Raises ContactError (state unchanged) when the event
+    contradicts the contact or the model; the caller dead-letters it. A duplicate changes
+    nothing."""
+    absorbed = absorb(state, event, lookup, active)
+    if absorbed is state:
         return Step(state)
+    return advance(absorbed, lookup, watermark)
+
+
+def absorb(
+    state: ContactState, event: Event, lookup: ModelLookup, active: ScoringModel
+) -> ContactState:
+    """Add one fact without re-scoring (the batch oracle scores each contact once, at the
+    end). Same checks as `observe`; returns `state` itself for a duplicate."""
+    if any(e.event_id == event.event_id for e in state.facts.events):
+        return state
     check_belongs(state.facts, event)
     pinned = state.model_key or active.key
     model = lookup(effective_model_key(state.facts, pinned))
     errors = _model_errors(event, model, lookup, state.facts)
     if errors:
         raise ContactError("; ".join(errors))
-    facts = state.facts.with_event(event)
-    return advance(replace(state, facts=facts, model_key=pinned), lookup, watermark)
+    return replace(state, facts=state.facts.with_event(event), model_key=pinned)
 
 
 def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> Step:

@@ -1,0 +1,64 @@
+"""Throughput of the batch oracle (`meetlat recompute`) over a generated national history.
+
+    python bench/recompute.py [--events 1000000]
+
+Generates waves of national campaigns (all 342 municipalities) until the history holds at least
+`--events` events, then times `services.recompute.recompute` over all of it and prints events/s
+(issue 4's target: ≥ 100,000 events/s) and the peak memory of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from schemas.reference import ReferenceData
+from services.demo.campaign import CampaignSpec, generate_campaign
+from services.recompute import recompute
+from services.runtime.app import load_models
+from services.runtime.settings import Settings
+
+
+def main(args: argparse.Namespace) -> None:
+    reference = ReferenceData.load()
+    models, active = load_models(Settings())
+    started = time.perf_counter()
+    events = []
+    wave = 0
+    while len(events) < args.events:
+        wave += 1
+        spec = CampaignSpec(
+            seed=wave,
+            campaign=f"mg-{2000 + (wave - 1) // 4}",
+            wave=(wave - 1) % 4 + 1,
+            calls_per_municipality=args.calls,
+            mails_per_municipality=args.mails,
+        )
+        events.extend(generate_campaign(spec, reference))
+    generated = time.perf_counter() - started
+    print(f"generated {len(events):,} events in {wave} waves in {generated:.1f} s", flush=True)
+
+    started = time.perf_counter()
+    result = recompute(events, models.resolve, active, reference)
+    elapsed = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"recompute: {len(events):,} events, {len(result.scores):,} contacts, "
+        f"{len(result.benchmarks):,} benchmarks in {elapsed:.1f} s = "
+        f"{len(events) / elapsed:,.0f} events/s (target ≥ 100,000); peak RSS {peak_mb:,.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--calls", type=int, default=24)
+    parser.add_argument("--mails", type=int, default=16)
+    main(parser.parse_args())
