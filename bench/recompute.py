@@ -44,7 +44,7 @@ def main(args: argparse.Namespace) -> None:
     print(f"generated {len(events):,} events in {wave} waves in {generated:.1f} s", flush=True)
 
     started = time.perf_counter()
-    result = recompute(events, models.resolve, active, reference)
+    result = recompute(events, models.by_key, active, reference)
     elapsed = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

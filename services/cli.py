@@ -189,7 +189,7 @@ def recompute(
             else:
                 err.print(f"[yellow]skipped[/] {outcome}")
     models, active = load_models(settings)
-    result = run(events, models.resolve, active, reference)
+    result = run(events, models.by_key, active, reference)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=1) + "\n")
         return

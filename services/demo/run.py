@@ -131,7 +131,7 @@ async def run_demo(
             snapshot = await asyncio.to_thread(store.take_snapshot, "demo")
             rows = await asyncio.to_thread(store.snapshot_figures, snapshot.id)
 
-    oracle = recompute(events, pipeline.models.resolve, pipeline.model, reference)
+    oracle = recompute(events, pipeline.models.by_key, pipeline.model, reference)
     oracle_rows = [row for b in oracle.benchmarks for row in figure_rows(b)]
     mismatches = compare_with_oracle(rows, oracle_rows)
     write_reports(rows, snapshot, reference, out_dir)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -23,7 +22,6 @@ from pydantic import ValidationError
 
 from schemas.events import EVENT_ADAPTER, OBSERVATION_ADAPTER, Heartbeat, channel_of
 from schemas.scores import ScoreRevision
-from schemas.scoring_model import ScoringModel
 from services.ingest.parsing import describe
 from services.runtime.app import Pipeline
 from services.runtime.deadletter import deadletter_headers, message_source
@@ -110,9 +108,7 @@ def register(pipeline: Pipeline) -> None:
         )
     )
 
-    @cache
-    def lookup(key: str) -> ScoringModel:
-        return pipeline.models.resolve(key)
+    lookup = pipeline.models.by_key
 
     async def dead_letter(
         source: str, key: bytes | None, value: bytes, reason: str, kind: str

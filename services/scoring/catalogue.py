@@ -222,6 +222,13 @@ class ModelCatalogue:
         """Where a model of the catalogue came from (file path or `builtin:<name>`)."""
         return self._origins[model.key]
 
+    def by_key(self, key: str) -> ScoringModel:
+        """The model 'id@version' — the cheap lookup the scorer does for every contact."""
+        model = self._models.get(key)
+        if model is None:
+            return self.resolve(key)  # a bare id, or an error naming what is available
+        return model
+
     def get(self, model_id: str, version: str | None = None) -> ScoringModel:
         """The model `id@version`, or the latest version of `id` when version is None."""
         if version is None:

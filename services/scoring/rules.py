@@ -222,9 +222,7 @@ def _criterion_score(
             if isinstance(observation, float)
             else f"{criterion.observe}={observation}"
         )
-    # Built from a validated model and validated events: construct without re-validating
-    # (scoring runs for every changed contact in the scorer's hot path).
-    return CriterionScore.model_construct(
+    return CriterionScore(
         criterion=criterion.id,
         dimension=criterion.dimension,
         weight=criterion.weight,
@@ -308,7 +306,7 @@ def score_contact(
             if watermark < deadline:
                 return Outcome(None, (deadline,))
             return Outcome(
-                ContactScore.model_construct(
+                ContactScore(
                     **_identity(facts, channel, model),
                     total=model.unanswered_mail_score,
                     form=None,
@@ -341,7 +339,7 @@ def score_contact(
         return Outcome(None, observed.deadlines)
     capped, knockouts = _critical(raw, breakdown, model)
     total = max(0.0, capped - math.fsum(c.points for c in observed.corrections))
-    score = ContactScore.model_construct(
+    score = ContactScore(
         **_identity(facts, channel, model),
         total=round(total, 6),
         form=_rounded(weighted_mean(s for s in breakdown if s.dimension == "form")),

@@ -316,17 +316,16 @@ class SpellingCheck:
     checked: int
 
 
-_SKIP = re.compile(
-    r"(?:https?://|www\.)\S+"
-    r"|\S+@\S+"
-    r"|\b[\w-]+(?:\.[\w-]+)*\.(?:nl|com|org|net|eu|be|info|nu|gov|de)\b\S*"
-    r"|\b\d{4}\s?[A-Z]{2}\b"
-    r"|\S*\d\S*",
-    re.IGNORECASE,
+_CHUNK = re.compile(r"\S+")
+_ENDS_SENTENCE = re.compile(r"[.!?:;•][)\"'”’]*$")
+_SKIP_CHUNK = re.compile(
+    r"://|^www\.|@|\d|\.(?:nl|com|org|net|eu|be|info|nu|gov|de)\b", re.IGNORECASE
 )
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+|-[^\W\d_]+)*(?:['’]s\b)?")
 _BREAK = re.compile(r"[.!?:;\n•]")  # between two words: the second starts a sentence or line
-_MAX_WORDS = 5_000
+_MAX_WORDS = 2_000  # words checked per reply; a reply is far shorter
+_MAX_WORD = 60  # longer is no Dutch word (and would cost the compound search dearly)
+_DUTCH_LETTERS = re.compile(r"[a-zA-ZÀ-ÖØ-öø-ÿ'-]+")
 
 
 def _needs_check(word: str, starts_sentence: bool) -> bool:
@@ -349,24 +348,35 @@ def spelling_check(
     skip_words = {w.lower() for w in ignore}
     if persona:
         skip_words |= {w.strip(".,").lower() for w in persona.split()}
-    text = _SKIP.sub(" ", body.replace("’", "'"))
+    text = body.replace("’", "'")
     misspelled: list[str] = []
     errors = checked = 0
     previous_end = 0
-    for found in _WORD.finditer(text):
+    ended = True  # the previous chunk ended a sentence (or there was none)
+    for chunk in _CHUNK.finditer(text):  # whitespace-separated, so no pattern sees a long run
         if checked >= _MAX_WORDS:
             break
-        word = found.group(0).strip("'-")
-        starts = previous_end == 0 or bool(_BREAK.search(text, previous_end, found.start()))
-        previous_end = found.end()
-        if word.lower() in skip_words or not _needs_check(word, starts):
+        starts = ended or "\n" in text[previous_end : chunk.start()]
+        previous_end = chunk.end()
+        piece = chunk.group(0)
+        if _SKIP_CHUNK.search(piece):  # URLs, e-mail and web addresses, numbers, codes
             continue
-        checked += 1
-        if _known(speller, word):
-            continue
-        errors += 1
-        if word not in misspelled:
-            misspelled.append(word)
+        inner_end = 0
+        for found in _WORD.finditer(piece):
+            word = found.group(0).strip("'-")
+            first = bool(_BREAK.search(piece, inner_end, found.start())) if inner_end else starts
+            inner_end = found.end()
+            if not word or word.lower() in skip_words or not _needs_check(word, first):
+                continue
+            if not _DUTCH_LETTERS.fullmatch(word):  # another script: not for this dictionary
+                continue
+            checked += 1
+            if len(word) <= _MAX_WORD and _known(speller, word):
+                continue
+            errors += 1
+            if word not in misspelled:
+                misspelled.append(word[:_MAX_WORD])
+        ended = bool(_ENDS_SENTENCE.search(piece))
     return SpellingCheck(errors, tuple(misspelled), checked)
 
 

@@ -74,6 +74,7 @@ _mpr_constants.MAIL_LANGUAGES.setdefault(EXTRA_LANGUAGE, _EXTRA_PATTERNS)
 _LANGUAGES = ("nl", EXTRA_LANGUAGE)
 
 _MAX_CHARS = 100_000  # more is not a reply but an archive; the rest counts as history
+_MAX_LINE = 2_000
 _EMAIL = re.compile(r"[\w.+'%-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
 _FIELD = re.compile(r"^[> ]*[* ]*(" + _FIELD_NAMES + r")[ *]*:[ *]*(.*)$", re.IGNORECASE)
 _WROTE = re.compile(
@@ -157,8 +158,15 @@ def parse_header(raw: str) -> QuotedHeader:
 def _normalise(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = re.sub("[\u00a0\u2007\u202f]", " ", re.sub("[\u200b\u200c\u200d\ufeff]", "", text))
-    # the library strips every line; doing it first keeps positions in `text` valid
-    return "\n".join(line.strip() for line in text.split("\n"))
+    # The library strips every line; doing it first keeps positions in `text` valid. Its
+    # patterns scan a line with nested lazy repeats (quadratic in the line's length), so a
+    # line longer than any written line is cut into pieces first.
+    lines = (line.strip() for line in text.split("\n"))
+    return "\n".join(_wrap(line) if len(line) > _MAX_LINE else line for line in lines)
+
+
+def _wrap(line: str) -> str:
+    return "\n".join(line[i : i + _MAX_LINE].strip() for i in range(0, len(line), _MAX_LINE))
 
 
 def _unquote_body(body: str) -> tuple[str, str]:
