@@ -32,9 +32,11 @@ app = typer.Typer(
 schema_app = typer.Typer(help="The wire contract's JSON Schema.", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL database.", no_args_is_help=True)
 model_app = typer.Typer(help="Scoring models (meetlat).", no_args_is_help=True)
+mail_app = typer.Typer(help="The mystery mailer's mail.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
+app.add_typer(mail_app, name="mail")
 
 console = Console()
 err = Console(stderr=True)
@@ -351,6 +353,30 @@ def rescore(
     report = ingest(outcomes, edge.archive, publisher, edge.topics)
     publisher.close()
     console.print(f"requested rescoring of {report.accepted} contacts with {target.key}")
+
+
+@mail_app.command("analyze")
+def mail_analyze(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .eml file.")],
+    persona: Annotated[
+        str | None, typer.Option(help="The name the mystery mailer signed with.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON.")] = False,
+) -> None:
+    """Analyse one message as ingest would: reply, auto-reply or bounce; quoted history
+    stripped; salutation, leaked forward, spelling, jargon and address checks. (Without the
+    sent mails to thread against, the match is reported as unmatched.)"""
+    from services.ingest.mail.analyze import analysis_json, analyze
+
+    analysis = analyze(path.read_bytes(), [], persona, datetime.now(UTC))
+    document = analysis_json(analysis)
+    if as_json:
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=1, default=str) + "\n")
+        return
+    table = Table("field", "value", title=str(path))
+    for key, value in document.items():
+        table.add_row(key, json.dumps(value, ensure_ascii=False, default=str)[:200])
+    console.print(table)
 
 
 @schema_app.command("export")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -90,7 +91,6 @@ class SalutationCheck:
 @dataclass(frozen=True)
 class _Persona:
     gender: str | None  # "m" / "f" when the persona string says ("de heer Jan de Vries")
-    first: str | None
     words: frozenset[str]  # lower-case name words without particles
 
     @classmethod
@@ -105,19 +105,17 @@ class _Persona:
         names = [t for t in tokens if t.lower() not in _PARTICLES]
         if not names:
             return None
-        first = names[0].lower() if len(names) > 1 else None
-        return cls(gender, first, frozenset(n.lower() for n in names))
-
-    def name_words(self) -> frozenset[str]:
-        return self.words
+        return cls(gender, frozenset(n.lower() for n in names))
 
 
 def _name_tokens(rest: str) -> tuple[str | None, list[str]]:
     """(title gender, name tokens) from what follows a greeting word."""
     head = re.split(r"[,!:;]|\s[-–]\s", rest, maxsplit=1)
     segment = head[0].strip()
-    ended = len(head) > 1 or segment == rest.strip()
     tokens = [t for t in re.split(r"[\s/]+", segment) if t]
+    # "beste jan de vries," — a short segment closed by punctuation is all name; otherwise
+    # ("Beste Jan bedankt voor uw vraag") the name is the capitalised words up front
+    ended = len(head) > 1 or len(tokens) <= 4
     gender = None
     out: list[str] = []
     for index, token in enumerate(tokens[:8]):
@@ -156,7 +154,7 @@ def salutation_check(body: str, persona: str | None) -> SalutationCheck:
             return SalutationCheck(True, line, "addressed by name (persona unknown, not verified)")
         if who.gender is not None and gender is not None and who.gender != gender:
             return SalutationCheck(False, line, "wrong form of address (heer/mevrouw)")
-        known = who.name_words()
+        known = who.words
         initials = {w[0] for w in known}
         fits = all(w in known or (len(w) == 1 and w in initials) for w in words)
         if fits and any(len(w) > 1 for w in words):
@@ -281,7 +279,9 @@ class _SpyllsSpeller:
     def __init__(self, path: Path) -> None:
         from spylls.hunspell import Dictionary  # type: ignore[import-untyped]
 
-        self._dictionary = Dictionary.from_files(str(path))
+        with warnings.catch_warnings():  # spylls reopens the .aff without closing the first
+            warnings.simplefilter("ignore", ResourceWarning)
+            self._dictionary = Dictionary.from_files(str(path))
         self.known = lru_cache(maxsize=200_000)(self._lookup)
 
     def _lookup(self, word: str) -> bool:

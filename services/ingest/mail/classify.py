@@ -175,7 +175,9 @@ def classify(mail: ParsedMail, body: str | None = None) -> ClassificationResult:
     strong: list[str] = list(notice)
     weak: list[str] = []
     for value in _values(mail, "auto-submitted"):
-        token = value.split(";")[0].strip().lower()
+        # RFC 3834 §5: a keyword, then optional parameters after ";"; comments allowed
+        words = re.sub(r"\([^()]*\)", " ", value).split(";")[0].split()
+        token = words[0].lower() if words else ""
         if token and token != "no":
             strong.append(f"Auto-Submitted: {token}")
         else:

@@ -8,6 +8,10 @@ UTF-8, then Windows-1252, then Latin-1), 8-bit bytes in headers, a missing `Mess
 reference time passed in (`now`, e.g. when the message was fetched), never the wall clock,
 so a re-run gives the same result.
 
+Address and date headers are read by the policy's own header classes; unstructured headers
+are decoded from their raw value (so 8-bit bytes become text, not U+FFFD). A damaged line in
+the header block is dropped (and recorded) instead of ending the header block there.
+
 A message is quarantined instead only when there is nothing to analyse: it is empty, larger
 than the configured limit, nested deeper than any real mail, or has no header at all.
 
@@ -203,7 +207,9 @@ def _codec(charset: str | None) -> str | None:
         info = codecs.lookup(name)
     except (LookupError, ValueError, TypeError):
         return None
-    if not getattr(info, "_is_text_encoding", True) or info.name in _REFUSED_CODECS:
+    if not getattr(info, "_is_text_encoding", True) or info.name.replace("-", "_") in (
+        _REFUSED_CODECS
+    ):
         return None
     return info.name
 
@@ -668,6 +674,23 @@ def _defects(parts: list[_Part]) -> list[str]:
 
 # ------------------------------------------------------------------ parse
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FIELD_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:|[ \t]")
+
+
+def _repair_header_block(raw: bytes) -> tuple[bytes, int]:
+    """Drop lines of the header block that are neither a field nor a continuation (a byte
+    flipped in a field name, an mbox "From " line). The standard parser would end the header
+    block at such a line and read every field after it as body text."""
+    end = _HEADER_END.search(raw, 0, 200_000)
+    if end is None:
+        return raw, 0
+    lines = raw[: end.start()].splitlines(keepends=True)
+    kept = [line for line in lines if _FIELD_LINE.match(line)]
+    if len(kept) == len(lines):
+        return raw, 0
+    return b"".join(kept) + raw[end.start() :], len(lines) - len(kept)
+
 
 def parse(
     raw: bytes,
@@ -692,14 +715,17 @@ def parse(
             size,
             fingerprint,
         )
+    repaired, dropped = _repair_header_block(raw)
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        msg = email.message_from_bytes(repaired, policy=email.policy.default)
     except Exception as exc:  # the parser is lenient; this is a bug or absurd input
         return Quarantined("unparseable", f"{type(exc).__name__}: {exc}"[:300], size, fingerprint)
     if not msg.keys():
         return Quarantined("not_a_message", "no header fields", size, fingerprint)
     now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     problems: list[str] = []
+    if dropped:
+        problems.append(f"{dropped} damaged header line(s) dropped")
     try:
         return _parse(msg, size, fingerprint, now, opts, problems)
     except Exception as exc:  # last resort: a parser bug must not lose the message
