@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import Literal
 
-from bs4 import BeautifulSoup, Comment
+from bs4 import BeautifulSoup, NavigableString, PageElement, Tag
 
 __all__ = [
     "HEADERS_OF_INTEREST",
@@ -257,57 +257,88 @@ def clean_text(text: str) -> str:
 
 # ------------------------------------------------------------------ HTML → text
 
-_DROP_TAGS = ("script", "style", "head", "title", "noscript", "template", "iframe", "object")
-_DROP_TAGS_EXTRA = ("embed", "svg", "math", "applet", "form", "button", "select", "meta", "link")
-_BLOCK_TAGS = (
-    "p",
-    "div",
-    "br",
-    "tr",
-    "li",
-    "ul",
-    "ol",
-    "table",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "blockquote",
-    "pre",
-    "hr",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "address",
-    "dd",
-    "dt",
+_SKIPPED_TAGS = frozenset(
+    {
+        "script",
+        "style",
+        "head",
+        "title",
+        "noscript",
+        "template",
+        "iframe",
+        "object",
+        "embed",
+        "svg",
+        "math",
+        "applet",
+        "form",
+        "button",
+        "select",
+        "meta",
+        "link",
+    }
 )
+_BLOCK_TAGS = frozenset(
+    {
+        "p",
+        "div",
+        "tr",
+        "li",
+        "ul",
+        "ol",
+        "table",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "pre",
+        "hr",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "address",
+        "dd",
+        "dt",
+    }
+)
+# Text nodes that are content (not comments, doctypes, CDATA or processing instructions).
+_TEXT_STRINGS = (NavigableString,)
 _TAG = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"[ \t\u00a0\u2007\u202f\u200b]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def html_to_text(html: str) -> str:
-    """The readable text of an HTML mail body. Scripts, styles and other non-content
-    elements are dropped first, so no script text can end up in the result; block elements
-    become line breaks; runs of spaces are collapsed. Falls back to stripping tags when
-    the parser fails (it does not on any input seen so far)."""
+    """The readable text of an HTML mail body. Script, style and other non-content elements
+    are skipped with everything inside them, so no script text can end up in the result;
+    comments are skipped; block elements become line breaks; runs of spaces collapse. The
+    tree is walked once, iteratively (deeply nested markup costs no more than flat markup).
+    Falls back to stripping tags should the parser fail."""
     try:
         soup = BeautifulSoup(html, "html.parser")
-        for tag in soup.find_all([*_DROP_TAGS, *_DROP_TAGS_EXTRA]):
-            tag.decompose()
-        for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
-            comment.extract()
-        for tag in soup.find_all(_BLOCK_TAGS):
-            if tag.name == "br":
-                tag.replace_with("\n")
-            else:
-                tag.insert_before("\n")
-                tag.insert_after("\n")
-        text = soup.get_text()
+        out: list[str] = []
+        stack: list[PageElement | None] = [soup]  # None marks the end of a block element
+        while stack:
+            node = stack.pop()
+            if node is None:
+                out.append("\n")
+            elif isinstance(node, Tag):
+                name = node.name.lower()
+                if name in _SKIPPED_TAGS:
+                    continue
+                if name == "br":
+                    out.append("\n")
+                elif name in _BLOCK_TAGS:
+                    out.append("\n")
+                    stack.append(None)
+                stack.extend(reversed(node.contents))
+            elif isinstance(node, NavigableString) and type(node) in _TEXT_STRINGS:
+                out.append(str(node))
+        text = "".join(out)
     except Exception:  # the fallback keeps analysis going; the problem is the markup
         text = _TAG.sub(" ", re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", html))
     lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())

@@ -3,10 +3,10 @@
 A seeded mutator (reproducible: a failure names its seed and case) applies one to four of:
 byte flips, truncation, header duplication, random charsets and transfer encodings, broken
 boundaries, dropped or shuffled lines, junk and NUL bytes, very long lines, absurd dates,
-garbage encoded words, deeply nested multiparts and splices of two corpus mails. Beyond "no
-exception", every analysis must be clean: no step failed internally (`internal_errors` lists
-exceptions the guards caught; those are bugs even though analyze survives them), the JSON
-view serialises, and `to_events` gives one outcome.
+garbage encoded words, deeply nested multiparts, HTML tag soup and splices of two corpus
+mails. Beyond "no exception", every analysis must be clean: no step failed internally
+(`internal_errors` lists exceptions the guards caught; those are bugs even though analyze
+survives them), the JSON view serialises, and `to_events` gives one outcome.
 """
 
 from __future__ import annotations
@@ -161,6 +161,25 @@ def _nest(rng: random.Random, data: bytes) -> bytes:
     return b"From: a@b.nl\nSubject: nest\nMIME-Version: 1.0\n" + head + data
 
 
+def _html(rng: random.Random, data: bytes) -> bytes:
+    """Turn the message into an HTML one with tag soup around its text."""
+    soup = rng.choice(
+        [
+            b"<div>" * rng.randint(1, 5_000),
+            b"<script>alert(1)" * rng.randint(1, 50),
+            b"<!--" + b"-" * rng.randint(1, 1_000),
+            b"&" + b"#" * rng.randint(1, 500) + b";",
+            b"<table><tr><td>" * rng.randint(1, 500),
+            b"<p style='" + b"x" * rng.randint(1, 10_000),
+            bytes(rng.randrange(256) for _ in range(200)),
+        ]
+    )
+    data = re.sub(rb"text/plain", b"text/html", data, flags=re.I)
+    at = data.find(b"\n\n")
+    at = len(data) if at < 0 else at + 2
+    return data[:at] + soup + data[at:]
+
+
 def _splice(rng: random.Random, data: bytes, other: bytes) -> bytes:
     return data[: rng.randrange(len(data) + 1)] + other[rng.randrange(len(other) + 1) :]
 
@@ -177,6 +196,7 @@ MUTATORS: list[Callable[[random.Random, bytes], bytes]] = [
     _date,
     _encoded_words,
     _nest,
+    _html,
 ]
 
 

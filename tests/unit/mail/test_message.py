@@ -202,6 +202,13 @@ def test_html_to_text_drops_script_style_and_keeps_blocks() -> None:
         assert absent not in text
 
 
+def test_html_to_text_survives_absurd_markup() -> None:
+    assert html_to_text("<div>" * 50_000 + "tekst") == "tekst"
+    assert html_to_text("<script>" + "x" * 100_000) == ""
+    assert html_to_text("<p>a<!-- c --><![CDATA[x]]>b</p><!DOCTYPE html>") == "ab"
+    assert html_to_text("<<<>>>&&&;;<p") in ("<<<>>>&&&;;", "<<<>>>&&&;;<p")
+
+
 def test_html_only_message_and_multipart_alternative_prefers_plain() -> None:
     html_only = raw_mail(("Content-Type", "text/html; charset=utf-8"), body="<p>Hallo <i>u</i></p>")
     mail = parsed(html_only.replace(b"Content-Type: text/plain; charset=utf-8\n", b""))
