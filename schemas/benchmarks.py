@@ -1,55 +1,163 @@
-"""Benchmarks: running figures per scope, as published on the benchmarks topic."""
+"""Benchmarks: running figures per scope and wave, as published on the benchmarks topic.
+
+A *scope* is a municipality, a Chamber or the nation, within one campaign and wave. Its figure
+set is keyed on the compacted benchmarks topic by `BenchmarkUpdated.scope_key`; a later version
+replaces an earlier one. The batch oracle (`meetlat recompute --json`) prints the same models.
+
+Breakdown keys (of `BenchmarkUpdated.breakdowns`), each a sample of contact scores:
+
+- `all` — every contact's total; `channel=phone`, `channel=mail` — per channel;
+- `channel=C/dimension=form|content` — the form and content scores;
+- `channel=C/phase=P` — the weighted mean of the criteria of customer-journey phase P;
+- `channel=C/case=K` — totals per case (casus);
+- `channel=C/criterion=X` — the values of criterion X (N/A left out).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 ScopeKind = Literal["municipality", "chamber", "nation"]
+Band = Literal["red", "yellow", "green"]
+Quadrant = Literal["KTO+ MC+", "KTO+ MC-", "KTO- MC+", "KTO- MC-"]
 NATION_ID = "NL"
+ALL = "all"
+STANDING_BREAKDOWNS: tuple[str, ...] = (ALL, "channel=phone", "channel=mail")
+"""The breakdowns municipalities are ranked on within their Chamber and the nation."""
 
 
-class Figures(BaseModel):
-    """Summary of the latest contact scores in one scope and breakdown."""
-
+class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Figures(_Frozen):
+    """Summary of the latest contact scores in one scope, wave and breakdown.
+
+    sd is the sample standard deviation; ci_low/ci_high bound the 95% confidence interval of
+    the mean (Student's t, n − 1 degrees of freedom); both None for n < 2. The previous_* and
+    change fields compare with the previous wave of the campaign (None in a first wave);
+    `significant` follows the test named in `BenchmarkUpdated.wave_test`.
+    """
 
     n: int = Field(ge=0)
     mean: float | None
+    sd: float | None
+    ci_low: float | None
+    ci_high: float | None
     min: float | None
     max: float | None
+    median: float | None
     potential_n: int = Field(ge=0, description="Contacts that count towards the potential.")
     potential_mean: float | None
+    band: Band | None = Field(description="Colour of the mean: thresholds of the scoring model.")
+    previous_n: int | None = None
+    previous_mean: float | None = None
+    change: float | None = None
+    p_value: float | None = None
+    significant: bool = False
 
 
-class BenchmarkUpdated(BaseModel):
-    """The full figure set of one scope, keyed on the topic by `scope_key`."""
+class ProcessFiguresOut(_Frozen):
+    """How calls and mails were handled (see `services.aggregation.process.ProcessFigures`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    calls: int
+    first_attempt_share: float | None
+    transfers_per_call: float | None
+    warm_transfer_share: float | None
+    callbacks_promised: int
+    callbacks_kept: int
+    callbacks_late: int
+    callbacks_never: int
+    self_callbacks: int
+    mails: int
+    answered_share: float | None
+    auto_reply_share: float | None
+    mean_reply_hours: float | None
+    median_reply_hours: float | None
+    mean_reply_working_hours: float | None
+    median_reply_working_hours: float | None
+    answered_within_24h_share: float | None
+
+
+class SurveyFiguresOut(_Frozen):
+    """KTO figures of one survey breakdown; every figure None below 10 respondents."""
+
+    respondents: int
+    published: bool
+    status: Literal["published", "too few responses"]
+    totaaloordeel: float | None
+    ces: float | None
+    nps: float | None
+    nps_respondents: int | None
+    hostmanship: tuple[float, ...] | None
+
+
+class Standing(_Frozen):
+    """A municipality's place within a Chamber or the nation on one breakdown."""
+
+    mean: float
+    rank: int = Field(ge=1, description="1 is the best; ties share the best rank.")
+    of: int = Field(ge=1)
+    percentile: float = Field(ge=0, le=100)
+    band: Band
+
+
+class BenchmarkUpdated(_Frozen):
+    """The full figure set of one scope in one campaign wave."""
 
     scope_kind: ScopeKind
     scope_id: str
     name: str
+    campaign: str
+    wave: int = Field(ge=1)
     version: int = Field(ge=1, description="Grows with every update of this scope.")
-    breakdowns: dict[str, Figures] = Field(
-        description="Breakdown key ('all', 'channel=phone', 'channel=mail') → figures."
+    as_of: datetime | None = Field(
+        description="Event time of the latest fact reflected (stream position in event time)."
     )
+    contacts: int = Field(ge=0, description="Contacts (latest revisions) reflected.")
+    breakdowns: dict[str, Figures] = Field(description="Breakdown key → figures (module doc).")
+    process: ProcessFiguresOut
+    surveys: dict[str, SurveyFiguresOut] = Field(
+        description="'all' and 'survey_channel=counter|phone|digital' → KTO figures."
+    )
+    standings: dict[str, dict[str, Standing]] = Field(
+        default_factory=dict,
+        description="Chamber and nation only: breakdown → municipality → standing.",
+    )
+    quadrants: dict[str, Quadrant] = Field(
+        default_factory=dict,
+        description="Nation only: municipality → place in the KTO × mystery-guest matrix.",
+    )
+    quadrant_reference: str = ""
+    previous_wave: int | None = None
+    wave_test: str = ""
 
     @property
     def scope_key(self) -> str:
-        return f"{self.scope_kind}:{self.scope_id}"
+        return scope_key(self.scope_kind, self.scope_id, self.campaign, self.wave)
 
 
-class PartialUpdated(BaseModel):
-    """Internal aggregation message: one municipality's mergeable partials, sent to each scope
-    (its Chamber, the nation) that combines them. Partial = [n, Σtotal, min, max, n_potential,
-    Σpotential] per breakdown."""
+def scope_key(kind: str, scope_id: str, campaign: str, wave: int) -> str:
+    return f"{kind}:{scope_id}:{campaign}:{wave}"
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+class PartialUpdated(_Frozen):
+    """Internal aggregation message: one municipality's contribution to one campaign wave,
+    sent to each scope (its Chamber, the nation) that combines them.
+
+    `samples`: breakdown → [sorted values, sorted potentials]; `process`: one record per contact
+    (see `services.aggregation.process.ProcessRecord`); `surveys`: one record per response."""
 
     target_kind: ScopeKind
     target_id: str
     municipality: str
+    campaign: str
+    wave: int = Field(ge=1)
     version: int = Field(ge=1)
-    partials: dict[str, list[float | int | None]]
+    as_of: datetime | None
+    samples: dict[str, tuple[list[float], list[float]]]
+    process: list[list[float | int | str | None]]
+    surveys: list[list[float | int | str | None]]

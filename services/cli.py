@@ -201,13 +201,13 @@ def recompute(
     for b in result.benchmarks:
         if b.scope_kind == "municipality":
             continue
-        phone, mail = b.breakdowns["channel=phone"], b.breakdowns["channel=mail"]
+        phone, mail = b.breakdowns.get("channel=phone"), b.breakdowns.get("channel=mail")
         table.add_row(
-            b.scope_kind,
+            f"{b.scope_kind} {b.campaign}/{b.wave}",
             b.name,
-            f"{phone.mean or 0:.2f}",
-            f"{mail.mean or 0:.2f}",
-            str(b.breakdowns["all"].n),
+            "–" if phone is None or phone.mean is None else f"{phone.mean:.2f}",
+            "–" if mail is None or mail.mean is None else f"{mail.mean:.2f}",
+            str(b.contacts),
         )
     console.print(table)
 
@@ -256,6 +256,12 @@ def demo(
         typer.Option(min=1, max=342, help="Only a reproducible sample of N municipalities."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the generated campaign.")] = 2026,
+    waves: Annotated[
+        int, typer.Option(min=1, max=9, help="Measurement waves (2+: a remeasurement).")
+    ] = 1,
+    surveys: Annotated[
+        int, typer.Option(min=0, help="KTO survey responses per municipality and wave.")
+    ] = 12,
     out: Annotated[Path, typer.Option(help="Output folder (events, database, reports).")] = Path(
         "meetlat-data/demo"
     ),
@@ -273,8 +279,8 @@ def demo(
         if (out / "reports").exists():
             shutil.rmtree(out / "reports")
     settings = settings.model_copy(update={"data_dir": out})
-    spec = CampaignSpec(seed=seed, municipalities=municipalities)
-    result = asyncio.run(run_demo(settings, spec, out, console))
+    spec = CampaignSpec(seed=seed, municipalities=municipalities, surveys_per_municipality=surveys)
+    result = asyncio.run(run_demo(settings, spec, out, console, waves))
     if not result.matches_oracle:
         for line in result.mismatches[:20]:
             err.print(f"[red]mismatch[/] {line}")

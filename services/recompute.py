@@ -11,18 +11,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from schemas.benchmarks import NATION_ID, BenchmarkUpdated
-from schemas.events import Event, Heartbeat, RescoreRequested, channel_of
+from schemas.benchmarks import BenchmarkUpdated
+from schemas.events import Event, Heartbeat, RescoreRequested, SurveyResponse, channel_of
 from schemas.reference import ReferenceData
 from schemas.scores import ScoreRevision
 from schemas.scoring_model import ScoringModel
 from services.aggregation.benchmarks import (
+    AggregationRules,
+    CombinedScope,
     Ledger,
-    Partial,
-    apply_revision,
-    breakdown_figures,
-    ledger_partials,
-    merge_partials,
+    municipality_updates,
+    rules_for,
 )
 from services.scoring.rules import END_OF_TIME, ContactError, is_orphan
 from services.scoring.scorer import EMPTY_STATE, ContactState, ModelLookup, absorb, advance
@@ -34,10 +33,17 @@ class Recomputation:
     benchmarks: list[BenchmarkUpdated] = field(default_factory=list)
     contradictions: list[str] = field(default_factory=list)
 
-    def benchmark(self, scope_kind: str, scope_id: str) -> BenchmarkUpdated:
-        return next(
-            b for b in self.benchmarks if (b.scope_kind, b.scope_id) == (scope_kind, scope_id)
-        )
+    def benchmark(
+        self, scope_kind: str, scope_id: str, wave: int | None = None
+    ) -> BenchmarkUpdated:
+        """The scope's benchmark in `wave` (default: its latest wave)."""
+        found = [
+            b
+            for b in self.benchmarks
+            if (b.scope_kind, b.scope_id) == (scope_kind, scope_id)
+            and (wave is None or b.wave == wave)
+        ]
+        return max(found, key=lambda b: (b.wave, b.campaign))
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -79,53 +85,30 @@ def score_all(
 
 
 def benchmarks_of(
-    scores: Iterable[ScoreRevision], reference: ReferenceData
+    scores: Iterable[ScoreRevision],
+    surveys: Iterable[SurveyResponse],
+    reference: ReferenceData,
+    rules: AggregationRules,
 ) -> list[BenchmarkUpdated]:
-    """Municipality, Chamber and national benchmarks of the final revisions (version 1 each)."""
-    ledgers: dict[str, Ledger] = defaultdict(dict)
+    """Municipality, Chamber and national benchmarks of every campaign wave (version 1 each),
+    through the same ledger → contribution → combined scope steps as the aggregators."""
+    ledgers: dict[str, Ledger] = defaultdict(Ledger)
     for revision in scores:
-        apply_revision(ledgers[revision.municipality], revision)
-    partials: dict[str, dict[str, Partial]] = {
-        code: ledger_partials(ledger) for code, ledger in sorted(ledgers.items())
-    }
-    out = []
-    for code, parts in partials.items():
-        municipality = reference.municipalities.get(code)
-        out.append(
-            BenchmarkUpdated(
-                scope_kind="municipality",
-                scope_id=code,
-                name=municipality.name if municipality else code,
-                version=1,
-                breakdowns=breakdown_figures(parts),
-            )
-        )
-    by_chamber: dict[str, list[str]] = defaultdict(list)
-    for code in partials:
-        chamber_id = reference.chamber_of.get(code)
-        if chamber_id:
-            by_chamber[chamber_id].append(code)
-    for chamber_id, codes in sorted(by_chamber.items()):
-        chamber = reference.chambers.get(chamber_id)
-        out.append(
-            BenchmarkUpdated(
-                scope_kind="chamber",
-                scope_id=chamber_id,
-                name=chamber.name if chamber else chamber_id,
-                version=1,
-                breakdowns=breakdown_figures(merge_partials(partials[c] for c in sorted(codes))),
-            )
-        )
-    if partials:
-        out.append(
-            BenchmarkUpdated(
-                scope_kind="nation",
-                scope_id=NATION_ID,
-                name="Nederland",
-                version=1,
-                breakdowns=breakdown_figures(merge_partials(partials.values())),
-            )
-        )
+        ledgers[revision.municipality].apply_revision(revision, rules.phases)
+    for response in surveys:
+        ledgers[response.municipality].apply_survey(response)
+    out: list[BenchmarkUpdated] = []
+    combined: dict[str, CombinedScope] = {}
+    for code, ledger in sorted(ledgers.items()):
+        for update, messages in municipality_updates(
+            code, ledger, ledger.waves(), reference, rules
+        ):
+            out.append(update)
+            for message in messages:
+                scope = CombinedScope(message.target_kind, message.target_id, message.campaign)
+                combined.setdefault(scope.prefix, scope).receive(message)
+    for _, scope in sorted(combined.items()):
+        out.extend(scope.updates(set(scope.waves), reference, rules))
     return out
 
 
@@ -134,6 +117,12 @@ def recompute(
     lookup: ModelLookup,
     active: ScoringModel,
     reference: ReferenceData,
+    rules: AggregationRules | None = None,
 ) -> Recomputation:
-    scores, contradictions = score_all(events, lookup, active)
-    return Recomputation(scores, benchmarks_of(scores.values(), reference), contradictions)
+    log = list(events)
+    scores, contradictions = score_all(log, lookup, active)
+    surveys = [e for e in log if isinstance(e, SurveyResponse)]
+    rules = rules or rules_for(active, lookup)
+    return Recomputation(
+        scores, benchmarks_of(scores.values(), surveys, reference, rules), contradictions
+    )

@@ -1,149 +1,236 @@
-"""Aggregation agents, in two levels.
+"""Aggregation agents, in two levels (the maths is in `benchmarks`).
 
-1. `municipality-aggregator` (scores topic, keyed by municipality): keeps each municipality's
-   ledger of latest revisions, publishes the municipality's benchmark and sends its partials
-   to its Chamber and to the nation (partials topic, keyed by target scope).
-2. `scope-combiner` (partials topic): keeps the latest partials of every municipality of a
-   Chamber or the nation and publishes the merged benchmark.
+1. `municipality-aggregator` (scores and surveys topics, both keyed by municipality): keeps
+   each municipality's ledger of latest revisions and survey responses, publishes the
+   municipality's benchmark per campaign wave and sends its contribution to its Chamber and to
+   the nation (partials topic, keyed by target scope and campaign).
+2. `scope-combiner` (partials topic): keeps the latest contribution of every municipality of a
+   Chamber or the nation, one table entry per municipality and wave (no single huge value),
+   and publishes the merged benchmark with standings (and for the nation the quadrants).
+
+Both work in batches: a scope touched many times in a batch is recomputed and published once,
+and its state written to its table (and changelog) once, before the batch is acknowledged.
+A wave's figures carry the previous wave's, so a change to wave w also republishes w + 1….
 """
 
 from __future__ import annotations
 
+import json
+import time
+from collections import defaultdict
 from typing import Any
 
+from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 
-from schemas.benchmarks import NATION_ID, BenchmarkUpdated, PartialUpdated, ScopeKind
+from schemas.benchmarks import BenchmarkUpdated, PartialUpdated
+from schemas.events import SurveyResponse
 from schemas.scores import ScoreRevision
 from services.aggregation.benchmarks import (
-    LedgerEntry,
-    Partial,
-    apply_revision,
-    breakdown_figures,
-    ledger_partials,
-    merge_partials,
+    CombinedScope,
+    Contribution,
+    Ledger,
+    contribution_of,
+    municipality_updates,
+    rules_for,
 )
 from services.ingest.parsing import describe
 from services.runtime.app import Pipeline
 from services.runtime.deadletter import reject
 from services.runtime.metrics import ServiceMetrics
+from services.runtime.tables import TableCache
 
 METRICS = ServiceMetrics("aggregation")
+UPDATES = Counter(
+    "meetlat_benchmark_updates_total", "Benchmark updates published, by scope kind.", ["scope"]
+)
+SUPERSEDED = Counter(
+    "meetlat_revisions_superseded_total",
+    "Score revisions that replaced an earlier revision of their contact in a ledger.",
+)
+IGNORED = Counter(
+    "meetlat_revisions_ignored_total",
+    "Score revisions that changed nothing (duplicates, or older than the ledger's).",
+)
+LAG = Gauge(
+    "meetlat_aggregation_lag_seconds",
+    "Wall-clock time minus the event time of the newest fact in the last published benchmark.",
+    ["scope"],
+)
+BATCH = 1000
+BATCH_SECONDS = 0.05
+
+
+def _ledger(raw: bytes | None) -> Ledger:
+    return Ledger.from_json(json.loads(raw) if raw else None)
+
+
+def _contribution(raw: bytes | None) -> tuple[int, Contribution] | None:
+    if raw is None:
+        return None
+    message = PartialUpdated.model_validate_json(raw)
+    return message.version, contribution_of(message)
 
 
 def register(pipeline: Pipeline) -> None:
     app = pipeline.app
+    topics = pipeline.topics
     reference = pipeline.reference
-    scores = pipeline.topic(pipeline.topics.scores)
-    partials_topic = pipeline.topic(pipeline.topics.partials)
-    benchmarks = pipeline.topic(pipeline.topics.benchmarks)
-    deadletter = pipeline.topic(pipeline.topics.deadletter)
-    partitions = pipeline.settings.partitions
-    ledgers = app.Table(
-        "municipality-ledgers",
-        key_type=str,
-        default=None,
-        partitions=partitions,
-        help="Municipality → version and latest revision entry of each of its contacts.",
+    settings = pipeline.settings
+    rules = rules_for(pipeline.model, pipeline.models.by_key, settings.quadrant_reference)
+    inputs = app.topic(
+        topics.scores,
+        topics.surveys,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
     )
-    scope_parts = app.Table(
-        "scope-partials",
-        key_type=str,
-        default=None,
-        partitions=partitions,
-        help="Chamber/nation scope → version and latest partials of each municipality.",
+    partials_topic = pipeline.topic(topics.partials)
+    benchmarks = pipeline.topic(topics.benchmarks)
+    deadletter = pipeline.topic(topics.deadletter)
+    ledgers = TableCache(
+        app.Table(
+            "municipality-ledgers",
+            key_type=str,
+            default=None,
+            partitions=settings.partitions,
+            help="Municipality → latest revision entry per contact, survey responses, versions.",
+        ),
+        _ledger,
+    )
+    contributions = TableCache(
+        app.Table(
+            "scope-contributions",
+            key_type=str,
+            default=None,
+            partitions=settings.partitions,
+            help="'kind:id:campaign|wave|municipality' → that municipality's latest contribution.",
+        ),
+        _contribution,
+    )
+    versions = TableCache(
+        app.Table(
+            "scope-versions",
+            key_type=str,
+            default=None,
+            partitions=settings.partitions,
+            help="'kind:id:campaign|wave' → version of its last published benchmark.",
+        ),
+        lambda raw: int(raw or 0),
     )
 
-    async def publish(update: BenchmarkUpdated) -> None:
-        await benchmarks.send(
-            key=update.scope_key.encode(), value=update.model_dump_json().encode()
-        )
+    def publish(update: BenchmarkUpdated) -> None:
+        # Buffered: faust flushes the producer before it commits the offsets of the batch.
+        benchmarks.send_soon(key=update.scope_key.encode(), value=update.model_dump_json().encode())
         METRICS.produced(f"benchmark.{update.scope_kind}")
+        UPDATES.labels(update.scope_kind).inc()
+        if update.as_of is not None:
+            LAG.labels(update.scope_kind).set(max(0.0, time.time() - update.as_of.timestamp()))
 
-    @app.agent(scores, name="municipality-aggregator")
+    @app.agent(inputs, name="municipality-aggregator")
     async def municipality_aggregator(stream: Any) -> None:
-        async for event in stream.events():
+        async for events in stream.take_events(BATCH, within=BATCH_SECONDS):
             with METRICS.timed():
-                try:
-                    revision = ScoreRevision.model_validate_json(event.value or b"")
-                except ValidationError as exc:
-                    await reject(deadletter, event, describe(exc), "invalid_revision", METRICS)
-                    continue
-                METRICS.consumed("score.revision")
-                code = revision.municipality
-                stored = ledgers.get(code) or {"v": 0, "contacts": {}}
-                ledger = {cid: LedgerEntry.from_json(e) for cid, e in stored["contacts"].items()}
-                if not apply_revision(ledger, revision):
-                    continue  # duplicate or superseded: changes nothing
-                version = stored["v"] + 1
-                ledgers[code] = {
-                    "v": version,
-                    "contacts": {c: e.to_json() for c, e in ledger.items()},
-                }
-                parts = ledger_partials(ledger)
-                municipality = reference.municipalities.get(code)
-                await publish(
-                    BenchmarkUpdated(
-                        scope_kind="municipality",
-                        scope_id=code,
-                        name=municipality.name if municipality else code,
-                        version=version,
-                        breakdowns=breakdown_figures(parts),
-                    )
+                touched: dict[str, set[tuple[str, int]]] = defaultdict(set)
+                partition_of: dict[str, int] = {}
+                for event in events:
+                    is_survey = event.message.topic == topics.surveys
+                    try:
+                        if is_survey:
+                            item: ScoreRevision | SurveyResponse = (
+                                SurveyResponse.model_validate_json(event.value or b"")
+                            )
+                        else:
+                            item = ScoreRevision.model_validate_json(event.value or b"")
+                    except ValidationError as exc:
+                        kind = "invalid_survey" if is_survey else "invalid_revision"
+                        await reject(deadletter, event, describe(exc), kind, METRICS)
+                        continue
+                    code = item.municipality
+                    ledger = ledgers.get(code)
+                    if isinstance(item, SurveyResponse):
+                        METRICS.consumed("survey.response")
+                        changed = ledger.apply_survey(item)
+                    else:
+                        METRICS.consumed("score.revision")
+                        replaces = item.contact_id in ledger.contacts
+                        changed = ledger.apply_revision(item, rules.phases)
+                        if not changed:
+                            IGNORED.inc()
+                        elif replaces:
+                            SUPERSEDED.inc()
+                    if changed:
+                        touched[code].add((item.campaign, item.wave))
+                        partition_of[code] = event.message.partition
+                for code, waves in touched.items():
+                    ledger = ledgers.get(code)
+                    publish_municipality(code, ledger, waves)
+                    raw = json.dumps(ledger.to_json(), separators=(",", ":")).encode()
+                    ledgers.write(code, ledger, raw, partition_of[code])
+
+    def publish_municipality(code: str, ledger: Ledger, changed: set[tuple[str, int]]) -> None:
+        for update, messages in municipality_updates(code, ledger, changed, reference, rules):
+            publish(update)
+            for message in messages:
+                partials_topic.send_soon(
+                    key=f"{message.target_kind}:{message.target_id}:{message.campaign}".encode(),
+                    value=message.model_dump_json().encode(),
                 )
-                wire = {k: p.to_json() for k, p in parts.items()}
-                targets: list[tuple[ScopeKind, str]] = [("nation", NATION_ID)]
-                chamber = reference.chamber_of.get(code)
-                if chamber:
-                    targets.insert(0, ("chamber", chamber))
-                for kind, target in targets:
-                    message = PartialUpdated(
-                        target_kind=kind,
-                        target_id=target,
-                        municipality=code,
-                        version=version,
-                        partials=wire,
-                    )
-                    await partials_topic.send(
-                        key=f"{kind}:{target}".encode(), value=message.model_dump_json().encode()
-                    )
-                    METRICS.produced("partial")
+                METRICS.produced("partial")
+
+    index: dict[str, CombinedScope] = {}  # scope prefix 'kind:id:campaign' → its state
+
+    def combined(message: PartialUpdated) -> CombinedScope:
+        """The scope's state, read from the tables once per process (then kept in memory)."""
+        scope = CombinedScope(message.target_kind, message.target_id, message.campaign)
+        held = index.get(scope.prefix)
+        if held is None:
+            held = index[scope.prefix] = scope
+            for key in contributions.keys_with_prefix(f"{scope.prefix}|"):
+                entry = contributions.get(key)
+                if entry is not None:
+                    _, wave, code = key.rsplit("|", 2)
+                    scope.waves.setdefault(int(wave), {})[code] = entry
+            for key in versions.keys_with_prefix(f"{scope.prefix}|"):
+                scope.versions[int(key.rsplit("|", 1)[1])] = versions.get(key)
+        return held
+
+    @app.on_partitions_revoked.connect
+    async def forget(app: Any, /, *args: Any, **kwargs: Any) -> None:
+        index.clear()  # another worker may change them; re-read from the tables when assigned
 
     @app.agent(partials_topic, name="scope-combiner")
     async def scope_combiner(stream: Any) -> None:
-        async for event in stream.events():
+        async for events in stream.take_events(BATCH, within=BATCH_SECONDS):
             with METRICS.timed():
-                try:
-                    update = PartialUpdated.model_validate_json(event.value or b"")
-                except ValidationError as exc:
-                    await reject(deadletter, event, describe(exc), "invalid_partial", METRICS)
-                    continue
-                METRICS.consumed("partial")
-                key = f"{update.target_kind}:{update.target_id}"
-                stored = scope_parts.get(key) or {"v": 0, "parts": {}}
-                known = stored["parts"].get(update.municipality)
-                if known is not None and known["v"] >= update.version:
-                    continue
-                stored["parts"][update.municipality] = {"v": update.version, "p": update.partials}
-                version = stored["v"] + 1
-                scope_parts[key] = {"v": version, "parts": stored["parts"]}
-                merged = merge_partials(
-                    {b: Partial.from_json(p) for b, p in part["p"].items()}
-                    for _, part in sorted(stored["parts"].items())
-                )
-                await publish(
-                    BenchmarkUpdated(
-                        scope_kind=update.target_kind,
-                        scope_id=update.target_id,
-                        name=scope_name(pipeline, update.target_kind, update.target_id),
-                        version=version,
-                        breakdowns=breakdown_figures(merged),
-                    )
-                )
-
-
-def scope_name(pipeline: Pipeline, kind: str, scope_id: str) -> str:
-    if kind == "nation":
-        return "Nederland"
-    chamber = pipeline.reference.chambers.get(scope_id)
-    return chamber.name if chamber else scope_id
+                touched: dict[str, set[int]] = defaultdict(set)
+                partition_of: dict[str, int] = {}
+                for event in events:
+                    try:
+                        message = PartialUpdated.model_validate_json(event.value or b"")
+                    except ValidationError as exc:
+                        await reject(deadletter, event, describe(exc), "invalid_partial", METRICS)
+                        continue
+                    METRICS.consumed("partial")
+                    scope = combined(message)
+                    contribution = contribution_of(message)
+                    if not scope.receive(message, contribution):
+                        continue  # a duplicate or an older contribution
+                    key = f"{scope.prefix}|{message.wave}|{message.municipality}"
+                    entry = (message.version, contribution)
+                    contributions.write(key, entry, event.value, event.message.partition)
+                    touched[scope.prefix].add(message.wave)
+                    partition_of[scope.prefix] = event.message.partition
+                for prefix, changed in touched.items():
+                    scope = index[prefix]
+                    for update in scope.updates(changed, reference, rules):
+                        version = update.version
+                        versions.write(
+                            f"{prefix}|{update.wave}",
+                            version,
+                            str(version).encode(),
+                            partition_of[prefix],
+                        )
+                        publish(update)

@@ -1,147 +1,642 @@
-"""Pure running-benchmark maths.
+"""Pure running-benchmark maths, shared by the aggregation agents and the batch oracle.
 
 Two levels, so no single partition has to hold every contact:
 
-1. A municipality keeps a *ledger*: the latest revision of each of its contacts. A revision
-   replaces the contact's earlier one (duplicates and older revisions change nothing), and the
-   municipality's *partials* (mergeable sums per breakdown) are recomputed from the ledger.
-2. A Chamber or the nation keeps the latest partials of each of its municipalities and merges
-   them.
+1. A municipality keeps a *ledger*: the latest revision of each of its contacts (reduced to a
+   `LedgerEntry`) and its survey responses. A revision replaces the contact's earlier one;
+   duplicates and older revisions change nothing. From the ledger come the municipality's
+   figures and, per campaign wave, its `Contribution`: the samples of every breakdown, one
+   process record per contact and one survey record per response.
+2. A Chamber or the nation keeps the latest contribution of each of its municipalities per wave
+   and merges them.
 
-Sums use `math.fsum`, which is exactly rounded and so independent of order; with the same
-two-level path in the batch oracle, streaming and batch figures are bit-for-bit equal.
+Every figure is a function of the *multiset* of values in a scope (fsum, sorting medians,
+scipy on sorted samples), so the streaming path and the batch oracle give the same bits
+whatever the order or batching of revisions.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-from schemas.benchmarks import Figures
-from schemas.events import CHANNELS
+from schemas.benchmarks import (
+    ALL,
+    NATION_ID,
+    STANDING_BREAKDOWNS,
+    BenchmarkUpdated,
+    Figures,
+    PartialUpdated,
+    ProcessFiguresOut,
+    Quadrant,
+    ScopeKind,
+    Standing,
+    SurveyFiguresOut,
+)
+from schemas.events import SurveyResponse
+from schemas.reference import ReferenceData
 from schemas.scores import ScoreRevision
+from schemas.scoring_model import ScoringModel
+from services.aggregation.process import ProcessRecord, figures_of_records, process_record
+from services.aggregation.statistics import band, compare_waves, quadrant, ranks, summarise
+from services.aggregation.statistics import welch_label as _welch_label
+from services.aggregation.surveys import SurveyRecord, breakdowns_of_answers
 
-ALL = "all"
-BREAKDOWNS: tuple[str, ...] = (ALL, *(f"channel={c}" for c in CHANNELS))
+PhaseLookup = Callable[[str, str], Mapping[str, Sequence[str]]]
+"""(model id, model version) → criterion id → the customer-journey phases it belongs to."""
+
+QuadrantReference = Literal["norm", "median"]
 
 
 @dataclass(frozen=True)
+class AggregationRules:
+    """What aggregation takes from the scoring model and the settings."""
+
+    norm: float = 7.0
+    sufficient: float = 5.5
+    alpha: float = 0.05
+    quadrant_reference: QuadrantReference = "norm"
+    phases: PhaseLookup = field(default=lambda _id, _version: {})
+
+    @property
+    def wave_test(self) -> str:
+        return _welch_label(self.alpha)
+
+
+def rules_for(
+    active: ScoringModel,
+    lookup: Callable[[str], ScoringModel],
+    quadrant_reference: QuadrantReference = "norm",
+) -> AggregationRules:
+    """Aggregation rules of the active scoring model; phases are read from the model each
+    revision was scored with (`lookup` takes 'id@version')."""
+
+    def phases(model_id: str, version: str) -> Mapping[str, Sequence[str]]:
+        try:
+            model = lookup(f"{model_id}@{version}")
+        except KeyError:  # a model this worker does not know: no phase breakdowns for it
+            return {}
+        return _phases(model)
+
+    return AggregationRules(
+        norm=active.norm,
+        sufficient=active.sufficient,
+        quadrant_reference=quadrant_reference,
+        phases=phases,
+    )
+
+
+_PHASES: dict[str, dict[str, tuple[str, ...]]] = {}
+
+
+def _phases(model: ScoringModel) -> dict[str, tuple[str, ...]]:
+    found = _PHASES.get(model.key)
+    if found is None:
+        found = _PHASES[model.key] = {c.id: tuple(c.phases) for c in model.criteria}
+    return found
+
+
+def scope_name(reference: ReferenceData, kind: str, scope_id: str) -> str:
+    if kind == "nation":
+        return "Nederland"
+    if kind == "chamber":
+        chamber = reference.chambers.get(scope_id)
+        return chamber.name if chamber else scope_id
+    municipality = reference.municipalities.get(scope_id)
+    return municipality.name if municipality else scope_id
+
+
+# ---------------------------------------------------------------- level 1: the ledger
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerEntry:
-    """What a scope needs of a contact's latest revision."""
+    """What scopes need of a contact's latest revision."""
 
     revision: int
-    channel: str
-    total: float
-    potential: float | None
+    campaign: str
+    wave: int
+    as_of: float  # event time of the revision's last fact, POSIX seconds
+    samples: dict[str, float]  # breakdown → this contact's value
+    potentials: dict[str, float]  # breakdown → this contact's potential
+    process: ProcessRecord
 
-    def to_json(self) -> list[object]:
-        return [self.revision, self.channel, self.total, self.potential]
+    def to_json(self) -> list[Any]:
+        return [
+            self.revision,
+            self.campaign,
+            self.wave,
+            self.as_of,
+            self.samples,
+            self.potentials,
+            self.process.to_json(),
+        ]
 
     @classmethod
     def from_json(cls, raw: Sequence[Any]) -> LedgerEntry:
-        revision, channel, total, potential = raw
+        revision, campaign, wave, as_of, samples, potentials, process = raw
         return cls(
             int(revision),
-            str(channel),
-            float(total),
-            None if potential is None else float(potential),
+            str(campaign),
+            int(wave),
+            float(as_of),
+            {str(k): float(v) for k, v in samples.items()},
+            {str(k): float(v) for k, v in potentials.items()},
+            ProcessRecord.from_json(process),
         )
 
 
-Ledger = dict[str, LedgerEntry]
+def _weighted_mean(pairs: Sequence[tuple[float, float]]) -> float | None:
+    weight = math.fsum(w for _, w in pairs)
+    if weight <= 0:
+        return None
+    return math.fsum(v * w for v, w in pairs) / weight
 
 
-def apply_revision(ledger: Ledger, revision: ScoreRevision) -> bool:
-    """Record `revision` in the ledger if it is newer than what the ledger has; True if so."""
-    current = ledger.get(revision.contact_id)
-    if current is not None and current.revision >= revision.revision:
-        return False
-    ledger[revision.contact_id] = LedgerEntry(
-        revision.revision, revision.channel, revision.total, revision.potential
+def ledger_entry(revision: ScoreRevision, phases: PhaseLookup) -> LedgerEntry:
+    """The breakdown samples of a revision (see `schemas.benchmarks` for the keys)."""
+    channel = f"channel={revision.channel}"
+    samples = {ALL: revision.total, channel: revision.total}
+    samples[f"{channel}/case={revision.case}"] = revision.total
+    if revision.form is not None:
+        samples[f"{channel}/dimension=form"] = revision.form
+    if revision.content is not None:
+        samples[f"{channel}/dimension=content"] = revision.content
+    phase_of = phases(revision.model_id, revision.model_version)
+    by_phase: dict[str, list[tuple[float, float]]] = {}
+    for item in revision.breakdown:
+        if item.value is None:
+            continue
+        samples[f"{channel}/criterion={item.criterion}"] = item.value
+        for phase in phase_of.get(item.criterion, ()):
+            by_phase.setdefault(phase, []).append((item.value, item.weight))
+    for phase, pairs in sorted(by_phase.items()):
+        mean = _weighted_mean(pairs)
+        if mean is not None:
+            samples[f"{channel}/phase={phase}"] = mean
+    potentials: dict[str, float] = {}
+    if revision.potential is not None:
+        for key in (ALL, channel, f"{channel}/case={revision.case}"):
+            potentials[key] = revision.potential
+    return LedgerEntry(
+        revision=revision.revision,
+        campaign=revision.campaign,
+        wave=revision.wave,
+        as_of=revision.last_fact_at.timestamp(),
+        samples=samples,
+        potentials=potentials,
+        process=process_record(revision),
     )
-    return True
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyEntry:
+    campaign: str
+    wave: int
+    as_of: float
+    record: SurveyRecord
+
+    def to_json(self) -> list[Any]:
+        return [self.campaign, self.wave, self.as_of, self.record.to_json()]
+
+    @classmethod
+    def from_json(cls, raw: Sequence[Any]) -> SurveyEntry:
+        campaign, wave, as_of, record = raw
+        return cls(str(campaign), int(wave), float(as_of), SurveyRecord.from_json(record))
+
+
+@dataclass
+class Ledger:
+    """One municipality's latest revision per contact and survey response per event id."""
+
+    contacts: dict[str, LedgerEntry] = field(default_factory=dict)
+    surveys: dict[str, SurveyEntry] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)  # "campaign:wave" → version
+
+    def apply_revision(self, revision: ScoreRevision, phases: PhaseLookup) -> bool:
+        """Record `revision` if it is newer than what the ledger has; True if it was."""
+        current = self.contacts.get(revision.contact_id)
+        if current is not None and current.revision >= revision.revision:
+            return False
+        self.contacts[revision.contact_id] = ledger_entry(revision, phases)
+        return True
+
+    def apply_survey(self, response: SurveyResponse) -> bool:
+        """Record a survey response once (by event id; the smallest payload wins a clash)."""
+        entry = SurveyEntry(
+            response.campaign,
+            response.wave,
+            response.occurred_at.timestamp(),
+            SurveyRecord.of(response),
+        )
+        held = self.surveys.get(response.event_id)
+        if held is not None and held.to_json() <= entry.to_json():
+            return False
+        self.surveys[response.event_id] = entry
+        return True
+
+    def waves(self) -> set[tuple[str, int]]:
+        found = {(e.campaign, e.wave) for e in self.contacts.values()}
+        found.update((s.campaign, s.wave) for s in self.surveys.values())
+        return found
+
+    def bump(self, campaign: str, wave: int) -> int:
+        key = f"{campaign}:{wave}"
+        self.versions[key] = self.versions.get(key, 0) + 1
+        return self.versions[key]
+
+    def contribution(self, campaign: str, wave: int) -> Contribution:
+        contacts = [e for e in self.contacts.values() if (e.campaign, e.wave) == (campaign, wave)]
+        surveys = [s for s in self.surveys.values() if (s.campaign, s.wave) == (campaign, wave)]
+        values: dict[str, list[float]] = {}
+        potentials: dict[str, list[float]] = {}
+        for entry in contacts:
+            for key, value in entry.samples.items():
+                values.setdefault(key, []).append(value)
+            for key, value in entry.potentials.items():
+                potentials.setdefault(key, []).append(value)
+        stamps = [e.as_of for e in contacts] + [s.as_of for s in surveys]
+        return Contribution(
+            samples={
+                key: (sorted(values.get(key, ())), sorted(potentials.get(key, ())))
+                for key in sorted(values.keys() | potentials.keys())
+            },
+            process=sorted((e.process for e in contacts), key=repr),
+            surveys=sorted((s.record for s in surveys), key=repr),
+            as_of=max(stamps) if stamps else None,
+            contacts=len(contacts),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "c": {k: e.to_json() for k, e in self.contacts.items()},
+            "s": {k: s.to_json() for k, s in self.surveys.items()},
+            "v": self.versions,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any] | None) -> Ledger:
+        if not raw:
+            return cls()
+        return cls(
+            {k: LedgerEntry.from_json(e) for k, e in raw["c"].items()},
+            {k: SurveyEntry.from_json(s) for k, s in raw["s"].items()},
+            {k: int(v) for k, v in raw["v"].items()},
+        )
+
+
+# ---------------------------------------------------------------- level 2: contributions
 
 
 @dataclass(frozen=True)
-class Partial:
-    """Mergeable summary of a set of contact scores."""
+class Contribution:
+    """A set of contacts and responses of one campaign wave: a municipality's, or merged."""
 
-    n: int
-    total: float
-    low: float | None
-    high: float | None
-    potential_n: int
-    potential_total: float
+    samples: dict[str, tuple[list[float], list[float]]]  # breakdown → (values, potentials)
+    process: list[ProcessRecord]
+    surveys: list[SurveyRecord]
+    as_of: float | None
+    contacts: int
 
-    def to_json(self) -> list[object]:
-        return [self.n, self.total, self.low, self.high, self.potential_n, self.potential_total]
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "process": [p.to_json() for p in self.process],
+            "surveys": [s.to_json() for s in self.surveys],
+            "as_of": None if self.as_of is None else datetime.fromtimestamp(self.as_of, UTC),
+        }
 
     @classmethod
-    def from_json(cls, raw: Sequence[Any]) -> Partial:
-        n, total, low, high, pn, ptotal = raw
-        return cls(int(n), float(total), low, high, int(pn), float(ptotal))
+    def from_wire(
+        cls,
+        samples: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+        process: Iterable[list[Any]],
+        surveys: Iterable[list[Any]],
+        as_of: datetime | None,
+    ) -> Contribution:
+        records = [ProcessRecord.from_json(p) for p in process]
+        return cls(
+            samples={k: (list(v), list(p)) for k, (v, p) in samples.items()},
+            process=records,
+            surveys=[SurveyRecord.from_json(s) for s in surveys],
+            as_of=None if as_of is None else as_of.timestamp(),
+            contacts=len(records),
+        )
+
+    def mean(self, breakdown: str) -> float | None:
+        values = self.samples.get(breakdown, ((), ()))[0]
+        return math.fsum(values) / len(values) if values else None
 
 
-EMPTY = Partial(0, 0.0, None, None, 0, 0.0)
+EMPTY_CONTRIBUTION = Contribution({}, [], [], None, 0)
 
 
-def partial_of(entries: Iterable[LedgerEntry]) -> Partial:
-    items = list(entries)
-    totals = [e.total for e in items]
-    potentials = [e.potential for e in items if e.potential is not None]
-    return Partial(
-        n=len(totals),
-        total=math.fsum(totals),
-        low=min(totals) if totals else None,
-        high=max(totals) if totals else None,
+def merge(parts: Iterable[Contribution]) -> Contribution:
+    items = list(parts)
+    values: dict[str, list[float]] = {}
+    potentials: dict[str, list[float]] = {}
+    for part in items:
+        for key, (vals, pots) in part.samples.items():
+            values.setdefault(key, []).extend(vals)
+            potentials.setdefault(key, []).extend(pots)
+    stamps = [p.as_of for p in items if p.as_of is not None]
+    return Contribution(
+        samples={k: (sorted(values[k]), sorted(potentials[k])) for k in sorted(values)},
+        process=sorted((r for p in items for r in p.process), key=repr),
+        surveys=sorted((r for p in items for r in p.surveys), key=repr),
+        as_of=max(stamps) if stamps else None,
+        contacts=sum(p.contacts for p in items),
+    )
+
+
+# ---------------------------------------------------------------- figures
+
+
+def figures(
+    values: Sequence[float],
+    potentials: Sequence[float],
+    previous: Sequence[float] | None,
+    rules: AggregationRules,
+) -> Figures:
+    summary = summarise(values)
+    change = None
+    if previous is not None:
+        change = compare_waves(previous, values, rules.alpha)
+    return Figures(
+        n=summary.n,
+        mean=summary.mean,
+        sd=summary.sd,
+        ci_low=summary.ci_low,
+        ci_high=summary.ci_high,
+        min=summary.min,
+        max=summary.max,
+        median=summary.median,
         potential_n=len(potentials),
-        potential_total=math.fsum(potentials),
+        potential_mean=math.fsum(potentials) / len(potentials) if potentials else None,
+        band=band(summary.mean, rules.sufficient, rules.norm),
+        previous_n=None if previous is None else len(previous),
+        previous_mean=None if change is None else change.previous_mean,
+        change=None if change is None else change.change,
+        p_value=None if change is None else change.p_value,
+        significant=False if change is None else change.significant,
     )
 
 
-def merge(partials: Iterable[Partial]) -> Partial:
-    items = [p for p in partials if p.n or p.potential_n]
-    lows = [p.low for p in items if p.low is not None]
-    highs = [p.high for p in items if p.high is not None]
-    return Partial(
-        n=sum(p.n for p in items),
-        total=math.fsum(p.total for p in items),
-        low=min(lows) if lows else None,
-        high=max(highs) if highs else None,
-        potential_n=sum(p.potential_n for p in items),
-        potential_total=math.fsum(p.potential_total for p in items),
-    )
-
-
-def ledger_partials(ledger: Mapping[str, LedgerEntry]) -> dict[str, Partial]:
-    """Breakdown key → partial, for one municipality's ledger."""
-    entries = list(ledger.values())
-    out = {ALL: partial_of(entries)}
-    for channel in CHANNELS:
-        out[f"channel={channel}"] = partial_of(e for e in entries if e.channel == channel)
+def breakdown_figures(
+    current: Contribution, previous: Contribution | None, rules: AggregationRules
+) -> dict[str, Figures]:
+    out: dict[str, Figures] = {}
+    for key, (values, potentials) in current.samples.items():
+        before = None if previous is None else previous.samples.get(key, ([], []))[0]
+        out[key] = figures(values, potentials, before, rules)
     return out
 
 
-def merge_partials(parts: Iterable[Mapping[str, Partial]]) -> dict[str, Partial]:
-    """Merge municipalities' partials breakdown by breakdown."""
-    collected = list(parts)
-    return {key: merge(p.get(key, EMPTY) for p in collected) for key in BREAKDOWNS}
+def survey_figures(records: Sequence[SurveyRecord]) -> dict[str, SurveyFiguresOut]:
+    return {
+        key: SurveyFiguresOut(
+            respondents=f.respondents,
+            published=f.published,
+            status=f.status,
+            totaaloordeel=f.totaaloordeel,
+            ces=f.ces,
+            nps=f.nps,
+            nps_respondents=f.nps_respondents,
+            hostmanship=f.hostmanship,
+        )
+        for key, f in breakdowns_of_answers(records).items()
+    }
 
 
-def figures(partial: Partial) -> Figures:
-    return Figures(
-        n=partial.n,
-        mean=partial.total / partial.n if partial.n else None,
-        min=partial.low,
-        max=partial.high,
-        potential_n=partial.potential_n,
-        potential_mean=partial.potential_total / partial.potential_n
-        if partial.potential_n
-        else None,
+def standings(
+    members: Mapping[str, Contribution], rules: AggregationRules
+) -> dict[str, dict[str, Standing]]:
+    """Rank the member municipalities on each standing breakdown (those with contacts)."""
+    out: dict[str, dict[str, Standing]] = {}
+    for breakdown in STANDING_BREAKDOWNS:
+        means = {
+            code: mean
+            for code, part in members.items()
+            if (mean := part.mean(breakdown)) is not None
+        }
+        placed = ranks(means)
+        out[breakdown] = {
+            code: Standing(
+                mean=means[code],
+                rank=r.position,
+                of=r.of,
+                percentile=r.percentile,
+                band=band(means[code], rules.sufficient, rules.norm) or "red",
+            )
+            for code, r in placed.items()
+        }
+    return out
+
+
+def quadrants(
+    members: Mapping[str, Contribution], rules: AggregationRules
+) -> tuple[dict[str, Quadrant], str]:
+    """Each municipality with a published survey result and a mystery-guest score, placed in
+    the KTO × mystery-guest matrix against the norm or the national medians."""
+    survey: dict[str, float] = {}
+    mystery: dict[str, float] = {}
+    for code, part in members.items():
+        kto = breakdowns_of_answers(part.surveys)[ALL].totaaloordeel
+        mc = part.mean(ALL)
+        if kto is not None and mc is not None:
+            survey[code], mystery[code] = kto, mc
+    if not survey:
+        return {}, ""
+    if rules.quadrant_reference == "median":
+        kto_ref = float(statistics.median(sorted(survey.values())))
+        mc_ref = float(statistics.median(sorted(mystery.values())))
+        label = f"national medians (KTO {kto_ref:.2f}, mystery guest {mc_ref:.2f})"
+    else:
+        kto_ref = mc_ref = rules.norm
+        label = f"the norm ({rules.norm:g})"
+    out: dict[str, Quadrant] = {}
+    for code in sorted(survey):
+        placed = quadrant(survey[code], mystery[code], kto_ref, mc_ref)
+        if placed is not None:
+            out[code] = placed
+    return out, label
+
+
+def process_out(records: Iterable[ProcessRecord]) -> ProcessFiguresOut:
+    f = figures_of_records(records)
+    return ProcessFiguresOut(**{name: getattr(f, name) for name in ProcessFiguresOut.model_fields})
+
+
+def previous_wave(waves: Iterable[int], wave: int) -> int | None:
+    earlier = [w for w in waves if w < wave]
+    return max(earlier) if earlier else None
+
+
+def benchmark(
+    kind: ScopeKind,
+    scope_id: str,
+    name: str,
+    campaign: str,
+    wave: int,
+    version: int,
+    current: Contribution,
+    previous: tuple[int, Contribution] | None,
+    rules: AggregationRules,
+    members: Mapping[str, Contribution] | None = None,
+) -> BenchmarkUpdated:
+    """The full figure set of a scope's wave; `members` (Chamber, nation) adds standings, and
+    for the nation the quadrants."""
+    ranked: dict[str, dict[str, Standing]] = {}
+    placed: dict[str, Quadrant] = {}
+    reference = ""
+    if members is not None:
+        ranked = standings(members, rules)
+        if kind == "nation":
+            placed, reference = quadrants(members, rules)
+    return BenchmarkUpdated(
+        scope_kind=kind,
+        scope_id=scope_id,
+        name=name,
+        campaign=campaign,
+        wave=wave,
+        version=version,
+        as_of=None if current.as_of is None else datetime.fromtimestamp(current.as_of, UTC),
+        contacts=current.contacts,
+        breakdowns=breakdown_figures(current, None if previous is None else previous[1], rules),
+        process=process_out(current.process),
+        surveys=survey_figures(current.surveys),
+        standings=ranked,
+        quadrants=placed,
+        quadrant_reference=reference,
+        previous_wave=None if previous is None else previous[0],
+        wave_test=rules.wave_test if previous is not None else "",
     )
 
 
-def breakdown_figures(partials: Mapping[str, Partial]) -> dict[str, Figures]:
-    return {key: figures(partials.get(key, EMPTY)) for key in BREAKDOWNS}
+# ---------------------------------------------------------------- the two levels as steps
+
+
+def municipality_updates(
+    code: str,
+    ledger: Ledger,
+    changed: set[tuple[str, int]],
+    reference: ReferenceData,
+    rules: AggregationRules,
+) -> list[tuple[BenchmarkUpdated, list[PartialUpdated]]]:
+    """After `changed` waves of a municipality's ledger changed: each affected wave's new
+    benchmark (bumping its version in the ledger) and the contribution messages for the
+    municipality's Chamber and the nation. A wave's figures carry its previous wave's, so the
+    later waves of a changed campaign are republished too."""
+    present = ledger.waves()
+    targets: list[tuple[ScopeKind, str]] = [("nation", NATION_ID)]
+    chamber = reference.chamber_of.get(code)
+    if chamber:
+        targets.insert(0, ("chamber", chamber))
+    out = []
+    for campaign, wave in sorted(with_later_waves(changed, present)):
+        part = ledger.contribution(campaign, wave)
+        before = previous_wave((w for c, w in present if c == campaign), wave)
+        version = ledger.bump(campaign, wave)
+        update = benchmark(
+            "municipality",
+            code,
+            scope_name(reference, "municipality", code),
+            campaign,
+            wave,
+            version,
+            part,
+            None if before is None else (before, ledger.contribution(campaign, before)),
+            rules,
+        )
+        wire = part.to_wire()
+        messages = [
+            PartialUpdated(
+                target_kind=kind,
+                target_id=target,
+                municipality=code,
+                campaign=campaign,
+                wave=wave,
+                version=version,
+                **wire,
+            )
+            for kind, target in targets
+        ]
+        out.append((update, messages))
+    return out
+
+
+def contribution_of(message: PartialUpdated) -> Contribution:
+    return Contribution.from_wire(message.samples, message.process, message.surveys, message.as_of)
+
+
+@dataclass
+class CombinedScope:
+    """A Chamber or the nation within one campaign: the latest contribution of each member
+    municipality per wave, and the version of each wave's published benchmark."""
+
+    kind: ScopeKind
+    scope_id: str
+    campaign: str
+    waves: dict[int, dict[str, tuple[int, Contribution]]] = field(default_factory=dict)
+    versions: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.kind}:{self.scope_id}:{self.campaign}"
+
+    def receive(self, message: PartialUpdated, contribution: Contribution | None = None) -> bool:
+        """Keep a member's contribution if it is newer than the one held; True if it was."""
+        members = self.waves.setdefault(message.wave, {})
+        held = members.get(message.municipality)
+        if held is not None and held[0] >= message.version:
+            return False
+        members[message.municipality] = (
+            message.version,
+            contribution if contribution is not None else contribution_of(message),
+        )
+        return True
+
+    def updates(
+        self, changed: set[int], reference: ReferenceData, rules: AggregationRules
+    ) -> list[BenchmarkUpdated]:
+        """The new benchmark of every changed wave and of the later waves (bumping versions)."""
+        present = {(self.campaign, w) for w, members in self.waves.items() if members}
+        out = []
+        for _, wave in sorted(with_later_waves({(self.campaign, w) for w in changed}, present)):
+            members = {code: part for code, (_, part) in sorted(self.waves[wave].items())}
+            before = previous_wave((w for _, w in present), wave)
+            previous = None
+            if before is not None:
+                prior = self.waves[before]
+                previous = (before, merge(prior[code][1] for code in sorted(prior)))
+            self.versions[wave] = self.versions.get(wave, 0) + 1
+            out.append(
+                benchmark(
+                    self.kind,
+                    self.scope_id,
+                    scope_name(reference, self.kind, self.scope_id),
+                    self.campaign,
+                    wave,
+                    self.versions[wave],
+                    merge(members.values()),
+                    previous,
+                    rules,
+                    members=members,
+                )
+            )
+        return out
+
+
+def with_later_waves(
+    changed: set[tuple[str, int]], present: set[tuple[str, int]]
+) -> set[tuple[str, int]]:
+    """The changed waves plus every later wave of the same campaign (whose comparison with
+    its previous wave may have changed)."""
+    out = set(changed)
+    for campaign, wave in changed:
+        out.update((c, w) for c, w in present if c == campaign and w > wave)
+    return out

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -34,8 +34,11 @@ __all__ = [
     "OFFICE_TZ",
     "ProcessContact",
     "ProcessFigures",
+    "ProcessRecord",
+    "figures_of_records",
     "is_working_day",
     "process_figures",
+    "process_record",
     "working_hours_between",
 ]
 
@@ -207,12 +210,87 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+class ProcessRecord(NamedTuple):
+    """What the process figures need of one contact, flat and mergeable: a municipality sends
+    its records upward so a Chamber's or the nation's figures are those of all its contacts."""
+
+    channel: str
+    answered: bool
+    transfers: float
+    warm_transfers: float
+    callback_promised: bool
+    self_callback: bool
+    callback: str | None
+    auto_reply: bool
+    reply_hours: float | None
+    reply_working_hours: float | None
+
+    def to_json(self) -> list[float | int | str | None]:
+        return [
+            self.channel,
+            int(self.answered),
+            self.transfers,
+            self.warm_transfers,
+            int(self.callback_promised),
+            int(self.self_callback),
+            self.callback,
+            int(self.auto_reply),
+            self.reply_hours,
+            self.reply_working_hours,
+        ]
+
+    @classmethod
+    def from_json(cls, raw: list[float | int | str | None]) -> ProcessRecord:
+        ch, ans, tr, warm, prom, selfcb, cb, auto, hours, whours = raw
+        return cls(
+            str(ch),
+            bool(ans),
+            float(tr or 0.0),
+            float(warm or 0.0),
+            bool(prom),
+            bool(selfcb),
+            None if cb is None else str(cb),
+            bool(auto),
+            None if hours is None else float(hours),
+            None if whours is None else float(whours),
+        )
+
+
+def process_record(score: ProcessContact) -> ProcessRecord:
+    """The process record of a contact's latest score. Facts a contact lacks count as absent:
+    no `transfers` as 0 transfers, a mail without `reply_hours` (or without parseable `sent_at`
+    / `replied_at`) has no clock-hour (or working-hour) reply time."""
+    facts = score.facts
+    answered = bool(score.answered)
+    reply_hours = reply_working = None
+    if score.channel == "mail" and answered:
+        reply_hours = _number(facts, "reply_hours")
+        sent_at, replied_at = _moment(facts, "sent_at"), _moment(facts, "replied_at")
+        if sent_at is not None and replied_at is not None:
+            reply_working = working_hours_between(sent_at, replied_at)
+    callback = facts.get("callback")
+    return ProcessRecord(
+        channel=score.channel,
+        answered=answered,
+        transfers=_number(facts, "transfers") or 0.0,
+        warm_transfers=_number(facts, "warm_transfers") or 0.0,
+        callback_promised=facts.get("callback_promised") == "yes",
+        self_callback=facts.get("self_callback") == "yes",
+        callback=callback if isinstance(callback, str) else None,
+        auto_reply=facts.get("auto_reply") == "yes",
+        reply_hours=reply_hours,
+        reply_working_hours=reply_working,
+    )
+
+
 def process_figures(scores: Iterable[ProcessContact]) -> ProcessFigures:
     """The process figures of the given contacts: pass the latest score of each contact once.
+    Contacts of another channel are ignored."""
+    return figures_of_records(process_record(s) for s in scores)
 
-    Facts a contact lacks count as absent: no `transfers` as 0 transfers, a mail without
-    `reply_hours` (or without parseable `sent_at` / `replied_at`) is left out of the clock-hour
-    (or working-hour) reply times. Contacts of another channel are ignored."""
+
+def figures_of_records(records: Iterable[ProcessRecord]) -> ProcessFigures:
+    """The process figures of a set of contacts' records (order does not matter)."""
     calls = first_attempt = promised = kept = late = never = self_callbacks = 0
     transfers: list[float] = []
     warm: list[float] = []
@@ -220,34 +298,30 @@ def process_figures(scores: Iterable[ProcessContact]) -> ProcessFigures:
     reply_hours: list[float] = []
     reply_working_hours: list[float] = []
 
-    for score in scores:
-        facts = score.facts
-        if score.channel == "phone":
+    for record in records:
+        if record.channel == "phone":
             calls += 1
-            was_promised = facts.get("callback_promised") == "yes"
-            called_back = facts.get("self_callback") == "yes"
-            promised += was_promised
-            self_callbacks += called_back
-            first_attempt += score.answered and not was_promised and not called_back
-            callback = facts.get("callback")
-            kept += callback == "kept"
-            late += callback == "kept_late"
-            never += callback == "not_kept"
-            transfers.append(_number(facts, "transfers") or 0.0)
-            warm.append(_number(facts, "warm_transfers") or 0.0)
-        elif score.channel == "mail":
+            promised += record.callback_promised
+            self_callbacks += record.self_callback
+            first_attempt += (
+                record.answered and not record.callback_promised and not record.self_callback
+            )
+            kept += record.callback == "kept"
+            late += record.callback == "kept_late"
+            never += record.callback == "not_kept"
+            transfers.append(record.transfers)
+            warm.append(record.warm_transfers)
+        elif record.channel == "mail":
             mails += 1
-            auto_replies += facts.get("auto_reply") == "yes"
-            if not score.answered:
+            auto_replies += record.auto_reply
+            if not record.answered:
                 continue
             answered += 1
-            hours = _number(facts, "reply_hours")
-            if hours is not None:
-                reply_hours.append(hours)
-                within_24h += hours <= 24
-            sent_at, replied_at = _moment(facts, "sent_at"), _moment(facts, "replied_at")
-            if sent_at is not None and replied_at is not None:
-                reply_working_hours.append(working_hours_between(sent_at, replied_at))
+            if record.reply_hours is not None:
+                reply_hours.append(record.reply_hours)
+                within_24h += record.reply_hours <= 24
+            if record.reply_working_hours is not None:
+                reply_working_hours.append(record.reply_working_hours)
 
     total_transfers = math.fsum(transfers)
     return ProcessFigures(

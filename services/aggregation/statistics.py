@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 import statistics
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
-from scipy import stats as _stats
+from scipy import special as _special
 
 Band = Literal["red", "yellow", "green"]
 Quadrant = Literal["KTO+ MC+", "KTO+ MC-", "KTO- MC+", "KTO- MC-"]
@@ -48,6 +48,13 @@ def _sample_sd(values: Sequence[float], mean: float) -> float:
 
 
 # ---------------------------------------------------------------- summary
+
+
+@lru_cache(maxsize=4096)
+def _t_quantile(df: float) -> float:
+    """Student's t quantile for the two-sided CONFIDENCE interval (scipy's stdtrit ufunc:
+    the same numbers as scipy.stats.t.ppf, without its per-call overhead)."""
+    return float(_special.stdtrit(df, (1 + CONFIDENCE) / 2))
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ def summarise(values: Sequence[float]) -> Summary:
     ci_high: float | None = None
     if n >= 2:
         sd = _sample_sd(xs, mean)
-        half = float(_stats.t.ppf((1 + CONFIDENCE) / 2, n - 1)) * sd / math.sqrt(n)
+        half = _t_quantile(n - 1) * sd / math.sqrt(n)
         ci_low, ci_high = mean - half, mean + half
     return Summary(
         n=n,
@@ -207,8 +214,10 @@ def compare_waves(
     - Both waves without spread but different means: Welch's statistic is infinite and its
       p-value is 0 in the limit; we report p_value 0.0 and significant (every observation moved,
       without any noise to explain it). scipy returns the same, but this case is decided here.
-    - Otherwise scipy.stats.ttest_ind(previous, current, equal_var=False); significant when
-      p < α. Inputs are sorted first so the p-value does not depend on their order.
+    - Otherwise Welch's statistic t = (x̄₂ − x̄₁) / √(s₁²/n₁ + s₂²/n₂) on the
+      Welch–Satterthwaite degrees of freedom, two-sided p = 2·(1 − T(|t|)) with Student's T from
+      scipy's `stdtr` (what scipy.stats.ttest_ind(equal_var=False) computes); significant when
+      p < α. Sums are exactly rounded, so the p-value does not depend on the input order.
 
     Raises ValueError on a NaN or infinite value or an α outside (0, 1).
     """
@@ -235,11 +244,15 @@ def compare_waves(
         return result(None)
     if prev[0] == prev[-1] and cur[0] == cur[-1]:  # neither wave has any spread
         return result(None if prev[0] == cur[0] else 0.0)
-    with warnings.catch_warnings():
-        # one wave without spread makes scipy warn about "catastrophic cancellation"; the
-        # other wave's variance keeps Welch's statistic well defined.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        p = float(_stats.ttest_ind(prev, cur, equal_var=False).pvalue)
+    v1 = _sample_sd(prev, prev_mean or 0.0) ** 2 / len(prev)
+    v2 = _sample_sd(cur, cur_mean or 0.0) ** 2 / len(cur)
+    if v1 + v2 == 0.0:  # spreads too small to represent (underflow): as without spread
+        return result(None if prev_mean == cur_mean else 0.0)
+    t = ((cur_mean or 0.0) - (prev_mean or 0.0)) / math.sqrt(v1 + v2)
+    spread = v1**2 / (len(prev) - 1) + v2**2 / (len(cur) - 1)
+    # Welch–Satterthwaite; when the squares underflow, the pooled degrees of freedom
+    df = (v1 + v2) ** 2 / spread if spread > 0.0 else float(len(prev) + len(cur) - 2)
+    p = float(2.0 * _special.stdtr(df, -abs(t)))
     return result(p if math.isfinite(p) else None)
 
 

@@ -20,9 +20,9 @@ the responses (integer counts, `math.fsum`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, get_args
+from typing import Final, Literal, NamedTuple, Protocol, get_args
 
 from schemas.events import SurveyChannel, SurveyResponse
 
@@ -58,6 +58,60 @@ class SurveyFigures:
     hostmanship: tuple[float, ...] | None
 
 
+class SurveyAnswers(Protocol):
+    @property
+    def totaaloordeel(self) -> int: ...
+    @property
+    def effort(self) -> int: ...
+    @property
+    def hostmanship(self) -> tuple[int, ...]: ...
+    @property
+    def recommend(self) -> int | None: ...
+    @property
+    def survey_channel(self) -> str: ...
+
+
+class SurveyRecord(NamedTuple):
+    """One response, flat: what the figures need, sent upward from a municipality."""
+
+    survey_channel: str
+    totaaloordeel: int
+    effort: int
+    hostmanship: tuple[int, ...]
+    recommend: int | None
+
+    def to_json(self) -> list[float | int | str | None]:
+        return [
+            self.survey_channel,
+            self.totaaloordeel,
+            self.effort,
+            *self.hostmanship,
+            self.recommend,
+        ]
+
+    @classmethod
+    def from_json(cls, raw: list[float | int | str | None]) -> SurveyRecord:
+        channel, total, effort, *rest = raw
+        *items, recommend = rest
+        return cls(
+            str(channel),
+            int(total or 0),
+            int(effort or 0),
+            tuple(int(i or 0) for i in items),
+            None if recommend is None else int(recommend),
+        )
+
+    @classmethod
+    def of(cls, response: SurveyResponse) -> SurveyRecord:
+        return cls(
+            response.survey_channel,
+            response.totaaloordeel,
+            response.effort,
+            tuple(response.hostmanship),
+            response.recommend,
+        )
+
+
 def unique_responses(responses: Iterable[SurveyResponse]) -> list[SurveyResponse]:
     """One response per event_id. Should two different payloads share an event_id, the one
     with the smallest JSON form wins, so the choice does not depend on arrival order."""
@@ -70,7 +124,7 @@ def unique_responses(responses: Iterable[SurveyResponse]) -> list[SurveyResponse
     return [response for _, response in chosen.values()]
 
 
-def _figures(unique: list[SurveyResponse]) -> SurveyFigures:
+def _figures(unique: Sequence[SurveyAnswers]) -> SurveyFigures:
     n = len(unique)
     if n < MIN_RESPONDENTS:
         return SurveyFigures(
@@ -110,7 +164,11 @@ def survey_figures(responses: Iterable[SurveyResponse]) -> SurveyFigures:
 def survey_breakdowns(responses: Iterable[SurveyResponse]) -> dict[str, SurveyFigures]:
     """Figures for "all" responses and per "survey_channel=counter|phone|digital" (only the
     channels that have at least one response), in that order."""
-    unique = unique_responses(responses)
+    return breakdowns_of_answers(unique_responses(responses))
+
+
+def breakdowns_of_answers(unique: Sequence[SurveyAnswers]) -> dict[str, SurveyFigures]:
+    """`survey_breakdowns` of responses already made unique (one per event_id)."""
     out = {ALL: _figures(unique)}
     for channel in SURVEY_CHANNELS:
         selected = [r for r in unique if r.survey_channel == channel]

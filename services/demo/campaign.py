@@ -69,6 +69,8 @@ from schemas.events import (
     MailReplied,
     MailSent,
     SelfCallback,
+    SurveyChannel,
+    SurveyResponse,
 )
 from schemas.reference import ReferenceData
 from schemas.scoring_model import Criterion, OrdinalScale, ScoringModel
@@ -87,6 +89,7 @@ class CampaignSpec:
     municipalities: int | None = None  # None = all; N = a reproducible sample spread over Chambers
     calls_per_municipality: int = 4
     mails_per_municipality: int = 3
+    surveys_per_municipality: int = 0  # KTO responses (customer-satisfaction survey)
     campaign: str = "mg-2026"
     wave: int = 1
     start: datetime = datetime(2026, 3, 2, 9, 0, tzinfo=AMSTERDAM)
@@ -96,7 +99,14 @@ class CampaignSpec:
             raise ValueError("CampaignSpec.start must be timezone-aware")
         if self.municipalities is not None and self.municipalities < 1:
             raise ValueError("CampaignSpec.municipalities must be at least 1 (or None for all)")
-        if self.calls_per_municipality < 0 or self.mails_per_municipality < 0:
+        if (
+            min(
+                self.calls_per_municipality,
+                self.mails_per_municipality,
+                self.surveys_per_municipality,
+            )
+            < 0
+        ):
             raise ValueError("contacts per municipality cannot be negative")
         if not 1 <= self.wave <= 99:
             raise ValueError("CampaignSpec.wave must be 1–99")
@@ -1066,6 +1076,44 @@ def _moments(
     return sorted(_later(m, rng.randrange(0, 60)) for m in moments)
 
 
+SURVEY_CHANNELS: tuple[SurveyChannel, ...] = ("counter", "phone", "digital")
+
+
+def _surveys(
+    spec: CampaignSpec, code: str, profile: _Profile, days: list[date], start: datetime
+) -> list[tuple[datetime, str, EventBase]]:
+    """KTO responses of the municipality's own customers: the overall mark follows the same
+    latent quality as its phone service (so the benchmark matrix has signal), with the spread
+    of seed 002's factsheet (marks mostly 6–9). Its own random stream, so adding surveys never
+    changes the mystery-guest contacts of a seed."""
+    rng = random.Random(f"meetlat-demo/{spec.seed}/{spec.campaign}/w{spec.wave}/{code}/kto")
+    out: list[tuple[datetime, str, EventBase]] = []
+    for i, moment in enumerate(
+        _moments(spec.surveys_per_municipality, days, OFFICE_MINUTES - 5, start, rng)
+    ):
+        quality = profile.phone + rng.gauss(0.0, 1.0)
+        mark = round(_clamp(7.3 + 0.9 * quality + rng.gauss(0.0, 0.6), 1, 10))
+        response_id = f"{spec.campaign}-w{spec.wave}-{code}-kto-{i + 1}"
+        response = SurveyResponse(
+            event_id=response_id,
+            contact_id=response_id,
+            municipality=code,
+            campaign=spec.campaign,
+            wave=spec.wave,
+            case="kto",
+            occurred_at=_stamp(moment),
+            survey_channel=rng.choice(SURVEY_CHANNELS),
+            totaaloordeel=mark,
+            effort=round(_clamp(3.2 - 0.8 * quality + rng.gauss(0.0, 0.9), 1, 5)),
+            hostmanship=tuple(round(_clamp(mark + rng.gauss(0.0, 0.8), 1, 10)) for _ in range(6)),
+            recommend=None
+            if _chance(rng, 0.1)
+            else round(_clamp(mark - 0.5 + rng.gauss(0.0, 1.2), 0, 10)),
+        )
+        out.append((response.occurred_at, response.event_id, response))
+    return out
+
+
 def _token(rng: random.Random, used: set[str]) -> str:
     while True:
         token = f"MG-{rng.getrandbits(24):06X}"
@@ -1117,6 +1165,8 @@ def generate_campaign(
             token = _token(rng, tokens)
             assessed = _mail(contact, profile, sent, token, municipality.name, mail, rng)
             contacts.append((contact, assessed))
+
+        arrivals.extend(_surveys(spec, code, profile, days, start))
 
         for contact, assessed in contacts:
             for event in contact.events:

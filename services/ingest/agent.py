@@ -9,6 +9,7 @@ from typing import Any
 
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import Accepted, Rejected, parse_json_record
+from services.ingest.service import destination
 from services.runtime.app import Pipeline
 from services.runtime.deadletter import deadletter_headers, message_source
 from services.runtime.metrics import ServiceMetrics
@@ -19,7 +20,6 @@ METRICS = ServiceMetrics("ingest")
 def register(pipeline: Pipeline) -> None:
     app = pipeline.app
     intake = pipeline.topic(pipeline.topics.intake)
-    observations = pipeline.topic(pipeline.topics.observations)
     deadletter = pipeline.topic(pipeline.topics.deadletter)
     known = set(pipeline.reference.municipalities)
     archive = EventArchive(pipeline.engine)
@@ -37,7 +37,8 @@ def register(pipeline: Pipeline) -> None:
                 # Durable first: the batch is acknowledged only after this returns.
                 await asyncio.to_thread(archive.append, [(o.event, o.payload) for o in accepted])
                 for item in accepted:
-                    await observations.send(key=item.event.contact_id.encode(), value=item.payload)
+                    topic, key = destination(item.event, pipeline.topics)
+                    await pipeline.topic(topic).send(key=key, value=item.payload)
                     METRICS.consumed(item.event.type)
                     METRICS.produced(item.event.type)
                 for bad in (o for o in outcomes if isinstance(o, Rejected)):

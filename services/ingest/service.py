@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 
-from schemas.events import EVENT_ADAPTER, OBSERVATION_ADAPTER, Heartbeat, RescoreRequested
+from schemas.events import (
+    EVENT_ADAPTER,
+    OBSERVATION_ADAPTER,
+    Event,
+    Heartbeat,
+    RescoreRequested,
+    SurveyResponse,
+)
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import Accepted, Outcome, Rejected
 from services.ingest.publisher import Publisher
@@ -29,6 +36,15 @@ class IngestReport:
     @property
     def deadlettered(self) -> int:
         return len(self.rejected)
+
+
+def destination(event: Event, topics: Topics) -> tuple[str, bytes]:
+    """Topic and key of an accepted event: contact facts go to observations keyed by contact
+    (the scorer's partitioning); survey responses, which belong to no contact, go straight to
+    the surveys topic keyed by municipality (the aggregators' partitioning)."""
+    if isinstance(event, SurveyResponse):
+        return topics.surveys, event.municipality.encode()
+    return topics.observations, event.contact_id.encode()
 
 
 def _batches(items: Iterable[Outcome], size: int) -> Iterator[list[Outcome]]:
@@ -57,7 +73,7 @@ def ingest(
             rejected = [o for o in batch if isinstance(o, Rejected)]
             report.newly_archived += archive.append([(o.event, o.payload) for o in accepted])
             for item in accepted:
-                publisher.send(topics.observations, item.event.contact_id.encode(), item.payload)
+                publisher.send(*destination(item.event, topics), item.payload)
                 METRICS.consumed(item.event.type)
                 METRICS.produced(item.event.type)
             for bad in rejected:
@@ -141,7 +157,7 @@ def replay(
         if isinstance(item, Heartbeat):
             _send_heartbeat(publisher, topics, payload)
         else:
-            publisher.send(topics.observations, item.contact_id.encode(), payload)
+            publisher.send(*destination(item, topics), payload)
         count += 1
         if progress and count % batch_size == 0:
             progress(batch_size)

@@ -14,24 +14,34 @@ from typing import Any
 
 from schemas.benchmarks import BenchmarkUpdated
 
-# The fields of `schemas.benchmarks.Figures`, each stored as one metric.
-METRICS: tuple[str, ...] = ("n", "mean", "min", "max", "potential_n", "potential_mean")
+Value = float | int | str | bool | None
 
 
 @dataclass(frozen=True, slots=True)
 class FigureRow:
-    """One number: a metric of one breakdown of one scope."""
+    """One figure: a metric of one breakdown of one scope in one campaign wave. A number is in
+    `value`; a category (band, quadrant, survey status, test name) in `label`."""
 
     scope_kind: str
     scope_id: str
+    campaign: str
+    wave: int
     scope_name: str
     breakdown: str
     metric: str
     value: float | None
+    label: str | None = None
 
     @property
-    def sort_key(self) -> tuple[str, str, str, str]:
-        return (self.scope_kind, self.scope_id, self.breakdown, self.metric)
+    def sort_key(self) -> tuple[str, str, str, int, str, str]:
+        return (
+            self.scope_kind,
+            self.scope_id,
+            self.campaign,
+            self.wave,
+            self.breakdown,
+            self.metric,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,34 +57,79 @@ class SnapshotInfo:
 
 
 def figure_rows(update: BenchmarkUpdated) -> list[FigureRow]:
-    """Flatten a scope's figure set into rows (ints as float), ordered by breakdown, metric."""
-    rows: list[FigureRow] = []
+    """Flatten a scope's figure set into rows, in canonical order. Breakdowns keep their keys
+    (`all`, `channel=phone/criterion=…`); the rest is under `scope`, `process`,
+    `survey/<key>`, `standing/<breakdown>` (metric `<field>:<municipality>`) and `quadrant`
+    (metric = municipality). Missing figures (None) get no row."""
+    items: list[tuple[str, str, Value]] = [
+        ("scope", "version", update.version),
+        ("scope", "contacts", update.contacts),
+        ("scope", "as_of", None if update.as_of is None else update.as_of.isoformat()),
+        ("scope", "previous_wave", update.previous_wave),
+        ("scope", "wave_test", update.wave_test or None),
+        ("scope", "quadrant_reference", update.quadrant_reference or None),
+    ]
     for breakdown, figures in update.breakdowns.items():
-        for metric in METRICS:
-            raw = getattr(figures, metric)
-            rows.append(
-                FigureRow(
-                    scope_kind=update.scope_kind,
-                    scope_id=update.scope_id,
-                    scope_name=update.name,
-                    breakdown=breakdown,
-                    metric=metric,
-                    value=None if raw is None else float(raw),
-                )
+        items.extend((breakdown, metric, raw) for metric, raw in figures.model_dump().items())
+    items.extend(("process", metric, raw) for metric, raw in update.process.model_dump().items())
+    for key, survey in update.surveys.items():
+        for metric, raw in survey.model_dump().items():
+            if metric == "hostmanship":
+                for i, item in enumerate(raw or (), start=1):
+                    items.append((f"survey/{key}", f"hostmanship_{i}", item))
+            else:
+                items.append((f"survey/{key}", metric, raw))
+    for breakdown, placed in update.standings.items():
+        for code, standing in placed.items():
+            items.extend(
+                (f"standing/{breakdown}", f"{field}:{code}", raw)
+                for field, raw in standing.model_dump().items()
             )
+    items.extend(("quadrant", code, placed) for code, placed in update.quadrants.items())
+    rows = [
+        FigureRow(
+            scope_kind=update.scope_kind,
+            scope_id=update.scope_id,
+            campaign=update.campaign,
+            wave=update.wave,
+            scope_name=update.name,
+            breakdown=breakdown,
+            metric=metric,
+            value=_number(raw),
+            label=raw if isinstance(raw, str) else None,
+        )
+        for breakdown, metric, raw in items
+        if raw is not None
+    ]
     rows.sort(key=lambda row: row.sort_key)
     return rows
 
 
+def _number(raw: Value) -> float | None:
+    if isinstance(raw, str) or raw is None:
+        return None
+    return float(raw)
+
+
 def sorted_rows(rows: Iterable[FigureRow]) -> list[FigureRow]:
-    """Rows in the canonical order: scope_kind, scope_id, breakdown, metric (code points)."""
+    """Rows in the canonical order: scope, campaign, wave, breakdown, metric (code points)."""
     return sorted(rows, key=lambda row: row.sort_key)
 
 
 def content_sha256(rows: Iterable[FigureRow]) -> str:
     """SHA-256 of the canonical JSON of the rows, sorted: equal content, equal hash."""
     canonical = [
-        [r.scope_kind, r.scope_id, r.scope_name, r.breakdown, r.metric, r.value]
+        [
+            r.scope_kind,
+            r.scope_id,
+            r.campaign,
+            r.wave,
+            r.scope_name,
+            r.breakdown,
+            r.metric,
+            r.value,
+            r.label,
+        ]
         for r in sorted_rows(rows)
     ]
     text = json.dumps(canonical, ensure_ascii=False, separators=(",", ":"), allow_nan=True)

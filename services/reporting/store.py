@@ -54,24 +54,29 @@ __all__ = [
 
 
 class Figure(Base):
-    """The latest value of one metric of one breakdown of one scope."""
+    """The latest value of one metric of one breakdown of one scope in one campaign wave."""
 
     __tablename__ = "figure"
 
     scope_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     scope_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(120), primary_key=True)
+    wave: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     breakdown: Mapped[str] = mapped_column(String(200), primary_key=True)
     metric: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[float | None] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(String(200))
 
 
 class ScopeState(Base):
-    """Name and version of the figure set stored for a scope."""
+    """Name and version of the figure set stored for a scope's campaign wave."""
 
     __tablename__ = "scope_state"
 
     scope_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     scope_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(120), primary_key=True)
+    wave: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -110,9 +115,12 @@ class SnapshotFigure(Base):
     )
     scope_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     scope_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(120), primary_key=True)
+    wave: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     breakdown: Mapped[str] = mapped_column(String(200), primary_key=True)
     metric: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[float | None] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(String(200))
     scope_name: Mapped[str] = mapped_column(String(200))
 
 
@@ -120,19 +128,27 @@ def _latest_rows(conn: Connection) -> list[FigureRow]:
     stmt = select(
         Figure.scope_kind,
         Figure.scope_id,
+        Figure.campaign,
+        Figure.wave,
         ScopeState.name,
         Figure.breakdown,
         Figure.metric,
         Figure.value,
+        Figure.label,
     ).join(
         ScopeState,
-        (ScopeState.scope_kind == Figure.scope_kind) & (ScopeState.scope_id == Figure.scope_id),
+        (ScopeState.scope_kind == Figure.scope_kind)
+        & (ScopeState.scope_id == Figure.scope_id)
+        & (ScopeState.campaign == Figure.campaign)
+        & (ScopeState.wave == Figure.wave),
         isouter=True,
     )
     # Sorted in Python: code-point order, independent of the database's collation.
     return sorted_rows(
-        FigureRow(kind, scope_id, name or "", breakdown, metric, value)
-        for kind, scope_id, name, breakdown, metric, value in conn.execute(stmt)
+        FigureRow(kind, scope_id, campaign, wave, name or "", breakdown, metric, value, label)
+        for kind, scope_id, campaign, wave, name, breakdown, metric, value, label in conn.execute(
+            stmt
+        )
     )
 
 
@@ -170,9 +186,9 @@ class BenchmarkStore:
         the batch too: the highest version of a scope wins). Offsets only move forward.
         Returns the number of scopes whose figures changed.
         """
-        newest: dict[tuple[str, str], BenchmarkUpdated] = {}
+        newest: dict[tuple[str, str, str, int], BenchmarkUpdated] = {}
         for update in updates:
-            key = (update.scope_kind, update.scope_id)
+            key = (update.scope_kind, update.scope_id, update.campaign, update.wave)
             held = newest.get(key)
             if held is None or update.version > held.version:
                 newest[key] = update
@@ -180,46 +196,66 @@ class BenchmarkStore:
         dialect = self.engine.dialect.name
         now = utcnow()
         with write_transaction(self.engine) as conn:
-            changed: set[tuple[str, str]] = set()
+            changed: set[tuple[str, str, str, int]] = set()
             if newest:
                 # The conditional upsert both decides which scopes win and locks their
                 # scope_state rows, which serialises concurrent writers of one scope.
                 ins = upsert_insert(dialect, ScopeState)
                 stmt = ins.on_conflict_do_update(
-                    index_elements=[ScopeState.scope_kind, ScopeState.scope_id],
+                    index_elements=[
+                        ScopeState.scope_kind,
+                        ScopeState.scope_id,
+                        ScopeState.campaign,
+                        ScopeState.wave,
+                    ],
                     set_={
                         "name": ins.excluded["name"],
                         "version": ins.excluded["version"],
                         "updated_at": ins.excluded["updated_at"],
                     },
                     where=ScopeState.version < ins.excluded["version"],
-                ).returning(ScopeState.scope_kind, ScopeState.scope_id)
+                ).returning(
+                    ScopeState.scope_kind,
+                    ScopeState.scope_id,
+                    ScopeState.campaign,
+                    ScopeState.wave,
+                )
                 params = [
                     {
                         "scope_kind": u.scope_kind,
                         "scope_id": u.scope_id,
+                        "campaign": u.campaign,
+                        "wave": u.wave,
                         "name": u.name,
                         "version": u.version,
                         "updated_at": now,
                     }
                     for _, u in sorted(newest.items())  # one lock order for every writer
                 ]
-                changed = {(kind, scope_id) for kind, scope_id in conn.execute(stmt, params)}
+                changed = {(k, i, c, w) for k, i, c, w in conn.execute(stmt, params)}
             if changed:
                 conn.execute(
                     delete(Figure).where(
                         Figure.scope_kind == bindparam("b_kind"),
                         Figure.scope_id == bindparam("b_id"),
+                        Figure.campaign == bindparam("b_campaign"),
+                        Figure.wave == bindparam("b_wave"),
                     ),
-                    [{"b_kind": kind, "b_id": scope_id} for kind, scope_id in sorted(changed)],
+                    [
+                        {"b_kind": k, "b_id": i, "b_campaign": c, "b_wave": w}
+                        for k, i, c, w in sorted(changed)
+                    ],
                 )
                 rows = [
                     {
                         "scope_kind": row.scope_kind,
                         "scope_id": row.scope_id,
+                        "campaign": row.campaign,
+                        "wave": row.wave,
                         "breakdown": row.breakdown,
                         "metric": row.metric,
                         "value": row.value,
+                        "label": row.label,
                     }
                     for key in sorted(changed)
                     for row in figure_rows(newest[key])
@@ -297,9 +333,12 @@ class BenchmarkStore:
                             "snapshot_id": snapshot_id,
                             "scope_kind": row.scope_kind,
                             "scope_id": row.scope_id,
+                            "campaign": row.campaign,
+                            "wave": row.wave,
                             "breakdown": row.breakdown,
                             "metric": row.metric,
                             "value": row.value,
+                            "label": row.label,
                             "scope_name": row.scope_name,
                         }
                         for row in rows
@@ -339,9 +378,12 @@ class BenchmarkStore:
             stmt = select(
                 SnapshotFigure.scope_kind,
                 SnapshotFigure.scope_id,
+                SnapshotFigure.campaign,
+                SnapshotFigure.wave,
                 SnapshotFigure.scope_name,
                 SnapshotFigure.breakdown,
                 SnapshotFigure.metric,
                 SnapshotFigure.value,
+                SnapshotFigure.label,
             ).where(SnapshotFigure.snapshot_id == snapshot_id)
             return sorted_rows(FigureRow(*row) for row in conn.execute(stmt))

@@ -30,9 +30,17 @@ class ScopeFigures:
 
 
 def by_scope(rows: Iterable[FigureRow]) -> dict[tuple[str, str], ScopeFigures]:
-    scopes: dict[tuple[str, str], ScopeFigures] = {}
-    for row in rows:
+    """Each scope's figures of its latest campaign wave."""
+    items = list(rows)
+    latest: dict[tuple[str, str], tuple[str, int]] = {}
+    for row in items:
         key = (row.scope_kind, row.scope_id)
+        latest[key] = max(latest.get(key, (row.campaign, row.wave)), (row.campaign, row.wave))
+    scopes: dict[tuple[str, str], ScopeFigures] = {}
+    for row in items:
+        key = (row.scope_kind, row.scope_id)
+        if (row.campaign, row.wave) != latest[key]:
+            continue
         if key not in scopes:
             scopes[key] = ScopeFigures(row.scope_kind, row.scope_id, row.scope_name, {})
         scopes[key].values[(row.breakdown, row.metric)] = row.value

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         description="How far behind the newest event time the scorer's watermark trails, so "
         "slightly late facts arrive before a deadline is decided without them.",
     )
+    quadrant_reference: Literal["norm", "median"] = Field(
+        default="norm",
+        description="Benchmark matrix (KTO × mystery guest): place municipalities against the "
+        "scoring model's norm or against the national medians.",
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         default="at_least_once",
         description="exactly_once needs a broker with transactions (Kafka); the embedded "

@@ -42,6 +42,7 @@ class Topics:
     intake: str
     observations: str
     scores: str
+    surveys: str
     partials: str
     benchmarks: str
     deadletter: str
@@ -53,6 +54,7 @@ class Topics:
             intake=f"{p}.intake",
             observations=f"{p}.observations",
             scores=f"{p}.scores",
+            surveys=f"{p}.surveys",
             partials=f"{p}.partials",
             benchmarks=f"{p}.benchmarks",
             deadletter=f"{p}.deadletter",
@@ -63,6 +65,7 @@ class Topics:
             TopicSpec(self.intake, partitions),
             TopicSpec(self.observations, partitions),
             TopicSpec(self.scores, partitions),
+            TopicSpec(self.surveys, partitions),
             TopicSpec(self.partials, partitions),
             TopicSpec(self.benchmarks, partitions, compacted=True),
             TopicSpec(self.deadletter, partitions),

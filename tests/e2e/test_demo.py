@@ -4,7 +4,6 @@ on the embedded broker; every figure of its SQL snapshot must equal `meetlat rec
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from schemas.benchmarks import BenchmarkUpdated
+from services.demo.run import compare_with_oracle
 from services.reporting.figures import figure_rows
 from services.reporting.store import BenchmarkStore
 from services.runtime.db import make_engine
@@ -40,34 +40,43 @@ def demo_matches_recompute(tmp_path: Path, database_url: str | None) -> None:
     env.update(MEETLAT_METRICS_PORT="0", COLUMNS="160")
     if database_url:
         env["MEETLAT_DATABASE_URL"] = database_url
-    demo = run(["demo", "--municipalities", "36", "--seed", "11", "--out", str(out)], env)
-    assert "equal to the batch oracle" in demo.stdout
+    sample = ["--municipalities", "36", "--seed", "11", "--waves", "2", "--surveys", "12"]
+    demo = run(["demo", *sample, "--out", str(out)], env)
+    # the demo itself compares its snapshot and the compacted benchmarks topic with the oracle
+    assert "snapshot and benchmarks topic equal to the batch oracle" in demo.stdout
 
     engine = make_engine(database_url or f"sqlite:///{out / 'meetlat.db'}")
     store = BenchmarkStore(engine)
     snapshot = store.snapshots()[-1]
     assert snapshot.label == "demo"
-    streamed = {
-        (r.scope_kind, r.scope_id, r.breakdown, r.metric): r.value
-        for r in store.snapshot_figures(snapshot.id)
-    }
+    streamed = store.snapshot_figures(snapshot.id)
 
+    # and the oracle as a separate command (`meetlat recompute --json`), compared here
     oracle = json.loads(run(["recompute", str(out / "events.jsonl"), "--json"], env).stdout)
-    expected = {
-        (r.scope_kind, r.scope_id, r.breakdown, r.metric): r.value
-        for b in oracle["benchmarks"]
-        for r in figure_rows(BenchmarkUpdated.model_validate(b))
+    benchmarks = [BenchmarkUpdated.model_validate(b) for b in oracle["benchmarks"]]
+    expected = [r for b in benchmarks for r in figure_rows(b)]
+    assert compare_with_oracle(streamed, expected) == []
+    assert {(b.scope_kind, b.wave) for b in benchmarks} == {
+        (kind, wave) for kind in ("municipality", "chamber", "nation") for wave in (1, 2)
     }
-    assert set(streamed) == set(expected)
-    kinds = {key[0] for key in expected}
-    assert kinds == {"municipality", "chamber", "nation"}
-    assert sum(1 for k in expected if k[0] == "municipality" and k[2:] == ("all", "n")) == 36
-    for key, value in expected.items():
-        got = streamed[key]
-        assert got == value or (
-            got is not None and value is not None and math.isclose(got, value, rel_tol=1e-12)
-        ), key
-    assert expected[("nation", "NL", "all", "n")] == len(oracle["scores"])
+    assert sum(1 for b in benchmarks if b.scope_kind == "municipality" and b.wave == 2) == 36
+    nation = {b.wave: b for b in benchmarks if b.scope_kind == "nation"}
+    assert nation[1].breakdowns["all"].n + nation[2].breakdowns["all"].n == len(oracle["scores"])
+    # the remeasurement carries the previous wave, the surveys and the benchmark matrix
+    phone = nation[2].breakdowns["channel=phone"]
+    assert nation[2].previous_wave == 1
+    assert phone.previous_mean == nation[1].breakdowns["channel=phone"].mean
+    assert phone.change == pytest.approx(phone.mean - phone.previous_mean)
+    assert nation[2].wave_test.startswith("Welch")
+    assert nation[2].surveys["all"].respondents == 36 * 12
+    assert len(nation[2].quadrants) == 36
+    assert len(nation[2].standings["all"]) == 36
+    assert {r.label for r in streamed if r.breakdown == "quadrant"} <= {
+        "KTO+ MC+",
+        "KTO+ MC-",
+        "KTO- MC+",
+        "KTO- MC-",
+    }
 
     reports = out / "reports"
     assert (

@@ -15,6 +15,8 @@ from sqlalchemy import Engine, inspect, text
 import services.ingest.archive
 import services.reporting.store  # registers the reporting tables on Base.metadata
 from schemas.benchmarks import BenchmarkUpdated, Figures
+from services.aggregation.benchmarks import process_out
+from services.aggregation.statistics import band
 from services.reporting.figures import FigureRow, content_sha256, figure_rows
 from services.reporting.store import BenchmarkStore
 from services.runtime.db import Base, alembic_config, make_engine, upgrade
@@ -26,11 +28,19 @@ def figures(n: int, mean: float | None, potential_mean: float | None = None) -> 
     return Figures(
         n=n,
         mean=mean,
+        sd=None if mean is None else 0.5,
+        ci_low=None if mean is None else mean - 0.25,
+        ci_high=None if mean is None else mean + 0.25,
         min=None if mean is None else mean - 1,
         max=None if mean is None else mean + 1,
+        median=mean,
         potential_n=n,
         potential_mean=potential_mean,
+        band=band(mean),
     )
+
+
+NO_PROCESS = process_out([])
 
 
 def bench(
@@ -50,15 +60,21 @@ def bench(
             "scope_kind": kind,
             "scope_id": scope_id,
             "name": name or f"Gemeente {scope_id}",
+            "campaign": "mg-2026",
+            "wave": 1,
             "version": version,
+            "as_of": None,
+            "contacts": version,
             "breakdowns": breakdowns,
+            "process": NO_PROCESS,
+            "surveys": {},
         }
     )
 
 
 def expected(*updates: BenchmarkUpdated) -> list[FigureRow]:
     rows = [row for update in updates for row in figure_rows(update)]
-    return sorted(rows, key=lambda r: (r.scope_kind, r.scope_id, r.breakdown, r.metric))
+    return sorted(rows, key=lambda r: r.sort_key)
 
 
 def head_revision() -> str | None:
@@ -150,13 +166,22 @@ def test_migrations_match_models(engine: Engine) -> None:
 def test_figure_rows_flattens_every_metric() -> None:
     update = bench("GM0344", 3, None)
     rows = figure_rows(update)
-    assert len(rows) == 2 * 6
-    by_key = {(r.breakdown, r.metric): r.value for r in rows}
-    assert by_key[("all", "n")] == 3.0
-    assert isinstance(by_key[("all", "n")], float)
-    assert by_key[("all", "mean")] is None
-    assert by_key[("channel=phone", "potential_n")] == 1.0
+    by_key = {(r.breakdown, r.metric): (r.value, r.label) for r in rows}
+    assert by_key[("all", "n")] == (3.0, None)
+    assert isinstance(by_key[("all", "n")][0], float)
+    assert ("all", "mean") not in by_key  # missing figures get no row
+    assert by_key[("channel=phone", "potential_n")] == (1.0, None)
+    assert by_key[("all", "significant")] == (0.0, None)
+    assert by_key[("scope", "version")] == (3.0, None)
+    assert by_key[("process", "calls")] == (0.0, None)
     assert {r.scope_name for r in rows} == {"Gemeente GM0344"}
+    assert {(r.campaign, r.wave) for r in rows} == {("mg-2026", 1)}
+    assert rows == sorted(rows, key=lambda r: r.sort_key)
+    labelled = figure_rows(bench("GM0344", 3, 7.5))
+    assert {(r.breakdown, r.metric, r.value, r.label) for r in labelled if r.label} == {
+        ("all", "band", None, "green"),
+        ("channel=phone", "band", None, "green"),
+    }
 
 
 def test_apply_stores_latest_figures(engine: Engine) -> None:
@@ -167,7 +192,7 @@ def test_apply_stores_latest_figures(engine: Engine) -> None:
     assert store.apply([a, b, nl], {(TOPIC, 0): 10}) == 3
     latest = store.latest()
     assert latest == expected(a, b, nl)
-    assert latest == sorted(latest, key=lambda r: (r.scope_kind, r.scope_id, r.breakdown, r.metric))
+    assert latest == sorted(latest, key=lambda r: r.sort_key)
     assert latest[0].scope_kind == "municipality"
 
 
@@ -180,7 +205,7 @@ def test_newer_version_wins_older_is_ignored(engine: Engine) -> None:
     newer = bench("GM0344", 3, 8.0, phone=False, name="Utrecht")
     assert store.apply([newer], {}) == 1
     assert store.latest() == expected(newer)
-    assert {r.breakdown for r in store.latest()} == {"all"}
+    assert {r.breakdown for r in store.latest()} == {"all", "scope", "process"}
     assert store.apply([bench("GM0344", 3, 1.0)], {}) == 0  # equal version: not newer
     assert store.latest() == expected(newer)
 
@@ -272,7 +297,7 @@ def test_snapshot_copies_latest_figures_and_positions(engine: Engine) -> None:
     )
     info = store.take_snapshot("1-meting")
     assert info.label == "1-meting"
-    assert info.figure_count == len(store.latest()) == 24
+    assert info.figure_count == len(store.latest()) == 2 * len(figure_rows(bench("x", 1, 6.0)))
     assert info.position == [
         {"topic": TOPIC, "partition": 0, "offset": 12},
         {"topic": TOPIC, "partition": 1, "offset": 4},

@@ -1,0 +1,45 @@
+"""Read the compacted benchmarks topic back: the latest figure set of every scope."""
+
+from __future__ import annotations
+
+from kafka import KafkaConsumer, TopicPartition
+
+from schemas.benchmarks import BenchmarkUpdated
+from services.runtime.settings import bootstrap_servers
+
+
+def latest_benchmarks(
+    broker_url: str, topic: str, timeout: float = 60.0
+) -> dict[str, BenchmarkUpdated]:
+    """Scope key → highest version on the topic, read from the start to the current end of
+    every partition (what a new reader of the compacted topic would rebuild)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker_url),
+        enable_auto_commit=False,
+        group_id=None,
+        client_id="meetlat-benchmarks-reader",
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        latest: dict[str, BenchmarkUpdated] = {}
+        remaining = {tp for tp in partitions if end[tp] > 0}
+        polls = 0
+        while remaining:
+            batches = consumer.poll(timeout_ms=500)
+            polls += 1
+            if not batches and polls * 0.5 > timeout:
+                raise TimeoutError(f"{topic}: could not read up to {end}")
+            for tp, records in batches.items():
+                for record in records:
+                    update = BenchmarkUpdated.model_validate_json(record.value)
+                    held = latest.get(update.scope_key)
+                    if held is None or update.version > held.version:
+                        latest[update.scope_key] = update
+                if consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        return latest
+    finally:
+        consumer.close()
