@@ -58,7 +58,11 @@ LAG = Gauge(
     ["scope"],
 )
 BATCH = 1000
-BATCH_SECONDS = 0.05
+BATCH_SECONDS = 0.02
+"""Municipality level: a short window, so a revision reaches SQL quickly."""
+COMBINE_SECONDS = 1.0
+"""Chamber and nation: merging every member is the costly step, so a scope is recomputed at
+most about once a second (and once per BATCH contributions under load), never per revision."""
 
 
 def _ledger(raw: bytes | None) -> Ledger:
@@ -203,7 +207,7 @@ def register(pipeline: Pipeline) -> None:
 
     @app.agent(partials_topic, name="scope-combiner")
     async def scope_combiner(stream: Any) -> None:
-        async for events in stream.take_events(BATCH, within=BATCH_SECONDS):
+        async for events in stream.take_events(BATCH, within=COMBINE_SECONDS):
             with METRICS.timed():
                 touched: dict[str, set[int]] = defaultdict(set)
                 partition_of: dict[str, int] = {}

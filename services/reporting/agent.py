@@ -26,7 +26,7 @@ def register(pipeline: Pipeline) -> None:
 
     @app.agent(benchmarks, name="materialiser")
     async def materialiser(stream: Any) -> None:
-        async for events in stream.take_events(1000, within=0.1):
+        async for events in stream.take_events(1000, within=0.03):
             with METRICS.timed():
                 updates: list[BenchmarkUpdated] = []
                 positions: dict[tuple[str, int], int] = {}

@@ -7,6 +7,7 @@ and `meetlat worker --service scoring`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -136,6 +137,9 @@ def create_pipeline(
     if unknown:
         raise ValueError(f"unknown service(s) {sorted(unknown)}; choose from {SERVICES}")
     app = faust.App(settings.app_id, **faust_settings(settings, broker_url))
+    # "producer buffer full" is faust's normal backpressure (the conductor waits until the
+    # buffer drains), logged as a warning for every batch that sends more than 100 messages.
+    logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
     models, active = load_models(settings)
     pipeline = Pipeline(
         app=app,

@@ -153,6 +153,7 @@ async def wait_until_drained(
         pipeline.topics.intake,
         pipeline.topics.observations,
         pipeline.topics.scores,
+        pipeline.topics.surveys,
         pipeline.topics.partials,
         pipeline.topics.benchmarks,
     ]

@@ -1,0 +1,271 @@
+"""Full-pipeline throughput and ingest → SQL latency, in one run on the embedded broker.
+
+    python bench/pipeline.py [--municipalities 342] [--rate 200] [--seconds 30]
+
+1. Throughput: a generated campaign (calls, mails, KTO responses) is loaded onto a topic and a
+   bare faust agent that only counts the events consumes it; then the whole pipeline (ingest
+   with its SQL archive → scorer → aggregators → SQL materialiser, one worker, SQLite) takes
+   the same events through `ingest` and we time until every topic is drained and committed
+   (so SQL reflects everything). Prints both rates and their ratio (target ≥ 0.75).
+2. Latency: with the pipeline running, background events of a second wave are ingested at
+   `--rate` events/s; twice a second a *probe* — a new assessed call at a municipality that
+   has no other traffic — is ingested too, and SQL is polled (every 2 ms) until that
+   municipality's benchmark counts the probe's contact. Prints p50/p95/p99/max of
+   ingest → visible in SQL (target p99 ≤ 250 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import faust
+from sqlalchemy import select
+
+from schemas.events import EVENT_ADAPTER, CallAssessed, Event
+from schemas.reference import ReferenceData
+from services.demo.campaign import CampaignSpec, generate_campaign
+from services.ingest.archive import EventArchive
+from services.ingest.parsing import Accepted
+from services.ingest.publisher import KafkaPublisher
+from services.ingest.service import ingest
+from services.reporting.store import Figure
+from services.runtime.app import faust_settings
+from services.runtime.broker import EmbeddedBroker
+from services.runtime.db import make_engine
+from services.runtime.settings import Settings
+from services.runtime.topics import TopicSpec, ensure_topics
+from services.runtime.worker import running_pipeline, wait_until_drained
+
+
+def accepted(events: list[Event]) -> list[Accepted]:
+    return [Accepted("bench", i, e, EVENT_ADAPTER.dump_json(e)) for i, e in enumerate(events, 1)]
+
+
+async def bare_agent(settings: Settings, broker_url: str, events: list[Event]) -> float:
+    """Events/s of a faust agent that only counts, on a topic preloaded with the events."""
+    topic_name = f"bare-{uuid.uuid4().hex[:6]}"
+    ensure_topics(broker_url, [TopicSpec(topic_name, settings.partitions)])
+    publisher = KafkaPublisher(broker_url)
+    for event in events:
+        publisher.send(topic_name, event.contact_id.encode(), EVENT_ADAPTER.dump_json(event))
+    publisher.close()
+    app = faust.App(f"bench-bare-{uuid.uuid4().hex[:6]}", **faust_settings(settings, broker_url))
+    source = app.topic(
+        topic_name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+    seen = [0]
+    stamps: list[float] = []
+
+    @app.agent(source)
+    async def count(stream: Any) -> None:
+        async for _ in stream.events():
+            seen[0] += 1
+            if seen[0] == 1 or seen[0] == len(events):
+                stamps.append(time.perf_counter())
+
+    worker = faust.Worker(
+        app, loglevel="warn", quiet=True, daemon=False, loop=asyncio.get_running_loop()
+    )
+    worker.spinner = None
+    await worker.start()
+    try:
+        deadline = time.perf_counter() + 600
+        while seen[0] < len(events) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.005)
+    finally:
+        await worker.stop()
+    return len(events) / (stamps[-1] - stamps[0])
+
+
+class ProbeWatcher(threading.Thread):
+    """Polls SQL for the probe municipality's contact count; records when each count shows."""
+
+    def __init__(self, database_url: str, municipality: str, campaign: str) -> None:
+        super().__init__(daemon=True)
+        self.engine = make_engine(database_url)
+        self.query = select(Figure.value).where(
+            Figure.scope_kind == "municipality",
+            Figure.scope_id == municipality,
+            Figure.campaign == campaign,
+            Figure.breakdown == "scope",
+            Figure.metric == "contacts",
+        )
+        self.seen: dict[int, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        shown = 0
+        with self.engine.connect() as conn:
+            while not self.stop.is_set():
+                value = conn.execute(self.query).scalar()
+                conn.rollback()  # a fresh snapshot on the next read
+                count = int(value or 0)
+                now = time.perf_counter()
+                for k in range(shown + 1, count + 1):
+                    self.seen[k] = now
+                shown = max(shown, count)
+                time.sleep(0.002)
+
+
+def probe(municipality: str, k: int, at: datetime) -> CallAssessed:
+    contact = f"probe-{k}"
+    return CallAssessed(
+        event_id=f"{contact}-1",
+        contact_id=contact,
+        municipality=municipality,
+        campaign="bench-probe",
+        wave=1,
+        case="standplaatsvergunning",
+        occurred_at=at,
+        answers={"vriendelijkheid_aanname": "vriendelijk"},
+    )
+
+
+async def latency(
+    settings: Settings,
+    broker_url: str,
+    pipeline: Any,
+    background: list[Event],
+    probe_municipality: str,
+    rate: float,
+    seconds: float,
+) -> list[float]:
+    archive = EventArchive(pipeline.engine)
+    publisher = KafkaPublisher(broker_url)
+    watcher = ProbeWatcher(settings.sqlalchemy_url, probe_municipality, "bench-probe")
+    watcher.start()
+    sent: dict[int, float] = {}
+    start = time.perf_counter()
+    tick = 0.05
+    per_tick = rate * tick
+    owed = 0.0
+    cursor = 0
+    probes = 0
+    at = max(e.occurred_at for e in background)
+    try:
+        while time.perf_counter() - start < seconds and cursor < len(background):
+            owed += per_tick
+            batch = background[cursor : cursor + int(owed)]
+            cursor += len(batch)
+            owed -= len(batch)
+            if batch:
+                await asyncio.to_thread(
+                    ingest, accepted(batch), archive, publisher, pipeline.topics
+                )
+            elapsed = time.perf_counter() - start
+            if elapsed >= probes * 0.5:
+                probes += 1
+                at += timedelta(seconds=1)
+                item = accepted([probe(probe_municipality, probes, at)])
+                sent[probes] = time.perf_counter()
+                await asyncio.to_thread(ingest, item, archive, publisher, pipeline.topics)
+            next_tick = start + (elapsed // tick + 1) * tick
+            await asyncio.sleep(max(0.0, next_tick - time.perf_counter()))
+        deadline = time.perf_counter() + 30
+        while len(watcher.seen) < probes and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+    finally:
+        watcher.stop.set()
+        publisher.close()
+    sent_rate = cursor / (time.perf_counter() - start)
+    print(f"latency phase: {cursor:,} background events at {sent_rate:,.0f}/s, {probes} probes")
+    missing = [k for k in sent if k not in watcher.seen]
+    if missing:
+        print(f"  {len(missing)} probes never showed in SQL within 30 s")
+    return [watcher.seen[k] - sent[k] for k in sent if k in watcher.seen]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+async def main(args: argparse.Namespace) -> None:
+    reference = ReferenceData.load()
+    spec = CampaignSpec(
+        municipalities=args.municipalities,
+        calls_per_municipality=args.calls,
+        mails_per_municipality=args.mails,
+        surveys_per_municipality=args.surveys,
+    )
+    events = generate_campaign(spec, reference)
+    later = replace(spec, wave=2, seed=spec.seed + 1, start=spec.start + timedelta(weeks=26))
+    background = generate_campaign(later, reference)
+    used = {e.municipality for e in events}
+    probe_municipality = next(c for c in sorted(reference.municipalities) if c not in used)
+    print(f"{len(events):,} events ({args.municipalities} municipalities)", flush=True)
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        settings = Settings(
+            data_dir=Path(tmp),
+            topic_prefix="bench",
+            app_id="bench-pipeline",
+            partitions=args.partitions,
+            metrics_port=0,
+        )
+        bare = await bare_agent(settings, broker.url, events)
+        print(f"bare faust agent: {bare:,.0f} events/s", flush=True)
+        async with running_pipeline(settings, broker.url) as pipeline:
+            archive = EventArchive(pipeline.engine)
+            publisher = KafkaPublisher(broker.url)
+            started = time.perf_counter()
+            await asyncio.to_thread(ingest, accepted(events), archive, publisher, pipeline.topics)
+            publisher.flush()
+            await wait_until_drained(pipeline, broker.url, settle_checks=1)
+            elapsed = time.perf_counter() - started
+            publisher.close()
+            full = len(events) / elapsed
+            print(
+                f"full pipeline (ingest → score → aggregate → SQL): {len(events):,} events in "
+                f"{elapsed:.1f} s = {full:,.0f} events/s; ratio to the bare agent "
+                f"{full / bare:.2f} (target ≥ 0.75)",
+                flush=True,
+            )
+            latencies = await latency(
+                settings,
+                broker.url,
+                pipeline,
+                background,
+                probe_municipality,
+                args.rate,
+                args.seconds,
+            )
+        if latencies:
+            ms = [1000 * v for v in latencies]
+            print(
+                f"ingest → benchmark visible in SQL at {args.rate:.0f} events/s: "
+                f"p50 {statistics.median(ms):.0f} ms, p95 {percentile(ms, 0.95):.0f} ms, "
+                f"p99 {percentile(ms, 0.99):.0f} ms, max {max(ms):.0f} ms over {len(ms)} probes "
+                "(target p99 ≤ 250 ms)"
+            )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--municipalities", type=int, default=342)
+    parser.add_argument("--calls", type=int, default=4)
+    parser.add_argument("--mails", type=int, default=3)
+    parser.add_argument("--surveys", type=int, default=12)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    asyncio.run(main(parser.parse_args()))
