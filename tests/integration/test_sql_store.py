@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 import services.ingest.archive
+import services.ingest.mail_store
 import services.reporting.store  # registers the reporting tables on Base.metadata
 from schemas.benchmarks import BenchmarkUpdated, Figures
 from services.reporting.figures import FigureRow, content_sha256, figure_rows
