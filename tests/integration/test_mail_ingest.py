@@ -173,3 +173,22 @@ def test_a_message_fetched_twice_with_rewritten_headers_is_one_message(engine: E
     report = run(engine, [FetchedMail(raw, "a", False), FetchedMail(rewritten, "b", False)])
     assert report.fetched == 2 and report.duplicates == 1
     assert MailStore(engine).raw_count() == 1
+
+
+def test_meetlat_mail_unmatched_lists_the_holding_pen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from services.cli import app
+    from services.runtime.db import make_engine, upgrade
+
+    monkeypatch.setenv("MEETLAT_DATA_DIR", str(tmp_path / "data"))
+    engine = make_engine(Settings().sqlalchemy_url)
+    upgrade(engine)
+    run(engine, EmlSource(write_eml_folder(tmp_path / "mail")).fetch())
+    (pending,) = MailStore(engine).by_status("unmatched")
+    result = CliRunner().invoke(app, ["mail", "unmatched"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert pending.sha256[:12] in result.output
+    assert "1 unmatched" in result.output
