@@ -167,6 +167,29 @@ def test_reclassify_retracts_and_replaces_the_events(engine: Engine, tmp_path: P
     ]
 
 
+def test_mail_metrics(engine: Engine, tmp_path: Path) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = {
+        "fetched": value("meetlat_mail_fetched_total"),
+        "sent": value("meetlat_mail_classified_total", kind="sent"),
+        "bounce": value("meetlat_mail_classified_total", kind="bounce"),
+        "empty": value("meetlat_mail_quarantined_total", reason="empty"),
+    }
+    fetched = [*EmlSource(write_eml_folder(tmp_path / "mail")).fetch()]
+    fetched.append(FetchedMail(b"   ", "empty", False))
+    run(engine, fetched)
+    assert value("meetlat_mail_fetched_total") - before["fetched"] == len(fetched)
+    assert value("meetlat_mail_classified_total", kind="sent") - before["sent"] == len(SENT)
+    want = expected_counts()["bounce"]
+    assert value("meetlat_mail_classified_total", kind="bounce") - before["bounce"] == want
+    assert value("meetlat_mail_quarantined_total", reason="empty") - before["empty"] == 1
+    assert value("meetlat_mail_unmatched") == expected_counts()["unmatched"]
+
+
 def test_a_message_fetched_twice_with_rewritten_headers_is_one_message(engine: Engine) -> None:
     raw = RECEIVED[0].read_bytes()
     rewritten = b"X-Dovecot-Seen: 1\r\n" + raw  # same Message-ID, other bytes
