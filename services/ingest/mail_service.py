@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
+
 from schemas.events import (
     Event,
     MailAutoReplied,
@@ -366,8 +368,28 @@ def _process_sent(run: _Run, mail: RawMail) -> None:
         )
         run.report.incomplete += 1
         return
+    try:
+        event = _sent_event(row)
+    except ValidationError as exc:  # e.g. a municipality that is no CBS code
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        run.outcomes.append(
+            MessageOutcome(
+                mail.sha256,
+                "incomplete",
+                "sent",
+                f"sent mail {row['token']}: {problems}",
+                None,
+                (),
+                subject,
+                sender,
+                occurred,
+            )
+        )
+        run.report.incomplete += 1
+        return
     run.store.add_sent([row])
-    event = _sent_event(row)
     run.events.append(event)
     run.outcomes.append(
         MessageOutcome(

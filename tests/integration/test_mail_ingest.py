@@ -215,3 +215,19 @@ def test_meetlat_mail_unmatched_lists_the_holding_pen(
     assert result.exit_code == 0, result.output
     assert pending.sha256[:12] in result.output
     assert "1 unmatched" in result.output
+
+
+def test_a_sent_mail_without_a_usable_identity_is_kept_as_incomplete(engine: Engine) -> None:
+    from tests.integration.mailfiles import sent_message
+
+    good = sent_message(SENT[0])
+    bad_code = good.replace(b"X-Meetlat-Municipality: GM", b"X-Meetlat-Municipality: XX")
+    no_case = sent_message(SENT[1]).replace(b"X-Meetlat-Case:", b"X-Other:")
+    publisher = RecordingPublisher()
+    report = run(
+        engine, [FetchedMail(bad_code, "a", True), FetchedMail(no_case, "b", True)], publisher
+    )
+    assert report.incomplete == 2 and report.sent == 0 and publisher.sent == []
+    reasons = " | ".join(o.reason for o in MailStore(engine).by_status("incomplete"))
+    assert "lacks X-Meetlat-Case" in reasons and "municipality: String should match" in reasons
+    assert MailStore(engine).sent() == []
