@@ -551,15 +551,24 @@ def ingest_mail_command(
 
 
 @mail_app.command("unmatched")
-def mail_unmatched() -> None:
+def mail_unmatched(
+    status: Annotated[
+        Literal["unmatched", "bounce", "quarantined", "incomplete"],
+        typer.Option(
+            help="Other lists: bounces (undeliverable), quarantined messages, sent mails "
+            "without a usable identity."
+        ),
+    ] = "unmatched",
+) -> None:
     """List the holding pen: received messages that match no sent mystery mail."""
     from services.ingest.mail_store import MailStore
     from services.runtime.db import make_engine, upgrade
 
     engine = make_engine(_settings().sqlalchemy_url)
     upgrade(engine)
-    items = MailStore(engine).by_status("unmatched")
-    table = Table("message", "date (UTC)", "kind", "from", "subject", "why unmatched")
+    items = MailStore(engine).by_status(status)
+    why = "why unmatched" if status == "unmatched" else "reason"
+    table = Table("message", "date (UTC)", "kind", "from", "subject", why)
     for item in items:
         kind = item.kind_override or item.kind or ""
         table.add_row(
@@ -571,7 +580,8 @@ def mail_unmatched() -> None:
             item.reason,
         )
     console.print(table)
-    console.print(f"{len(items)} unmatched; resolve with `meetlat mail assign MESSAGE CONTACT`")
+    hint = "; resolve with `meetlat mail assign MESSAGE CONTACT`" if status == "unmatched" else ""
+    console.print(f"{len(items)} {status}{hint}")
 
 
 @mail_app.command("assign")
