@@ -163,6 +163,20 @@ class MailAssessed(EventBase):
     review: str = Field(default="", max_length=20_000, description="Content review of the reply.")
 
 
+class MailReclassified(EventBase):
+    """A human overrode the classification of a received message (`meetlat mail reclassify`):
+    the events emitted for it before are retracted (the scorer ignores them); the events of
+    its new kind, if any, follow as ordinary events with ids of their own."""
+
+    type: Literal["mail.reclassified"] = "mail.reclassified"
+    retracts: tuple[Identifier, ...] = Field(
+        max_length=20, description="Event ids of this contact that no longer count."
+    )
+    kind: Literal["reply", "auto_reply", "bounce"] = Field(
+        description="What the message is, per the human."
+    )
+
+
 # ---------------------------------------------------------------- scoring commands
 
 
@@ -204,7 +218,7 @@ PhoneEvent = (
     | SelfCallback
     | CallAssessed
 )
-MailEvent = MailSent | MailAutoReplied | MailReplied | MailAssessed
+MailEvent = MailSent | MailAutoReplied | MailReplied | MailAssessed | MailReclassified
 
 Event = Annotated[
     CallPlaced
@@ -218,6 +232,7 @@ Event = Annotated[
     | MailAutoReplied
     | MailReplied
     | MailAssessed
+    | MailReclassified
     | RescoreRequested
     | SurveyResponse,
     Field(discriminator="type"),
@@ -255,7 +270,9 @@ PHONE_TYPES = frozenset(
         "call.assessed",
     }
 )
-MAIL_TYPES = frozenset({"mail.sent", "mail.auto_replied", "mail.replied", "mail.assessed"})
+MAIL_TYPES = frozenset(
+    {"mail.sent", "mail.auto_replied", "mail.replied", "mail.assessed", "mail.reclassified"}
+)
 EVENT_TYPES = (
     PHONE_TYPES | MAIL_TYPES | {"survey.response", "contact.rescore_requested", "heartbeat"}
 )

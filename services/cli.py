@@ -11,18 +11,32 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
 from services.runtime.settings import Settings
 
 if TYPE_CHECKING:  # the commands import their heavy modules lazily, to start fast
     from services.ingest.archive import EventArchive
+    from services.ingest.mail_service import MailConfig
+    from services.ingest.mail_sources import Source
     from services.runtime.topics import Topics
+
+
+class _IngestGroup(TyperGroup):
+    """`meetlat ingest FILE` (events) and `meetlat ingest mail …`: anything that is not a
+    subcommand's name is the file of the default `file` command."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's own click.Context
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["file", *args]
+        return super().parse_args(ctx, args)
+
 
 app = typer.Typer(
     help="Meetlat: continuous mystery-guest measurement of municipal service to entrepreneurs.",
@@ -33,10 +47,17 @@ schema_app = typer.Typer(help="The wire contract's JSON Schema.", no_args_is_hel
 db_app = typer.Typer(help="The SQL database.", no_args_is_help=True)
 model_app = typer.Typer(help="Scoring models (meetlat).", no_args_is_help=True)
 mail_app = typer.Typer(help="The mystery mailer's mail.", no_args_is_help=True)
+ingest_app = typer.Typer(
+    cls=_IngestGroup,
+    help="Ingest events from a file (`meetlat ingest FILE`) or the mystery mailer's mail "
+    "(`meetlat ingest mail`).",
+    no_args_is_help=True,
+)
 app.add_typer(schema_app, name="schema")
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
 app.add_typer(mail_app, name="mail")
+app.add_typer(ingest_app, name="ingest")
 
 console = Console()
 err = Console(stderr=True)
@@ -103,7 +124,7 @@ def worker(
     run_worker(settings, tuple(service) if service else SERVICES)
 
 
-@app.command("ingest")
+@ingest_app.command("file")
 def ingest_file(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL or CSV file.")],
     fmt: Annotated[Literal["auto", "jsonl", "csv"], typer.Option("--format")] = "auto",
@@ -383,6 +404,261 @@ def mail_analyze(
     for key, value in document.items():
         table.add_row(key, json.dumps(value, ensure_ascii=False, default=str)[:200])
     console.print(table)
+
+
+def _mail_config(settings: Settings) -> MailConfig:
+    from services.ingest.mail_service import MailConfig
+
+    return MailConfig(
+        mailer_address=settings.mail_address,
+        persona=settings.mail_persona,
+        campaign=settings.mail_campaign,
+        wave=settings.mail_wave,
+    )
+
+
+def _imap_source(settings: Settings, url: str) -> Source:
+    from services.ingest.mail_sources import ImapAccount, ImapSource
+    from services.ingest.mail_store import MailStore
+    from services.runtime.db import make_engine, upgrade
+
+    try:
+        account = ImapAccount.from_url(url)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    password = settings.imap_secret()
+    if password is None:
+        err.print(
+            "[red]No IMAP password[/]: set MEETLAT_IMAP_PASSWORD or MEETLAT_IMAP_PASSWORD_FILE"
+        )
+        raise typer.Exit(2)
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade(engine)
+    store = MailStore(engine)
+    return ImapSource(
+        account,
+        password,
+        checkpoint=store.checkpoint,
+        save_checkpoint=store.save_checkpoint,
+        folders=tuple(settings.imap_folders),
+        sent_folder=settings.imap_sent_folder,
+    )
+
+
+@ingest_app.command("mail")
+def ingest_mail_command(
+    imap: Annotated[
+        str | None,
+        typer.Option(help="IMAP account URL, e.g. imaps://user@host/ (default MEETLAT_IMAP_URL)."),
+    ] = None,
+    maildir: Annotated[
+        Path | None, typer.Option(exists=True, file_okay=False, help="A Maildir.")
+    ] = None,
+    mbox: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="An mbox file.")
+    ] = (None),
+    eml: Annotated[
+        Path | None, typer.Option(exists=True, file_okay=False, help="A folder of .eml files.")
+    ] = None,
+    poll: Annotated[
+        bool, typer.Option(help="IMAP: keep polling every MEETLAT_MAIL_POLL_SECONDS.")
+    ] = False,
+    metrics_port: Annotated[
+        int, typer.Option(help="While polling, serve Prometheus /metrics here (0: off).")
+    ] = 0,
+    heartbeat: Annotated[
+        bool, typer.Option(help="Afterwards, vouch that everything up to now is ingested.")
+    ] = True,
+) -> None:
+    """Ingest the mystery mailer's mail: sent mystery mails (the Sent folder, or mails with
+    X-Meetlat-* headers) become mail.sent events; replies and auto-replies are threaded to
+    them and become their events; bounces are recorded as undeliverable; what matches no sent
+    mail goes to the holding pen (`meetlat mail unmatched`). Raw messages are archived in
+    SQL first; a re-run adds nothing twice."""
+    import time
+
+    from services.ingest.mail_service import MailIngestReport, ingest_mail
+    from services.ingest.mail_sources import EmlSource, MaildirSource, MboxSource
+    from services.ingest.mail_store import MailStore
+    from services.ingest.publisher import KafkaPublisher
+    from services.ingest.service import publish_heartbeat
+    from services.runtime.metrics import MAIL_LAST_POLL, serve_metrics
+
+    settings = _settings()
+    url = imap or (settings.imap_url if not (maildir or mbox or eml) else None)
+    chosen = [x for x in (url, maildir, mbox, eml) if x]
+    if len(chosen) != 1:
+        err.print(
+            "[red]Give exactly one source[/]: --imap URL | --maildir DIR | --mbox FILE | --eml DIR"
+        )
+        raise typer.Exit(2)
+    if poll and not url:
+        err.print("[red]--poll is for IMAP[/]")
+        raise typer.Exit(2)
+    source: Source
+    if url:
+        source = _imap_source(settings, url)
+    elif maildir:
+        source = MaildirSource(maildir)
+    elif mbox:
+        source = MboxSource(mbox)
+    else:
+        assert eml is not None
+        source = EmlSource(eml)
+    edge = _edge(settings)
+    store = MailStore(edge.archive.engine)
+    config = _mail_config(settings)
+    if poll:
+        serve_metrics(metrics_port)
+
+    def once() -> MailIngestReport:
+        publisher = KafkaPublisher(edge.broker_url)
+        try:
+            with _progress() as progress:
+                task = progress.add_task(f"mail from {source.kind}", total=None)
+                report = ingest_mail(
+                    source.fetch(),
+                    store,
+                    edge.archive,
+                    publisher,
+                    edge.topics,
+                    config,
+                    commit=source.commit,
+                    progress=lambda n: progress.advance(task, n),
+                )
+            if heartbeat:
+                publish_heartbeat(
+                    edge.archive, publisher, edge.topics, f"mail:{source.kind}", datetime.now(UTC)
+                )
+        finally:
+            publisher.close()
+        MAIL_LAST_POLL.set(time.time())
+        for problem in report.problems:
+            err.print(f"[yellow]{problem}[/]")
+        console.print(
+            f"{report.fetched} fetched ({report.duplicates} seen before): {report.sent} sent, "
+            f"{report.replies} replies, {report.auto_replies} auto-replies, {report.bounces} "
+            f"bounces, {report.unmatched} unmatched, {report.quarantined} quarantined, "
+            f"{report.incomplete} incomplete sent mails; {report.resolved} resolved from the "
+            f"holding pen; {report.new_events} new events"
+        )
+        return report
+
+    if not poll:
+        once()
+        return
+    while True:
+        try:
+            once()
+        except Exception as exc:  # a poll that fails is retried at the next interval
+            err.print(f"[red]poll failed[/]: {type(exc).__name__}: {exc}")
+        time.sleep(settings.mail_poll_seconds)
+
+
+@mail_app.command("unmatched")
+def mail_unmatched(
+    status: Annotated[
+        Literal["unmatched", "bounce", "quarantined", "incomplete"],
+        typer.Option(
+            help="Other lists: bounces (undeliverable), quarantined messages, sent mails "
+            "without a usable identity."
+        ),
+    ] = "unmatched",
+) -> None:
+    """List the holding pen: received messages that match no sent mystery mail."""
+    from services.ingest.mail_store import MailStore
+    from services.runtime.db import make_engine, upgrade
+
+    engine = make_engine(_settings().sqlalchemy_url)
+    upgrade(engine)
+    items = MailStore(engine).by_status(status)
+    why = "why unmatched" if status == "unmatched" else "reason"
+    table = Table("message", "date (UTC)", "kind", "from", "subject", why)
+    for item in items:
+        kind = item.kind_override or item.kind or ""
+        table.add_row(
+            item.sha256[:12],
+            f"{item.occurred_at:%Y-%m-%d %H:%M}",
+            kind,
+            item.sender,
+            item.subject[:60],
+            item.reason,
+        )
+    console.print(table)
+    hint = "; resolve with `meetlat mail assign MESSAGE CONTACT`" if status == "unmatched" else ""
+    console.print(f"{len(items)} {status}{hint}")
+
+
+@mail_app.command("assign")
+def mail_assign(
+    message: Annotated[str, typer.Argument(help="Message hash prefix or Message-ID.")],
+    contact: Annotated[str, typer.Argument(help="Contact id or token of the sent mail.")],
+) -> None:
+    """Resolve a holding-pen message by hand: it answers this contact's mystery mail (its
+    events are emitted)."""
+    from services.ingest.mail_service import MailIngestError, assign
+    from services.ingest.mail_store import MailStore
+    from services.ingest.publisher import KafkaPublisher
+
+    settings = _settings()
+    edge = _edge(settings)
+    publisher = KafkaPublisher(edge.broker_url)
+    try:
+        outcome = assign(
+            MailStore(edge.archive.engine),
+            edge.archive,
+            publisher,
+            edge.topics,
+            _mail_config(settings),
+            message,
+            contact,
+        )
+    except MailIngestError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        publisher.close()
+    console.print(
+        f"{outcome.sha256[:12]} → {outcome.contact_id}: {outcome.kind_override or outcome.kind} "
+        f"({outcome.status}; events {', '.join(outcome.event_ids) or 'none'})"
+    )
+
+
+@mail_app.command("reclassify")
+def mail_reclassify(
+    message: Annotated[str, typer.Argument(help="Message hash prefix or Message-ID.")],
+    kind: Annotated[
+        Literal["reply", "auto-reply", "bounce"], typer.Option("--as", help="What it really is.")
+    ],
+) -> None:
+    """Override the classification of a received message: a mail.reclassified event retracts
+    the events emitted for it, and the events of its new kind follow."""
+    from services.ingest.mail.classify import Classification
+    from services.ingest.mail_service import MailIngestError, reclassify
+    from services.ingest.mail_store import MailStore
+    from services.ingest.publisher import KafkaPublisher
+
+    settings = _settings()
+    edge = _edge(settings)
+    publisher = KafkaPublisher(edge.broker_url)
+    try:
+        outcome, events = reclassify(
+            MailStore(edge.archive.engine),
+            edge.archive,
+            publisher,
+            edge.topics,
+            _mail_config(settings),
+            message,
+            Classification(kind.replace("-", "_")),
+        )
+    except MailIngestError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        publisher.close()
+    emitted = ", ".join(e.type for e in events) or "no events (still in the holding pen)"
+    console.print(f"{outcome.sha256[:12]} is now {kind}: {emitted}")
 
 
 @schema_app.command("export")

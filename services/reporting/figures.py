@@ -83,8 +83,7 @@ def figure_rows(update: BenchmarkUpdated) -> list[FigureRow]:
     for breakdown, placed in data["standings"].items():
         for code, standing in placed.items():
             items.extend(
-                (f"standing/{breakdown}", f"{field}:{code}", raw)
-                for field, raw in standing.items()
+                (f"standing/{breakdown}", f"{field}:{code}", raw) for field, raw in standing.items()
             )
     items.extend(("quadrant", code, placed) for code, placed in data["quadrants"].items())
     rows = [

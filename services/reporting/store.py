@@ -5,6 +5,11 @@ into the latest figures, together with the offsets consumed, in one transaction:
 replaced only by a higher version, so replays, duplicates and out-of-order batches are
 harmless, and `positions()` says exactly which part of the topic SQL reflects.
 
+The latest figures are kept as one document per scope and wave (`scope_state.document`, the
+`BenchmarkUpdated` as JSON): a new version is one row written, which keeps an update's way into
+SQL short. Snapshots store the flat rows (`snapshot_figure`), one per figure, for querying and
+comparing.
+
 `take_snapshot` freezes the latest figures (and that position) into `snapshot` /
 `snapshot_figure`. Nothing in Meetlat ever updates or deletes a snapshot.
 """
@@ -24,7 +29,6 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
-    bindparam,
     delete,
     insert,
     select,
@@ -43,7 +47,6 @@ from services.runtime.db import Base, UTCDateTime, upsert_insert, utcnow, write_
 
 __all__ = [
     "BenchmarkStore",
-    "Figure",
     "FigureRow",
     "ScopeState",
     "Snapshot",
@@ -53,23 +56,8 @@ __all__ = [
 ]
 
 
-class Figure(Base):
-    """The latest value of one metric of one breakdown of one scope in one campaign wave."""
-
-    __tablename__ = "figure"
-
-    scope_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    scope_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    campaign: Mapped[str] = mapped_column(String(120), primary_key=True)
-    wave: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    breakdown: Mapped[str] = mapped_column(String(200), primary_key=True)
-    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[float | None] = mapped_column(Float)
-    label: Mapped[str | None] = mapped_column(String(200))
-
-
 class ScopeState(Base):
-    """Name and version of the figure set stored for a scope's campaign wave."""
+    """The latest figure set of a scope's campaign wave: the `BenchmarkUpdated` document."""
 
     __tablename__ = "scope_state"
 
@@ -80,6 +68,7 @@ class ScopeState(Base):
     name: Mapped[str] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class StreamPosition(Base):
@@ -125,31 +114,12 @@ class SnapshotFigure(Base):
 
 
 def _latest_rows(conn: Connection) -> list[FigureRow]:
-    stmt = select(
-        Figure.scope_kind,
-        Figure.scope_id,
-        Figure.campaign,
-        Figure.wave,
-        ScopeState.name,
-        Figure.breakdown,
-        Figure.metric,
-        Figure.value,
-        Figure.label,
-    ).join(
-        ScopeState,
-        (ScopeState.scope_kind == Figure.scope_kind)
-        & (ScopeState.scope_id == Figure.scope_id)
-        & (ScopeState.campaign == Figure.campaign)
-        & (ScopeState.wave == Figure.wave),
-        isouter=True,
-    )
-    # Sorted in Python: code-point order, independent of the database's collation.
-    return sorted_rows(
-        FigureRow(kind, scope_id, campaign, wave, name or "", breakdown, metric, value, label)
-        for kind, scope_id, campaign, wave, name, breakdown, metric, value, label in conn.execute(
-            stmt
-        )
-    )
+    return sorted_rows(row for update in _latest(conn) for row in figure_rows(update))
+
+
+def _latest(conn: Connection) -> list[BenchmarkUpdated]:
+    documents = conn.execute(select(ScopeState.document)).scalars()
+    return [BenchmarkUpdated.model_validate(document) for document in documents]
 
 
 def _positions(conn: Connection) -> dict[tuple[str, int], int]:
@@ -212,6 +182,7 @@ class BenchmarkStore:
                         "name": ins.excluded["name"],
                         "version": ins.excluded["version"],
                         "updated_at": ins.excluded["updated_at"],
+                        "document": ins.excluded["document"],
                     },
                     where=ScopeState.version < ins.excluded["version"],
                 ).returning(
@@ -229,39 +200,11 @@ class BenchmarkStore:
                         "name": u.name,
                         "version": u.version,
                         "updated_at": now,
+                        "document": u.model_dump(mode="json"),
                     }
                     for _, u in sorted(newest.items())  # one lock order for every writer
                 ]
                 changed = {(k, i, c, w) for k, i, c, w in conn.execute(stmt, params)}
-            if changed:
-                conn.execute(
-                    delete(Figure).where(
-                        Figure.scope_kind == bindparam("b_kind"),
-                        Figure.scope_id == bindparam("b_id"),
-                        Figure.campaign == bindparam("b_campaign"),
-                        Figure.wave == bindparam("b_wave"),
-                    ),
-                    [
-                        {"b_kind": k, "b_id": i, "b_campaign": c, "b_wave": w}
-                        for k, i, c, w in sorted(changed)
-                    ],
-                )
-                rows = [
-                    {
-                        "scope_kind": row.scope_kind,
-                        "scope_id": row.scope_id,
-                        "campaign": row.campaign,
-                        "wave": row.wave,
-                        "breakdown": row.breakdown,
-                        "metric": row.metric,
-                        "value": row.value,
-                        "label": row.label,
-                    }
-                    for key in sorted(changed)
-                    for row in figure_rows(newest[key])
-                ]
-                if rows:
-                    conn.execute(insert(Figure), rows)
             if positions:
                 pins = upsert_insert(dialect, StreamPosition)
                 pstmt = pins.on_conflict_do_update(
@@ -283,6 +226,11 @@ class BenchmarkStore:
         with self.engine.connect() as conn:
             return _latest_rows(conn)
 
+    def latest_benchmarks(self) -> list[BenchmarkUpdated]:
+        """The latest figure set of every scope and wave, as published."""
+        with self.engine.connect() as conn:
+            return sorted(_latest(conn), key=lambda b: b.scope_key)
+
     def positions(self) -> dict[tuple[str, int], int]:
         """(topic, partition) → highest consumed offset reflected in SQL."""
         with self.engine.connect() as conn:
@@ -295,7 +243,6 @@ class BenchmarkStore:
         scope versions restart at 1 and would otherwise lose against the stale ones in SQL.
         """
         with write_transaction(self.engine) as conn:
-            conn.execute(delete(Figure))
             conn.execute(delete(ScopeState))
             conn.execute(delete(StreamPosition))
 

@@ -21,6 +21,7 @@ from schemas.scoring_model import ScoringModel
 from services.runtime.db import make_engine
 from services.runtime.settings import Settings
 from services.runtime.topics import Topics, TopicSpec
+from services.runtime.transport import faust_broker_url
 from services.scoring.catalogue import ModelCatalogue, default_model
 
 SERVICES = ("ingest", "scoring", "aggregation", "reporting")
@@ -69,7 +70,7 @@ class Pipeline:
 
 def faust_settings(settings: Settings, broker_url: str) -> dict[str, Any]:
     conf: dict[str, Any] = {
-        "broker": broker_url,
+        "broker": faust_broker_url(broker_url, settings.embedded),
         "store": "memory://",
         "topic_partitions": settings.partitions,
         "topic_replication_factor": settings.replication_factor,

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 EVENTS_IN = Counter(
     "meetlat_events_in_total", "Messages consumed by a service, by event type.", ["service", "type"]
@@ -24,6 +24,26 @@ PROCESSING_SECONDS = Histogram(
     "Time a service spends on one message (or one batch, for batching services).",
     ["service"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+# Mail ingestion (`meetlat ingest mail`)
+MAIL_FETCHED = Counter(
+    "meetlat_mail_fetched_total", "Messages fetched from a mail source (before deduplication)."
+)
+MAIL_CLASSIFIED = Counter(
+    "meetlat_mail_classified_total",
+    "Messages processed, by kind (sent, reply, auto_reply, bounce).",
+    ["kind"],
+)
+MAIL_UNMATCHED = Gauge(
+    "meetlat_mail_unmatched", "Received messages in the holding pen (matched to no sent mail)."
+)
+MAIL_QUARANTINED = Counter(
+    "meetlat_mail_quarantined_total", "Messages quarantined instead of analysed.", ["reason"]
+)
+MAIL_LAST_POLL = Gauge(
+    "meetlat_mail_last_successful_poll_timestamp_seconds",
+    "Unix time of the last mail poll that completed without error.",
 )
 
 

@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -58,6 +58,53 @@ class Settings(BaseSettings):
         "broker has none, so it always runs at-least-once with idempotent consumers.",
     )
     log_level: str = "warn"
+
+    # Mail ingestion (`meetlat ingest mail`)
+    imap_url: str | None = Field(
+        default=None,
+        description="The mystery mailer's IMAP account: 'imaps://user@host/' (TLS) or "
+        "'imap://user@host:143/' for a local server. No password in the URL.",
+    )
+    imap_password: SecretStr | None = Field(default=None, description="IMAP password.")
+    imap_password_file: Path | None = Field(
+        default=None, description="File holding the IMAP password (first line)."
+    )
+    imap_folders: list[str] = Field(
+        default=["INBOX"], description="Folders with received mail (JSON list)."
+    )
+    imap_sent_folder: str | None = Field(
+        default=None,
+        description="Folder of the sent mystery mails. Unset: the folder flagged \\Sent, "
+        "else one named Sent / Verzonden items.",
+    )
+    mail_poll_seconds: float = Field(
+        default=300, gt=0, description="Interval of `meetlat ingest mail --poll`."
+    )
+    mail_address: str | None = Field(
+        default=None,
+        description="The mystery mailer's own address: a message from it with a token in the "
+        "subject is a sent mystery mail wherever it is found.",
+    )
+    mail_persona: str | None = Field(
+        default=None,
+        description="Name the mystery mailer signs with (salutation check). Unset: the sender "
+        "name of the sent mails.",
+    )
+    mail_campaign: str | None = Field(
+        default=None, description="Campaign of sent mails without an X-Meetlat-Campaign header."
+    )
+    mail_wave: int | None = Field(
+        default=None, ge=1, le=99, description="Wave of sent mails without X-Meetlat-Wave."
+    )
+
+    def imap_secret(self) -> str | None:
+        """The IMAP password, from the setting or the file (never logged)."""
+        if self.imap_password is not None:
+            return self.imap_password.get_secret_value()
+        if self.imap_password_file is not None:
+            lines = self.imap_password_file.read_text(encoding="utf-8").splitlines()
+            return lines[0] if lines else ""
+        return None
 
     @property
     def embedded(self) -> bool:

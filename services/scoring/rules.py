@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from schemas.events import (
@@ -26,6 +27,7 @@ from schemas.events import (
     Event,
     MailAssessed,
     MailAutoReplied,
+    MailReclassified,
     MailReplied,
     MailSent,
     RescoreRequested,
@@ -65,14 +67,27 @@ class ContactFacts:
     def channel(self) -> Channel | None:
         return next((c for e in self.events if (c := channel_of(e)) is not None), None)
 
+    @cached_property
+    def retracted(self) -> frozenset[str]:
+        """Event ids a human reclassification of a mail retracted: they no longer count."""
+        return frozenset(
+            ident for e in self.events if isinstance(e, MailReclassified) for ident in e.retracts
+        )
+
+    def _counting(self) -> Iterable[Event]:
+        if not self.retracted:
+            return self.events
+        return [e for e in self.events if e.event_id not in self.retracted]
+
     def first(self, kind: type) -> Event | None:
-        return next((e for e in self.events if isinstance(e, kind)), None)
+        return next((e for e in self._counting() if isinstance(e, kind)), None)
 
     def last(self, kind: type) -> Event | None:
-        return next((e for e in reversed(self.events) if isinstance(e, kind)), None)
+        events = self._counting()
+        return next((e for e in reversed(tuple(events)) if isinstance(e, kind)), None)
 
     def all(self, kind: type) -> list[Event]:
-        return [e for e in self.events if isinstance(e, kind)]
+        return [e for e in self._counting() if isinstance(e, kind)]
 
 
 def check_belongs(facts: ContactFacts, event: Event) -> None:

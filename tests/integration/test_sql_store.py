@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 import services.ingest.archive
+import services.ingest.mail_store
 import services.reporting.store  # registers the reporting tables on Base.metadata
 from schemas.benchmarks import BenchmarkUpdated, Figures
 from services.aggregation.benchmarks import process_out
@@ -120,7 +121,6 @@ def test_upgrade_twice_is_a_noop(database_url: str) -> None:
         assert [v for (v,) in versions] == [head_revision()]
         assert set(tables) >= {
             "event_archive",
-            "figure",
             "scope_state",
             "stream_position",
             "snapshot",

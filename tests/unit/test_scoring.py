@@ -42,6 +42,7 @@ from schemas.events import (
     Event,
     MailAssessed,
     MailAutoReplied,
+    MailReclassified,
     MailReplied,
     MailSent,
     RescoreRequested,
@@ -308,6 +309,25 @@ def test_mail_speed_uses_event_time_across_time_zones() -> None:
     score = score_of(mail, replied, mail_assessed(100))
     assert value_of(score, "snelheid_mail") == 10
     assert item(score, "snelheid_mail").observation == "reply_hours=24"
+
+
+def test_a_reclassification_retracts_the_events_it_names() -> None:
+    """`meetlat mail reclassify`: an auto-reply taken for the answer no longer counts, and a
+    reply taken for an auto-reply counts from the reclassification's own MailReplied."""
+    reply = ev(MailReplied, "r", 10)
+    fixed = ev(MailReclassified, "rc", 50, retracts=("r",), kind="auto_reply")
+    auto = ev(MailAutoReplied, "r-auto", 10)
+    unanswered = score_of(sent(), reply, fixed, auto)
+    assert unanswered.answered is False
+    assert unanswered.facts["auto_reply"] == "yes"
+    # the other way round, in any order of arrival
+    back = ev(MailReclassified, "rc2", 60, retracts=("r-auto",), kind="reply")
+    again = ev(MailReplied, "r2", 10)
+    for events in ([sent(), auto, back, again], [again, back, auto, sent()]):
+        score = score_of(*events, mail_assessed(400, **RIGHT_MAIL))
+        assert score.answered is True
+        assert score.facts["auto_reply"] == "no"
+        assert value_of(score, "snelheid_mail") == 10
 
 
 # ------------------------------------------------------------------ weighted mean and N/A

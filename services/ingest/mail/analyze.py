@@ -128,15 +128,17 @@ def analyze(
     persona: str | None,
     now: datetime,
     options: AnalysisOptions | None = None,
+    kind: Classification | None = None,
 ) -> MailAnalysis:
     """Analyse one raw message against the sent mystery mails. `persona` is the name the
     mystery mailer signed with ("Jan de Vries", or "de heer Jan de Vries" to fix the form
-    of address); `now` (aware) is the reference time, e.g. when the message was fetched."""
+    of address); `now` (aware) is the reference time, e.g. when the message was fetched.
+    `kind`: a human's classification, which replaces the classifier's."""
     opts = options or AnalysisOptions()
     now = _aware(now)
     errors: list[str] = []
     try:
-        return _analyze(raw, sent, persona, now, opts, errors)
+        return _analyze(raw, sent, persona, now, opts, errors, kind)
     except Exception as exc:  # last resort; every step is guarded already
         errors.append(f"analyze: {type(exc).__name__}: {str(exc)[:200]}")
         data = raw if isinstance(raw, bytes) else b""
@@ -155,6 +157,7 @@ def _analyze(
     now: datetime,
     opts: AnalysisOptions,
     errors: list[str],
+    kind: Classification | None = None,
 ) -> MailAnalysis:
     parsed = parse(raw, now, opts.parse)
     if isinstance(parsed, Quarantined):
@@ -170,6 +173,9 @@ def _analyze(
     reply = _guard("reply", errors, lambda: strip_reply(mail.text))
     body = reply.body if reply is not None else mail.text
     classification = _guard("classify", errors, lambda: classify(mail, body))
+    if kind is not None:
+        was = f"classifier said {classification.kind.value}" if classification else "unclassified"
+        classification = ClassificationResult(kind, ("classified by hand",), (was,))
     matched = _guard(
         "threading",
         errors,

@@ -436,20 +436,26 @@ class JargonCheck:
 
 
 @lru_cache(maxsize=32)
-def _jargon_patterns(terms: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+def _jargon_patterns(terms: tuple[str, ...]) -> tuple[tuple[str, str, re.Pattern[str]], ...]:
+    """Per term: its first word case-folded (a cheap necessary condition) and its pattern."""
     out = []
     for term in terms:
         core = r"\s+".join(re.escape(part) for part in term.split())
         suffix = "" if term.endswith(".") else r"(?:e|en|s)?"
-        out.append((term, re.compile(rf"(?<![\w.]){core}{suffix}(?![\w])", re.IGNORECASE)))
+        pattern = re.compile(rf"(?<![\w.]){core}{suffix}(?![\w])", re.IGNORECASE)
+        out.append((term, (term.split() or [""])[0].casefold(), pattern))
     return tuple(out)
 
 
 def jargon_check(body: str, terms: Sequence[str] = DEFAULT_JARGON) -> JargonCheck:
     count = 0
     found: list[str] = []
-    for term, pattern in _jargon_patterns(tuple(terms)):
-        hits = len(pattern.findall(body[:200_000]))
+    text = body[:200_000]
+    folded = text.casefold()
+    for term, first, pattern in _jargon_patterns(tuple(terms)):
+        if first not in folded:  # the pattern cannot match (most terms, most replies)
+            continue
+        hits = len(pattern.findall(text))
         if hits:
             count += hits
             found.append(term)

@@ -35,8 +35,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 from bs4 import BeautifulSoup, NavigableString, PageElement, Tag
 
@@ -348,6 +350,31 @@ def html_to_text(html: str) -> str:
 # ------------------------------------------------------------------ headers
 
 
+class _CachedHeaders(HeaderRegistry):
+    """`email.policy.default`'s header factory, memoised. The stock one builds a new header
+    class on every access and parses the value again each time (the feed parser alone asks
+    for Content-Type several times per part); header objects are immutable, so the same
+    (name, value) can share one."""
+
+    @lru_cache(maxsize=64)  # noqa: B019 - one registry for the process
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        return super().__getitem__(name)
+
+    def __call__(self, name: str, value: Any) -> BaseHeader:
+        if isinstance(value, str) and len(value) <= 2000:
+            return _cached_header(self, name, value)
+        return super().__call__(name, value)
+
+
+@lru_cache(maxsize=8192)
+def _cached_header(registry: HeaderRegistry, name: str, value: str) -> BaseHeader:
+    return HeaderRegistry.__call__(registry, name, value)
+
+
+_HEADERS = _CachedHeaders()
+POLICY = email.policy.default.clone(header_factory=_HEADERS)
+
+
 def _raw_index(msg: Message) -> dict[str, list[str]]:
     """Raw header values by lower-case name, read once (the policy parses a header on every
     access, which is most of the parsing time)."""
@@ -404,7 +431,7 @@ def _addresses(raw: Mapping[str, list[str]], name: str, problems: list[str]) -> 
             problems.append(f"header {name} cut at {_MAX_ADDRESS_HEADER} characters")
             text = text[:_MAX_ADDRESS_HEADER]
         try:
-            header = email.policy.default.header_factory(name, text)
+            header = _HEADERS(name, text)
             items = list(getattr(header, "addresses", ()))
             if getattr(header, "defects", ()):
                 problems.append(f"malformed address in header {name}")
@@ -473,7 +500,7 @@ def _header_date(raw: Mapping[str, list[str]], problems: list[str]) -> datetime 
     value: datetime | None = None
     text = "".join(clean_text(raws[0][:200]).splitlines())
     try:
-        header = email.policy.default.header_factory("date", text)
+        header = _HEADERS("date", text)
         value = getattr(header, "datetime", None)
     except Exception:
         value = None
@@ -679,7 +706,7 @@ def _embedded(parts: list[_Part]) -> tuple[EmbeddedHeaders, ...]:
         elif part.ctype == "text/rfc822-headers":
             text = _part_text(part, [])
             try:
-                inner = email.message_from_string(text + "\n\n", policy=email.policy.default)
+                inner = email.message_from_string(text + "\n\n", policy=POLICY)
             except Exception:
                 inner = None
         if inner is None:
@@ -748,7 +775,7 @@ def parse(
         )
     repaired, dropped = _repair_header_block(raw)
     try:
-        msg = email.message_from_bytes(repaired, policy=email.policy.default)
+        msg = email.message_from_bytes(repaired, policy=POLICY)
     except Exception as exc:  # the parser is lenient; this is a bug or absurd input
         return Quarantined("unparseable", f"{type(exc).__name__}: {exc}"[:300], size, fingerprint)
     if not msg.keys():

@@ -54,6 +54,7 @@ MatchMethod = Literal[
     "thread_index",
     "token_text",
     "domain_case",
+    "manual",  # assigned by hand from the holding pen
 ]
 
 

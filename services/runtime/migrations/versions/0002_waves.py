@@ -1,7 +1,8 @@
 """Figures per campaign wave, with a text label (band, quadrant, survey status).
 
-The latest figures are materialised from the benchmarks topic, so `figure` and `scope_state`
-are rebuilt empty (and the stream positions forgotten, so the materialiser re-reads the topic).
+The latest figures are materialised from the benchmarks topic; they become one document per
+scope and wave (`scope_state.document`) instead of one `figure` row per number, and start
+empty (the stream positions are forgotten, so the materialiser re-reads the topic).
 Snapshots are immutable: their figures keep their values and get campaign '' and wave 0.
 
 Revision ID: 0002
@@ -36,20 +37,12 @@ def upgrade() -> None:
     op.drop_table("scope_state")
     op.execute(sa.text("DELETE FROM stream_position"))
     op.create_table(
-        "figure",
-        *_scope_columns(),
-        sa.Column("breakdown", sa.String(length=200), nullable=False),
-        sa.Column("metric", sa.String(length=64), nullable=False),
-        sa.Column("value", sa.Float(), nullable=True),
-        sa.Column("label", sa.String(length=200), nullable=True),
-        sa.PrimaryKeyConstraint(*_SCOPE, "breakdown", "metric", name=op.f("pk_figure")),
-    )
-    op.create_table(
         "scope_state",
         *_scope_columns(),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("document", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint(*_SCOPE, name=op.f("pk_scope_state")),
     )
     with op.batch_alter_table("snapshot_figure", recreate="always") as batch_op:
@@ -68,7 +61,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("figure")
     op.drop_table("scope_state")
     op.execute(sa.text("DELETE FROM stream_position"))
     op.create_table(
