@@ -157,7 +157,7 @@ def drive(
     watcher.start()
     sent: dict[int, float] = {}
     start = time.monotonic()
-    tick = 0.02
+    tick = 0.05  # one archive commit and one flush per tick, as a batching ingest would
     owed = 0.0
     cursor = probes = 0
     at = max(e.occurred_at for e in background)

@@ -15,6 +15,7 @@ A wave's figures carry the previous wave's, so a change to wave w also republish
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import defaultdict
@@ -168,21 +169,30 @@ def register(pipeline: Pipeline) -> None:
                     if changed:
                         touched[code].add((item.campaign, item.wave))
                         partition_of[code] = event.message.partition
-                for code, waves in touched.items():
-                    ledger = ledgers.get(code)
-                    publish_municipality(code, ledger, waves)
-                    raw = json.dumps(ledger.to_json(), separators=(",", ":")).encode()
-                    ledgers.write(code, ledger, raw, partition_of[code])
+                work = {code: (ledgers.get(code), waves) for code, waves in touched.items()}
+                # Pure and CPU-bound: in a thread, so the event loop (the other agents, the
+                # consumer) keeps turning while it runs; only this agent touches the ledgers.
+                outputs = await asyncio.to_thread(municipality_outputs, work)
+                for code, (updates, raw) in outputs.items():
+                    for update, messages in updates:
+                        publish(update)
+                        for message in messages:
+                            partials_topic.send_soon(
+                                key=f"{message.target_kind}:{message.target_id}:"
+                                f"{message.campaign}".encode(),
+                                value=message.model_dump_json().encode(),
+                            )
+                            METRICS.produced("partial")
+                    ledgers.write(code, work[code][0], raw, partition_of[code])
 
-    def publish_municipality(code: str, ledger: Ledger, changed: set[tuple[str, int]]) -> None:
-        for update, messages in municipality_updates(code, ledger, changed, reference, rules):
-            publish(update)
-            for message in messages:
-                partials_topic.send_soon(
-                    key=f"{message.target_kind}:{message.target_id}:{message.campaign}".encode(),
-                    value=message.model_dump_json().encode(),
-                )
-                METRICS.produced("partial")
+    def municipality_outputs(
+        changed: dict[str, tuple[Ledger, set[tuple[str, int]]]],
+    ) -> dict[str, tuple[list[tuple[BenchmarkUpdated, list[PartialUpdated]]], bytes]]:
+        out = {}
+        for code, (ledger, waves) in changed.items():
+            updates = municipality_updates(code, ledger, waves, reference, rules)
+            out[code] = (updates, json.dumps(ledger.to_json(), separators=(",", ":")).encode())
+        return out
 
     index: dict[str, CombinedScope] = {}  # scope prefix 'kind:id:campaign' → its state
 
@@ -229,7 +239,9 @@ def register(pipeline: Pipeline) -> None:
                     partition_of[scope.prefix] = event.message.partition
                 for prefix, changed in touched.items():
                     scope = index[prefix]
-                    for update in scope.updates(changed, reference, rules):
+                    # the costly merge of every member: in a thread (see above)
+                    updates = await asyncio.to_thread(scope.updates, changed, reference, rules)
+                    for update in updates:
                         version = update.version
                         versions.write(
                             f"{prefix}|{update.wave}",

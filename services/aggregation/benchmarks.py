@@ -552,18 +552,19 @@ def municipality_updates(
             None if before is None else (before, ledger.contribution(campaign, before)),
             rules,
         )
-        wire = part.to_wire()
-        messages = [
-            PartialUpdated(
-                target_kind=kind,
-                target_id=target,
-                municipality=code,
-                campaign=campaign,
-                wave=wave,
-                version=version,
-                **wire,
-            )
-            for kind, target in targets
+        message = PartialUpdated(
+            target_kind=targets[0][0],
+            target_id=targets[0][1],
+            municipality=code,
+            campaign=campaign,
+            wave=wave,
+            version=version,
+            **part.to_wire(),
+        )
+        # validated once; the other targets differ only in the two target fields
+        messages = [message] + [
+            message.model_copy(update={"target_kind": kind, "target_id": target})
+            for kind, target in targets[1:]
         ]
         out.append((update, messages))
     return out
