@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from schemas.benchmarks import BenchmarkUpdated
 from schemas.scores import ScoreRevision
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import parse_jsonl
 from services.ingest.publisher import KafkaPublisher
 from services.ingest.service import ingest
 from services.reporting.store import BenchmarkStore
+from services.reporting.topic import latest_benchmarks
 from services.runtime.broker import BrokerError, EmbeddedBroker
 from services.runtime.deadletter import headers_dict
 from services.runtime.settings import Settings, bootstrap_servers
@@ -304,6 +306,8 @@ def test_deadlines_by_event_time_late_reply_and_late_callback(
     ]
     late_callback = [event(4, "call.callback_made", "c-cb", timedelta(hours=2))]
     fired_before = REGISTRY.get_sample_value("meetlat_deadlines_fired_total") or 0.0
+    superseded_before = REGISTRY.get_sample_value("meetlat_revisions_superseded_total") or 0.0
+    benchmarks: dict[str, BenchmarkUpdated] = {}
 
     async def scenario() -> tuple[list[object], list[object]]:
         async with running_pipeline(settings, broker.url) as pipeline:
@@ -336,6 +340,9 @@ def test_deadlines_by_event_time_late_reply_and_late_callback(
             await send(late_reply + late_callback, "late", timedelta(days=30))
             publisher.close()
             scores = await asyncio.to_thread(read_all, broker, pipeline.topics.scores)
+            benchmarks.update(
+                await asyncio.to_thread(latest_benchmarks, broker.url, pipeline.topics.benchmarks)
+            )
             return scores, [pipeline]
 
     messages, (pipeline,) = asyncio.run(scenario())  # type: ignore[misc]
@@ -374,6 +381,19 @@ def test_deadlines_by_event_time_late_reply_and_late_callback(
     for contact, streamed in by_contact.items():
         final = streamed[-1].model_dump(exclude={"revision"})
         assert final == oracle.scores[contact].model_dump(exclude={"revision"})
+
+    # the aggregators replaced every superseded revision: the compacted benchmarks topic holds
+    # exactly the oracle's benchmarks (versions count updates, so they may differ)
+    superseded = REGISTRY.get_sample_value("meetlat_revisions_superseded_total") or 0.0
+    assert superseded - superseded_before >= 4  # two per contact
+    assert {k: b.model_dump(exclude={"version"}) for k, b in benchmarks.items()} == {
+        b.scope_key: b.model_dump(exclude={"version"}) for b in oracle.benchmarks
+    }
+    assert benchmarks[f"nation:NL:{oracle.benchmarks[0].campaign}:1"].contacts == 2
+    for scope in ("municipality", "chamber", "nation"):
+        assert (
+            REGISTRY.get_sample_value("meetlat_benchmark_updates_total", {"scope": scope}) or 0
+        ) > 0
 
 
 def test_rescore_request_produces_a_revision_under_the_new_model(
