@@ -104,9 +104,10 @@ def benchmarks_of(
             code, ledger, ledger.waves(), reference, rules
         ):
             out.append(update)
+            part = ledger.contribution(update.campaign, update.wave)  # what `messages` carry
             for message in messages:
                 scope = CombinedScope(message.target_kind, message.target_id, message.campaign)
-                combined.setdefault(scope.prefix, scope).receive(message)
+                combined.setdefault(scope.prefix, scope).receive(message, part)
     for _, scope in sorted(combined.items()):
         out.extend(scope.updates(set(scope.waves), reference, rules))
     return out
