@@ -60,8 +60,36 @@ class Figures(_Frozen):
     significant: bool = False
 
 
-class ProcessFiguresOut(_Frozen):
-    """How calls and mails were handled (see `services.aggregation.process.ProcessFigures`)."""
+class ProcessFigures(_Frozen):
+    """Process figures of a set of contacts (one latest score per contact).
+
+    Shares are fractions 0–1; a share, mean or median is None when its denominator is 0.
+
+    Phone (over the phone contacts):
+    - `calls`: number of calls.
+    - `first_attempt_share`: calls answered and completed at once — no callback promised and the
+      entrepreneur did not have to call back himself — over all calls.
+    - `transfers_per_call`: mean number of transfers per call.
+    - `warm_transfer_share`: warm transfers (briefed colleague, present) over all transfers of
+      all calls; None when there were no transfers.
+    - `callbacks_promised`: calls with a promised callback.
+    - `callbacks_kept` / `callbacks_late` / `callbacks_never`: calls whose callback was made on
+      time / made after its deadline / not made (deadline passed or the entrepreneur called back
+      himself). A promised callback still before its deadline is in none of the three; a
+      callback made without a recorded promise is counted as kept, as the scorer records it.
+    - `self_callbacks`: calls where the entrepreneur had to call back himself.
+
+    Mail (over the mail contacts):
+    - `mails`: number of mails sent and scored (answered, or unanswered past the deadline).
+    - `answered_share`: mails with a real reply (an auto-reply is not one) over all mails.
+    - `auto_reply_share`: mails that got an auto-reply over all mails.
+    - `mean_reply_hours` / `median_reply_hours`: clock hours from sending to the reply, over
+      the answered mails.
+    - `mean_reply_working_hours` / `median_reply_working_hours`: the same in working hours
+      (`working_hours_between` with its default office hours).
+    - `answered_within_24h_share`: mails answered within 24 clock hours (≤ 24) over all mails,
+      so an unanswered mail counts as not answered within 24 hours.
+    """
 
     calls: int
     first_attempt_share: float | None
@@ -82,8 +110,14 @@ class ProcessFiguresOut(_Frozen):
     answered_within_24h_share: float | None
 
 
-class SurveyFiguresOut(_Frozen):
-    """KTO figures of one survey breakdown; every figure None below 10 respondents."""
+class SurveyFigures(_Frozen):
+    """The KTO figures of one scope and breakdown.
+
+    `respondents` counts distinct responses. When `published` is False (fewer than
+    `MIN_RESPONDENTS`), `status` is "too few responses" and every figure is None.
+    `nps_respondents` counts the respondents who answered the recommend question; `nps` is
+    None when none of them did.
+    """
 
     respondents: int
     published: bool
@@ -119,8 +153,8 @@ class BenchmarkUpdated(_Frozen):
     )
     contacts: int = Field(ge=0, description="Contacts (latest revisions) reflected.")
     breakdowns: dict[str, Figures] = Field(description="Breakdown key → figures (module doc).")
-    process: ProcessFiguresOut
-    surveys: dict[str, SurveyFiguresOut] = Field(
+    process: ProcessFigures
+    surveys: dict[str, SurveyFigures] = Field(
         description="'all' and 'survey_channel=counter|phone|digital' → KTO figures."
     )
     standings: dict[str, dict[str, Standing]] = Field(

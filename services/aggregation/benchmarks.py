@@ -31,11 +31,11 @@ from schemas.benchmarks import (
     BenchmarkUpdated,
     Figures,
     PartialUpdated,
-    ProcessFiguresOut,
+    ProcessFigures,
     Quadrant,
     ScopeKind,
     Standing,
-    SurveyFiguresOut,
+    SurveyFigures,
 )
 from schemas.events import SurveyResponse
 from schemas.reference import ReferenceData
@@ -396,20 +396,8 @@ def breakdown_figures(
     return out
 
 
-def survey_figures(records: Sequence[SurveyRecord]) -> dict[str, SurveyFiguresOut]:
-    return {
-        key: SurveyFiguresOut(
-            respondents=f.respondents,
-            published=f.published,
-            status=f.status,
-            totaaloordeel=f.totaaloordeel,
-            ces=f.ces,
-            nps=f.nps,
-            nps_respondents=f.nps_respondents,
-            hostmanship=f.hostmanship,
-        )
-        for key, f in breakdowns_of_answers(records).items()
-    }
+def survey_figures(records: Sequence[SurveyRecord]) -> dict[str, SurveyFigures]:
+    return breakdowns_of_answers(records)
 
 
 def standings(
@@ -466,9 +454,8 @@ def quadrants(
     return out, label
 
 
-def process_out(records: Iterable[ProcessRecord]) -> ProcessFiguresOut:
-    f = figures_of_records(records)
-    return ProcessFiguresOut(**{name: getattr(f, name) for name in ProcessFiguresOut.model_fields})
+def process_out(records: Iterable[ProcessRecord]) -> ProcessFigures:
+    return figures_of_records(records)
 
 
 def previous_wave(waves: Iterable[int], wave: int) -> int | None:

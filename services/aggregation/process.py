@@ -20,13 +20,14 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 import holidays
+
+from schemas.benchmarks import ProcessFigures
 
 __all__ = [
     "DAY_END",
@@ -127,57 +128,6 @@ class ProcessContact(Protocol):
 
     @property
     def facts(self) -> Mapping[str, str | float]: ...
-
-
-@dataclass(frozen=True)
-class ProcessFigures:
-    """Process figures of a set of contacts (one latest score per contact).
-
-    Shares are fractions 0–1; a share, mean or median is None when its denominator is 0.
-
-    Phone (over the phone contacts):
-    - `calls`: number of calls.
-    - `first_attempt_share`: calls answered and completed at once — no callback promised and the
-      entrepreneur did not have to call back himself — over all calls.
-    - `transfers_per_call`: mean number of transfers per call.
-    - `warm_transfer_share`: warm transfers (briefed colleague, present) over all transfers of
-      all calls; None when there were no transfers.
-    - `callbacks_promised`: calls with a promised callback.
-    - `callbacks_kept` / `callbacks_late` / `callbacks_never`: calls whose callback was made on
-      time / made after its deadline / not made (deadline passed or the entrepreneur called back
-      himself). A promised callback still before its deadline is in none of the three; a
-      callback made without a recorded promise is counted as kept, as the scorer records it.
-    - `self_callbacks`: calls where the entrepreneur had to call back himself.
-
-    Mail (over the mail contacts):
-    - `mails`: number of mails sent and scored (answered, or unanswered past the deadline).
-    - `answered_share`: mails with a real reply (an auto-reply is not one) over all mails.
-    - `auto_reply_share`: mails that got an auto-reply over all mails.
-    - `mean_reply_hours` / `median_reply_hours`: clock hours from sending to the reply, over
-      the answered mails.
-    - `mean_reply_working_hours` / `median_reply_working_hours`: the same in working hours
-      (`working_hours_between` with its default office hours).
-    - `answered_within_24h_share`: mails answered within 24 clock hours (≤ 24) over all mails,
-      so an unanswered mail counts as not answered within 24 hours.
-    """
-
-    calls: int
-    first_attempt_share: float | None
-    transfers_per_call: float | None
-    warm_transfer_share: float | None
-    callbacks_promised: int
-    callbacks_kept: int
-    callbacks_late: int
-    callbacks_never: int
-    self_callbacks: int
-    mails: int
-    answered_share: float | None
-    auto_reply_share: float | None
-    mean_reply_hours: float | None
-    median_reply_hours: float | None
-    mean_reply_working_hours: float | None
-    median_reply_working_hours: float | None
-    answered_within_24h_share: float | None
 
 
 def _number(facts: Mapping[str, str | float], key: str) -> float | None:

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple, Protocol, get_args
 
+from schemas.benchmarks import SurveyFigures
 from schemas.events import SurveyChannel, SurveyResponse
 
 MIN_RESPONDENTS: Final = 10
@@ -36,26 +36,6 @@ Status = Literal["published", "too few responses"]
 SURVEY_CHANNELS: tuple[SurveyChannel, ...] = get_args(SurveyChannel)
 ALL: Final = "all"
 HOSTMANSHIP_ITEMS: Final = 6
-
-
-@dataclass(frozen=True)
-class SurveyFigures:
-    """The KTO figures of one scope and breakdown.
-
-    `respondents` counts distinct responses. When `published` is False (fewer than
-    `MIN_RESPONDENTS`), `status` is "too few responses" and every figure is None.
-    `nps_respondents` counts the respondents who answered the recommend question; `nps` is
-    None when none of them did.
-    """
-
-    respondents: int
-    published: bool
-    status: Status
-    totaaloordeel: float | None
-    ces: float | None
-    nps: float | None
-    nps_respondents: int | None
-    hostmanship: tuple[float, ...] | None
 
 
 class SurveyAnswers(Protocol):
