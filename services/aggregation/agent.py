@@ -58,6 +58,12 @@ LAG = Gauge(
     "Wall-clock time minus the event time of the newest fact in the last published benchmark.",
     ["scope"],
 )
+EVENT_TIME = Gauge(
+    "meetlat_aggregation_event_time_seconds",
+    "Event time (POSIX seconds) of the newest fact in the last published benchmark; compared "
+    "with the newest event time ingested it is the aggregation's lag in event time.",
+    ["scope"],
+)
 BATCH = 1000
 BATCH_SECONDS = 0.02
 """Municipality level: a short window, so a revision reaches SQL quickly."""
@@ -132,7 +138,9 @@ def register(pipeline: Pipeline) -> None:
         METRICS.produced(f"benchmark.{update.scope_kind}")
         UPDATES.labels(update.scope_kind).inc()
         if update.as_of is not None:
-            LAG.labels(update.scope_kind).set(max(0.0, time.time() - update.as_of.timestamp()))
+            stamp = update.as_of.timestamp()
+            LAG.labels(update.scope_kind).set(max(0.0, time.time() - stamp))
+            EVENT_TIME.labels(update.scope_kind).set(stamp)
 
     @app.agent(inputs, name="municipality-aggregator")
     async def municipality_aggregator(stream: Any) -> None:
