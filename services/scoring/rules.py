@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from schemas.events import (
@@ -34,7 +35,7 @@ from schemas.events import (
     event_order,
 )
 from schemas.scores import ContactScore, Correction, CriterionScore
-from schemas.scoring_model import Criterion, ScoringModel
+from schemas.scoring_model import Criterion, Critical, ScoringModel
 
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
@@ -61,7 +62,7 @@ class ContactFacts:
             return ContactFacts((*events, event))  # the usual case: facts arrive in order
         return ContactFacts.of((*events, event))
 
-    @property
+    @cached_property
     def channel(self) -> Channel | None:
         return next((c for e in self.events if (c := channel_of(e)) is not None), None)
 
@@ -197,6 +198,23 @@ def _mail_facts(facts: ContactFacts, model: ScoringModel) -> Observed:
 # ------------------------------------------------------------------ scoring
 
 
+# CriterionScore is frozen and a function of (criterion, assessed or not, observation): the
+# scorer reuses the instances it made before instead of building (and validating) them anew.
+# Per model (kept alive with its memo); bounded, since measured quantities vary freely.
+_CRITERION_MEMO: dict[int, tuple[ScoringModel, dict[tuple[Any, ...], CriterionScore]]] = {}
+_CRITERION_MEMO_SIZE = 20_000
+
+
+def _criterion_memo(model: ScoringModel) -> dict[tuple[Any, ...], CriterionScore]:
+    entry = _CRITERION_MEMO.get(id(model))
+    if entry is None or entry[0] is not model:
+        entry = _CRITERION_MEMO[id(model)] = (model, {})
+    memo = entry[1]
+    if len(memo) > _CRITERION_MEMO_SIZE:
+        memo.clear()
+    return memo
+
+
 def _criterion_score(
     criterion: Criterion,
     answers: Mapping[str, str] | None,
@@ -231,6 +249,29 @@ def _criterion_score(
     )
 
 
+def _breakdown(
+    model: ScoringModel,
+    channel: Channel,
+    answers: Mapping[str, str] | None,
+    observed: Mapping[str, str | float],
+) -> tuple[CriterionScore, ...]:
+    memo = _criterion_memo(model)
+    assessed = answers is not None
+    out = []
+    observation: str | float | None
+    for criterion in model.for_channel(channel):
+        if criterion.observe is None:
+            observation = answers.get(criterion.id) if answers is not None else None
+        else:
+            observation = observed.get(criterion.observe)
+        key = (criterion.id, assessed, type(observation), observation)
+        item = memo.get(key)
+        if item is None:
+            item = memo[key] = _criterion_score(criterion, answers, observed)
+        out.append(item)
+    return tuple(out)
+
+
 def weighted_mean(scores: Iterable[CriterionScore]) -> float | None:
     """Σ(value × weight) / Σ(weight) over applicable criteria.
 
@@ -241,14 +282,29 @@ def weighted_mean(scores: Iterable[CriterionScore]) -> float | None:
     return math.fsum(v * w for v, w in applicable) / math.fsum(w for _, w in applicable)
 
 
+_CRITICALS: dict[int, tuple[ScoringModel, dict[str, Critical]]] = {}
+
+
+def _criticals(model: ScoringModel) -> dict[str, Critical]:
+    """The model's knock-out criteria by id (precomputed per model)."""
+    entry = _CRITICALS.get(id(model))
+    if entry is None or entry[0] is not model:
+        found = {c.id: c.critical for c in model.criteria if c.critical is not None}
+        entry = _CRITICALS[id(model)] = (model, found)
+    return entry[1]
+
+
 def _critical(
     raw: float, breakdown: Iterable[CriterionScore], model: ScoringModel
 ) -> tuple[float, list[Correction]]:
     """Apply knock-out criteria: cap (or zero) the score when a critical value is too low."""
     capped = raw
     notes: list[Correction] = []
+    criticals = _criticals(model)
+    if not criticals:
+        return capped, notes
     for item in breakdown:
-        critical = model.by_id[item.criterion].critical
+        critical = criticals.get(item.criterion)
         if critical is None or not critical.applies(item.value):
             continue
         limit = 0.0 if critical.effect == "zero" or critical.cap is None else critical.cap
@@ -331,9 +387,7 @@ def score_contact(
         observed = _phone_facts(facts, model, watermark)
 
     answers: Mapping[str, str] | None = getattr(assessed, "answers", None)
-    breakdown = tuple(
-        _criterion_score(c, answers, observed.values) for c in model.for_channel(channel)
-    )
+    breakdown = _breakdown(model, channel, answers, observed.values)
     raw = weighted_mean(breakdown)
     if raw is None:
         return Outcome(None, observed.deadlines)
