@@ -191,8 +191,9 @@ def register(pipeline: Pipeline) -> None:
             if self.revisions:
                 METRICS.produced("score.revision", len(self.revisions))
 
-    async def fire_due(clock: PartitionClock, partition: int, source: str, batch: Batch) -> None:
+    async def fire_due(clock: PartitionClock, partition: int, message: Any, batch: Batch) -> None:
         """Re-evaluate every contact whose deadline the watermark has passed."""
+        source = message_source(message)
         watermark = datetime.fromtimestamp(clock.watermark, UTC)
         for contact_id in clock.due():
             DEADLINES_FIRED.inc()
@@ -217,32 +218,42 @@ def register(pipeline: Pipeline) -> None:
             if step.score is not None:
                 publish(step, batch)
 
+    clock_keys: dict[int, str] = {}
+    as_of: list[Any] = [None, None]  # the last watermark turned into a datetime, and that
+
+    def watermark_of(clock: PartitionClock) -> datetime:
+        seconds = max(clock.watermark, 0.0)
+        if as_of[0] != seconds:
+            as_of[0], as_of[1] = seconds, datetime.fromtimestamp(seconds, UTC)
+        return as_of[1]
+
     async def score(event: Any, batch: Batch) -> None:
         message = event.message
         partition = message.partition
-        source = message_source(message)
+        value = event.value or b""
         try:
-            fact = OBSERVATION_ADAPTER.validate_json(event.value or b"")
+            fact = OBSERVATION_ADAPTER.validate_json(value)
         except ValidationError as exc:
             batch.consumed["invalid"] += 1
             await dead_letter(
-                source, message.key, event.value or b"", describe(exc), "invalid_event"
+                message_source(message), message.key, value, describe(exc), "invalid_event"
             )
             return
         batch.consumed[fact.type] += 1
-        key = f"p{partition}"
+        key = clock_keys.get(partition)
+        if key is None:
+            key = clock_keys[partition] = f"p{partition}"
         clock = clocks.get(key, _decode_clock)
         if isinstance(fact, Heartbeat):
             clock.advance(fact.occurred_at.timestamp())
             batch.clocks[key] = partition  # persist the watermark a heartbeat vouches for
         elif channel_of(fact) is not None or fact.type == "contact.rescore_requested":
             state = contacts.get(fact.contact_id, ContactState.from_bytes)
-            watermark = datetime.fromtimestamp(max(clock.watermark, 0.0), UTC)
             try:
-                step = observe(state, fact, lookup, active, watermark)
+                step = observe(state, fact, lookup, active, watermark_of(clock), value)
             except (ContactError, KeyError) as exc:
                 await dead_letter(
-                    source, message.key, event.value or b"", str(exc), "contradicts_contact"
+                    message_source(message), message.key, value, str(exc), "contradicts_contact"
                 )
                 return
             if step.state is not state:
@@ -253,7 +264,7 @@ def register(pipeline: Pipeline) -> None:
         else:  # survey responses carry event time too, but belong to no contact
             clock.advance((fact.occurred_at - lateness).timestamp())
         if clock.watermark >= clock.next_due:
-            await fire_due(clock, partition, source, batch)
+            await fire_due(clock, partition, message, batch)
 
     @app.agent(observations, name="scorer")
     async def scorer(stream: Any) -> None:

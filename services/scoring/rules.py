@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from schemas.events import (
+    EVENT_ADAPTER,
     CallAnswered,
     CallAssessed,
     CallbackMade,
@@ -55,12 +56,22 @@ class ContactFacts:
         unique = {e.event_id: e for e in events}
         return cls(tuple(sorted(unique.values(), key=event_order)))
 
-    def with_event(self, event: Event) -> ContactFacts:
-        """These facts plus one new event (not a duplicate), still in event-time order."""
+    def with_event(self, event: Event, raw: bytes | None = None) -> ContactFacts:
+        """These facts plus one new event (not a duplicate), still in event-time order.
+        `raw`: the JSON the event was validated from, if at hand (stored as it is)."""
         events = self.events
         if not events or event_order(event) >= event_order(events[-1]):
-            return ContactFacts((*events, event))  # the usual case: facts arrive in order
+            facts = ContactFacts((*events, event))  # the usual case: facts arrive in order
+            encoded = self.__dict__.get("encoded")
+            if encoded is not None:  # keep the stored form up to date, one event at a time
+                facts.__dict__["encoded"] = (*encoded, raw or EVENT_ADAPTER.dump_json(event))
+            return facts
         return ContactFacts.of((*events, event))
+
+    @cached_property
+    def encoded(self) -> tuple[bytes, ...]:
+        """Each event's canonical JSON (what the scorer's state table stores)."""
+        return tuple(EVENT_ADAPTER.dump_json(e) for e in self.events)
 
     @cached_property
     def channel(self) -> Channel | None:

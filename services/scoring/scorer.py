@@ -64,7 +64,7 @@ class ContactState:
                 "deadline": self.deadline.timestamp() if self.deadline else None,
             }
         )
-        events = b",".join(EVENT_ADAPTER.dump_json(e) for e in self.facts.events)
+        events = b",".join(self.facts.encoded)
         return b'{"events":[' + events + b"]," + head[1:].encode()
 
     @classmethod
@@ -144,18 +144,23 @@ def observe(
     lookup: ModelLookup,
     active: ScoringModel,
     watermark: datetime = END_OF_TIME,
+    raw: bytes | None = None,
 ) -> Step:
     """Add one fact and re-score. Raises ContactError (state unchanged) when the event
     contradicts the contact or the model; the caller dead-letters it. A duplicate changes
-    nothing."""
-    absorbed = absorb(state, event, lookup, active)
+    nothing. `raw`: the JSON `event` was validated from, kept as its stored form."""
+    absorbed = absorb(state, event, lookup, active, raw)
     if absorbed is state:
         return Step(state)
     return advance(absorbed, lookup, watermark)
 
 
 def absorb(
-    state: ContactState, event: Event, lookup: ModelLookup, active: ScoringModel
+    state: ContactState,
+    event: Event,
+    lookup: ModelLookup,
+    active: ScoringModel,
+    raw: bytes | None = None,
 ) -> ContactState:
     """Add one fact without re-scoring (the batch oracle scores each contact once, at the
     end). Same checks as `observe`; returns `state` itself for a duplicate."""
@@ -167,7 +172,7 @@ def absorb(
     errors = _model_errors(event, model, lookup, state.facts)
     if errors:
         raise ContactError("; ".join(errors))
-    return _with(state, facts=state.facts.with_event(event), model_key=pinned)
+    return _with(state, facts=state.facts.with_event(event, raw), model_key=pinned)
 
 
 def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> Step:
