@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, get_args
 
 from schemas.events import (
     EVENT_ADAPTER,
@@ -77,14 +77,35 @@ class ContactFacts:
     def channel(self) -> Channel | None:
         return next((c for e in self.events if (c := channel_of(e)) is not None), None)
 
+    @cached_property
+    def _by_kind(self) -> dict[type, list[Event]]:
+        """The events of each event class, in order (one pass; the lookups below use it)."""
+        index: dict[type, list[Event]] = {}
+        for e in self.events:
+            index.setdefault(type(e), []).append(e)
+        return index
+
     def first(self, kind: type) -> Event | None:
+        if kind in _EVENT_CLASSES:
+            found = self._by_kind.get(kind)
+            return found[0] if found else None
         return next((e for e in self.events if isinstance(e, kind)), None)
 
     def last(self, kind: type) -> Event | None:
+        if kind in _EVENT_CLASSES:
+            found = self._by_kind.get(kind)
+            return found[-1] if found else None
         return next((e for e in reversed(self.events) if isinstance(e, kind)), None)
 
     def all(self, kind: type) -> list[Event]:
+        if kind in _EVENT_CLASSES:
+            return list(self._by_kind.get(kind, ()))
         return [e for e in self.events if isinstance(e, kind)]
+
+
+# The concrete event classes (none derives from another): for these, "is an instance of" is
+# "is of exactly this class", so ContactFacts can look them up in its index.
+_EVENT_CLASSES = frozenset(get_args(get_args(Event)[0]))
 
 
 def check_belongs(facts: ContactFacts, event: Event) -> None:
@@ -293,6 +314,28 @@ def weighted_mean(scores: Iterable[CriterionScore]) -> float | None:
     return math.fsum(v * w for v, w in applicable) / math.fsum(w for _, w in applicable)
 
 
+def _means(
+    breakdown: Iterable[CriterionScore],
+) -> tuple[float | None, float | None, float | None]:
+    """`weighted_mean` of the whole breakdown, of its form and of its content criteria, in one
+    pass (the same sums, so the same figures)."""
+    values: dict[str, list[float]] = {"": [], "form": [], "content": []}
+    weights: dict[str, list[float]] = {"": [], "form": [], "content": []}
+    for s in breakdown:
+        if s.value is None or s.weight <= 0:
+            continue
+        product = s.value * s.weight
+        values[""].append(product)
+        weights[""].append(s.weight)
+        if s.dimension in values:
+            values[s.dimension].append(product)
+            weights[s.dimension].append(s.weight)
+    return tuple(  # type: ignore[return-value]
+        math.fsum(values[d]) / math.fsum(weights[d]) if weights[d] else None
+        for d in ("", "form", "content")
+    )
+
+
 _CRITICALS: dict[int, tuple[ScoringModel, dict[str, Critical]]] = {}
 
 
@@ -399,7 +442,7 @@ def score_contact(
 
     answers: Mapping[str, str] | None = getattr(assessed, "answers", None)
     breakdown = _breakdown(model, channel, answers, observed.values)
-    raw = weighted_mean(breakdown)
+    raw, form, content = _means(breakdown)
     if raw is None:
         return Outcome(None, observed.deadlines)
     capped, knockouts = _critical(raw, breakdown, model)
@@ -407,8 +450,8 @@ def score_contact(
     score = ContactScore(
         **_identity(facts, channel, model),
         total=round(total, 6),
-        form=_rounded(weighted_mean(s for s in breakdown if s.dimension == "form")),
-        content=_rounded(weighted_mean(s for s in breakdown if s.dimension == "content")),
+        form=_rounded(form),
+        content=_rounded(content),
         potential=round(capped, 6),
         answered=facts.first(CallAnswered) is not None if channel == "phone" else True,
         facts=observed.values,
