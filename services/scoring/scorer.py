@@ -195,6 +195,21 @@ def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> St
     return Step(new_state, score, score_json)
 
 
+def first_revision(
+    state: ContactState, lookup: ModelLookup, watermark: datetime = END_OF_TIME
+) -> ScoreRevision | None:
+    """What `advance` emits for a state that has had no revision yet — revision 1, or None
+    while it cannot be scored — without the digest `advance` keeps for later comparisons:
+    the batch oracle scores each contact once."""
+    if state.revision or state.score_digest:
+        raise ValueError("first_revision is for a contact without revisions")
+    model = lookup(effective_model_key(state.facts, state.model_key))
+    score = score_contact(state.facts, model, watermark).score
+    if score is None:
+        return None
+    return ScoreRevision.model_construct(**dict(score), revision=1)
+
+
 def _with(state: ContactState, **changes: Any) -> ContactState:
     """`dataclasses.replace`, without its per-call field introspection (hot path)."""
     fields: dict[str, Any] = {
