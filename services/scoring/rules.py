@@ -68,6 +68,14 @@ class ContactFacts:
             return facts
         return ContactFacts.of((*events, event))
 
+    @classmethod
+    def stored(cls) -> ContactFacts:
+        """No facts yet, and their stored JSON (`encoded`) kept up to date as they are added
+        (for the scorer, which stores them; the batch oracle does not need it)."""
+        facts = cls(())
+        facts.__dict__["encoded"] = ()
+        return facts
+
     @cached_property
     def encoded(self) -> tuple[bytes, ...]:
         """Each event's canonical JSON (what the scorer's state table stores)."""

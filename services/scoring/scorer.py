@@ -70,7 +70,7 @@ class ContactState:
     @classmethod
     def from_bytes(cls, raw: bytes | str | None) -> ContactState:
         if not raw:
-            return EMPTY_STATE
+            return cls(ContactFacts.stored())
         value = json.loads(raw)
         if isinstance(value, str):  # written through faust's json value serialiser (before raw)
             value = json.loads(value)
