@@ -33,7 +33,7 @@ from services.runtime.broker import EmbeddedBroker
 from services.runtime.metrics import EVENTS_IN
 from services.runtime.settings import Settings
 from services.runtime.topics import TopicSpec, ensure_topics
-from services.runtime.worker import freeze_startup_heap, running_pipeline
+from services.runtime.worker import running_pipeline, tune_collector
 
 
 async def _until(count: Any, total: int, timeout: float = 900) -> tuple[float, float]:
@@ -73,7 +73,7 @@ async def bare_agent(settings: Settings, broker_url: str, topic: str, total: int
         app, loglevel="warn", quiet=True, daemon=False, loop=asyncio.get_running_loop()
     )
     worker.spinner = None
-    freeze_startup_heap()  # as running_pipeline does for the scorer
+    tune_collector()  # as running_pipeline does for the scorer
     await worker.start()
     try:
         first, last = await _until(lambda: seen[0], total)
