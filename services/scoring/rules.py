@@ -304,7 +304,9 @@ def _breakdown(
             observation = answers.get(criterion.id) if answers is not None else None
         else:
             observation = observed.get(criterion.observe)
-        key = (criterion.id, assessed, type(observation), observation)
+        # a float by its exact bits: -0.0 == 0.0, but they are shown differently
+        exact = observation.hex() if isinstance(observation, float) else observation
+        key = (criterion.id, assessed, exact)
         item = memo.get(key)
         if item is None:
             item = memo[key] = _criterion_score(criterion, answers, observed)

@@ -1357,3 +1357,12 @@ def test_revision_wire_form_is_the_revision_dumped() -> None:
     assert step.revision is not None
     assert step.revision_json() == step.revision.model_dump_json().encode()
     assert ScoreRevision.model_validate_json(step.revision_json()) == step.revision
+
+
+def test_reused_criterion_scores_show_each_observation_as_measured() -> None:
+    """Criterion scores are reused per (criterion, observation): 0.0 and -0.0 s waited are the
+    same value but not the same text, so each keeps its own."""
+    answers = {"vriendelijkheid_aanname": "vriendelijk", **RIGHT}
+    for waited in (0.0, -0.0, 0.0):
+        shown = item(score_of(*answered_call(answers, waited=waited)), "snelheid_opnemen")
+        assert shown.observation == f"seconds_waited={waited:g}"
