@@ -9,6 +9,13 @@ Throughput: events are taken in small batches. Decoded states stay in memory bet
 each changed contact (and clock) is written to its table — and so to the changelog, on the
 partition of the events that changed it — once per batch, before the batch is acknowledged.
 A crash mid-batch replays the batch onto the last written state: same facts, same revisions.
+Revisions and changelog values are sent straight through the producer when the batch ends
+(already serialised; faust flushes the producer before it commits the batch's offsets).
+
+Revisions are *not* coalesced per batch: every fact that changes a score still gets its own
+revision, as of the watermark at that event. Batch boundaries depend on timing, so one
+revision per contact per batch would make a replay of the same events emit different
+(intermediate) revisions; only the state writes, which nobody reads as output, are coalesced.
 """
 
 from __future__ import annotations
