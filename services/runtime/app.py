@@ -89,6 +89,11 @@ def faust_settings(settings: Settings, broker_url: str) -> dict[str, Any]:
         # Let the producer gather messages for a few milliseconds: one produce request per
         # batch instead of per message (changelog writes and revisions come in bursts).
         "producer_linger": 0.005,
+        # The scorer writes a burst of changelog values and revisions (each a few KB) at the
+        # end of every batch; with aiokafka's 16 KB batches a partition takes only a handful
+        # before the next send must wait for the broker's reply. Larger batches (still below
+        # Kafka's default 1 MB message.max.bytes) turn the burst into a few requests.
+        "producer_max_batch_size": 512 * 1024,
     }
     if settings.embedded:
         # Tansu holds a group join for half the session timeout: keep it short locally so a

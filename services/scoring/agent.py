@@ -9,10 +9,18 @@ Throughput: events are taken in small batches. Decoded states stay in memory bet
 each changed contact (and clock) is written to its table — and so to the changelog, on the
 partition of the events that changed it — once per batch, before the batch is acknowledged.
 A crash mid-batch replays the batch onto the last written state: same facts, same revisions.
+Revisions and changelog values are sent straight through the producer when the batch ends
+(already serialised; faust flushes the producer before it commits the batch's offsets).
+
+Revisions are *not* coalesced per batch: every fact that changes a score still gets its own
+revision, as of the watermark at that event. Batch boundaries depend on timing, so one
+revision per contact per batch would make a replay of the same events emit different
+(intermediate) revisions; only the state writes, which nobody reads as output, are coalesced.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,8 +28,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 
-from schemas.events import EVENT_ADAPTER, OBSERVATION_ADAPTER, Heartbeat, channel_of
-from schemas.scores import ScoreRevision
+from schemas.events import CHANNELS, EVENT_ADAPTER, OBSERVATION_ADAPTER, Heartbeat, channel_of
 from services.ingest.parsing import describe
 from services.runtime.app import Pipeline
 from services.runtime.deadletter import deadletter_headers, message_source
@@ -51,14 +58,20 @@ BATCH_SECONDS = 0.1
 
 class _Cache:
     """Decoded table values, trusted while the table still holds the object they came from
-    (after a rebalance or recovery it holds another object, and the value is decoded anew)."""
+    (after a rebalance or recovery it holds another object, and the value is decoded anew).
+
+    Reads go to the table's store directly (no per-key sensors); writes are collected and sent
+    to the changelog by `Batch.flush` straight through the producer, already serialised: the
+    key as faust's json key serialiser writes it, the value as the raw bytes the table holds.
+    """
 
     def __init__(self, table: Any) -> None:
         self.table = table
         self.entries: dict[str, tuple[Any, Any]] = {}
+        self.changelog = table.changelog_topic.get_topic_name()
 
     def get(self, key: str, decode: Any) -> Any:
-        raw = self.table.get(key)
+        raw = self.table.data.get(key)
         entry = self.entries.get(key)
         if entry is not None and entry[0] is raw:
             return entry[1]
@@ -68,17 +81,27 @@ class _Cache:
 
     def put(self, key: str, value: Any) -> None:
         """Keep `value` for this batch; `write` persists it."""
-        self.entries[key] = (self.table.get(key), value)
+        self.entries[key] = (self.table.data.get(key), value)
 
-    def write(self, key: str, raw: Any, partition: int) -> None:
-        self.table.data[key] = raw
-        self.table.send_changelog(partition, key, raw)
-        self.entries[key] = (raw, self.entries[key][1])
-
-    def drop(self, key: str, partition: int) -> None:
+    def drop(self, key: str) -> None:
+        """Forget `key` now; `write(..., None, ...)` sends the deletion to the changelog."""
         self.table.data.pop(key, None)
-        self.table.send_changelog(partition, key, None)
         self.entries.pop(key, None)
+
+    async def write(self, producer: Any, key: str, raw: bytes | None, partition: int) -> None:
+        """Store `raw` (None: it was dropped) and send it to the changelog partition."""
+        if raw is not None:
+            self.table.data[key] = raw
+            self.entries[key] = (raw, self.entries[key][1])
+        await producer.send(self.changelog, _json_key(key), raw, partition, None, None)
+
+
+def _decode_clock(raw: bytes | None) -> PartitionClock:
+    return PartitionClock.from_json(json.loads(raw) if raw else None)
+
+
+def _json_key(key: str) -> bytes:
+    return json.dumps(key).encode()
 
 
 def register(pipeline: Pipeline) -> None:
@@ -93,6 +116,7 @@ def register(pipeline: Pipeline) -> None:
         app.Table(
             "contacts",
             key_type=str,
+            value_type=bytes,
             default=None,
             partitions=partitions,
             help="Per-contact facts, pinned model, revision, score digest and next deadline.",
@@ -102,6 +126,7 @@ def register(pipeline: Pipeline) -> None:
         app.Table(
             "partition-clocks",
             key_type=str,
+            value_type=bytes,
             default=None,
             partitions=partitions,
             help="Per-partition watermark and pending deadlines (key 'p<partition>').",
@@ -118,45 +143,64 @@ def register(pipeline: Pipeline) -> None:
         )
         METRICS.deadlettered(kind)
 
-    async def publish(revision: ScoreRevision) -> None:
-        # Buffered: faust flushes the producer before it commits the offsets of the batch.
-        scores.send_soon(
-            key=revision.municipality.encode(), value=revision.model_dump_json().encode()
-        )
-        METRICS.produced("score.revision")
-        REVISIONS.labels(revision.channel).inc()
-        for correction in revision.corrections:
-            CORRECTIONS.labels(correction.kind).inc()
+    scores_topic = scores.get_topic_name()
+
+    revisions = {channel: REVISIONS.labels(channel) for channel in CHANNELS}
+    corrections: dict[str, Any] = {}
+
+    def publish(step: Step, batch: Batch) -> None:
+        """Queue a revision; `Batch.flush` sends it (before the batch is acknowledged)."""
+        score = step.score
+        assert score is not None
+        batch.revisions.append((score.municipality.encode(), step.revision_json()))
+        revisions[score.channel].inc()
+        for correction in score.corrections:
+            counter = corrections.get(correction.kind)
+            if counter is None:
+                counter = corrections[correction.kind] = CORRECTIONS.labels(correction.kind)
+            counter.inc()
 
     class Batch:
         """What one batch changed, written to the tables when it ends."""
 
         def __init__(self) -> None:
             self.contacts: dict[str, int] = {}  # contact → partition of its events
+            self.dropped: dict[str, int] = {}  # orphaned contacts to delete
             self.clocks: dict[str, int] = {}
+            self.revisions: list[tuple[bytes, bytes]] = []
             self.consumed: Tally[str] = Tally()
 
         def keep(self, contact_id: str, step: Step, clock: PartitionClock, partition: int) -> None:
             contacts.put(contact_id, step.state)
             self.contacts[contact_id] = partition
+            self.dropped.pop(contact_id, None)
             deadline = step.state.deadline
             if clock.schedule(contact_id, deadline.timestamp() if deadline else None):
                 self.clocks[f"p{partition}"] = partition
 
-        def flush(self) -> None:
+        async def flush(self) -> None:
+            """Send the revisions and the changed table values straight through the producer
+            (faust flushes it before it commits the offsets of the batch)."""
+            producer = await app.maybe_start_producer()
+            for municipality, value in self.revisions:
+                await producer.send(scores_topic, municipality, value, None, None, None)
             for contact_id, partition in self.contacts.items():
-                if contact_id in contacts.entries:
-                    state = contacts.entries[contact_id][1]
-                    contacts.write(contact_id, state.to_bytes(), partition)
+                state = contacts.entries[contact_id][1]
+                await contacts.write(producer, contact_id, state.to_bytes(), partition)
+            for contact_id, partition in self.dropped.items():
+                await contacts.write(producer, contact_id, None, partition)
             for key, partition in self.clocks.items():
                 clock = clocks.entries[key][1]
-                clocks.write(key, clock.to_json(), partition)
+                await clocks.write(producer, key, json.dumps(clock.to_json()).encode(), partition)
                 OPEN_CONTACTS.labels(str(partition)).set(len(clock.pending))
             for kind, count in self.consumed.items():
                 METRICS.consumed(kind, count)
+            if self.revisions:
+                METRICS.produced("score.revision", len(self.revisions))
 
-    async def fire_due(clock: PartitionClock, partition: int, source: str, batch: Batch) -> None:
+    async def fire_due(clock: PartitionClock, partition: int, message: Any, batch: Batch) -> None:
         """Re-evaluate every contact whose deadline the watermark has passed."""
+        source = message_source(message)
         watermark = datetime.fromtimestamp(clock.watermark, UTC)
         for contact_id in clock.due():
             DEADLINES_FIRED.inc()
@@ -171,52 +215,63 @@ def register(pipeline: Pipeline) -> None:
                         f"contact {contact_id}: reply facts for a mail that was never sent",
                         "mail_never_sent",
                     )
-                contacts.drop(contact_id, partition)
+                contacts.drop(contact_id)
                 batch.contacts.pop(contact_id, None)
+                batch.dropped[contact_id] = partition
                 clock.schedule(contact_id, None)
                 batch.clocks[f"p{partition}"] = partition
                 continue
             batch.keep(contact_id, step, clock, partition)
-            if step.revision is not None:
-                await publish(step.revision)
+            if step.score is not None:
+                publish(step, batch)
+
+    clock_keys: dict[int, str] = {}
+    as_of: list[Any] = [None, None]  # the last watermark turned into a datetime, and that
+
+    def watermark_of(clock: PartitionClock) -> datetime:
+        seconds = max(clock.watermark, 0.0)
+        if as_of[0] != seconds:
+            as_of[0], as_of[1] = seconds, datetime.fromtimestamp(seconds, UTC)
+        return as_of[1]
 
     async def score(event: Any, batch: Batch) -> None:
         message = event.message
         partition = message.partition
-        source = message_source(message)
+        value = event.value or b""
         try:
-            fact = OBSERVATION_ADAPTER.validate_json(event.value or b"")
+            fact = OBSERVATION_ADAPTER.validate_json(value)
         except ValidationError as exc:
             batch.consumed["invalid"] += 1
             await dead_letter(
-                source, message.key, event.value or b"", describe(exc), "invalid_event"
+                message_source(message), message.key, value, describe(exc), "invalid_event"
             )
             return
         batch.consumed[fact.type] += 1
-        key = f"p{partition}"
-        clock = clocks.get(key, PartitionClock.from_json)
+        key = clock_keys.get(partition)
+        if key is None:
+            key = clock_keys[partition] = f"p{partition}"
+        clock = clocks.get(key, _decode_clock)
         if isinstance(fact, Heartbeat):
             clock.advance(fact.occurred_at.timestamp())
             batch.clocks[key] = partition  # persist the watermark a heartbeat vouches for
         elif channel_of(fact) is not None or fact.type == "contact.rescore_requested":
             state = contacts.get(fact.contact_id, ContactState.from_bytes)
-            watermark = datetime.fromtimestamp(max(clock.watermark, 0.0), UTC)
             try:
-                step = observe(state, fact, lookup, active, watermark)
+                step = observe(state, fact, lookup, active, watermark_of(clock), value)
             except (ContactError, KeyError) as exc:
                 await dead_letter(
-                    source, message.key, event.value or b"", str(exc), "contradicts_contact"
+                    message_source(message), message.key, value, str(exc), "contradicts_contact"
                 )
                 return
             if step.state is not state:
                 batch.keep(fact.contact_id, step, clock, partition)
-            if step.revision is not None:
-                await publish(step.revision)
+            if step.score is not None:
+                publish(step, batch)
             clock.advance((fact.occurred_at - lateness).timestamp())
         else:  # survey responses carry event time too, but belong to no contact
             clock.advance((fact.occurred_at - lateness).timestamp())
         if clock.watermark >= clock.next_due:
-            await fire_due(clock, partition, source, batch)
+            await fire_due(clock, partition, message, batch)
 
     @app.agent(observations, name="scorer")
     async def scorer(stream: Any) -> None:
@@ -225,4 +280,4 @@ def register(pipeline: Pipeline) -> None:
                 batch = Batch()
                 for event in events:
                     await score(event, batch)
-                batch.flush()  # before take_events acknowledges the batch
+                await batch.flush()  # before take_events acknowledges the batch

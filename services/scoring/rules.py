@@ -11,13 +11,14 @@ and the batch oracle (watermark = end of time) call the same `score_contact`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, get_args
 
 from schemas.events import (
+    EVENT_ADAPTER,
     CallAnswered,
     CallAssessed,
     CallbackMade,
@@ -36,7 +37,7 @@ from schemas.events import (
     event_order,
 )
 from schemas.scores import ContactScore, Correction, CriterionScore
-from schemas.scoring_model import Criterion, ScoringModel
+from schemas.scoring_model import Criterion, Critical, ScoringModel
 
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
@@ -56,14 +57,32 @@ class ContactFacts:
         unique = {e.event_id: e for e in events}
         return cls(tuple(sorted(unique.values(), key=event_order)))
 
-    def with_event(self, event: Event) -> ContactFacts:
-        """These facts plus one new event (not a duplicate), still in event-time order."""
+    def with_event(self, event: Event, raw: bytes | None = None) -> ContactFacts:
+        """These facts plus one new event (not a duplicate), still in event-time order.
+        `raw`: the JSON the event was validated from, if at hand (stored as it is)."""
         events = self.events
         if not events or event_order(event) >= event_order(events[-1]):
-            return ContactFacts((*events, event))  # the usual case: facts arrive in order
+            facts = ContactFacts((*events, event))  # the usual case: facts arrive in order
+            encoded = self.__dict__.get("encoded")
+            if encoded is not None:  # keep the stored form up to date, one event at a time
+                facts.__dict__["encoded"] = (*encoded, raw or EVENT_ADAPTER.dump_json(event))
+            return facts
         return ContactFacts.of((*events, event))
 
-    @property
+    @classmethod
+    def stored(cls) -> ContactFacts:
+        """No facts yet, and their stored JSON (`encoded`) kept up to date as they are added
+        (for the scorer, which stores them; the batch oracle does not need it)."""
+        facts = cls(())
+        facts.__dict__["encoded"] = ()
+        return facts
+
+    @cached_property
+    def encoded(self) -> tuple[bytes, ...]:
+        """Each event's canonical JSON (what the scorer's state table stores)."""
+        return tuple(EVENT_ADAPTER.dump_json(e) for e in self.events)
+
+    @cached_property
     def channel(self) -> Channel | None:
         return next((c for e in self.events if (c := channel_of(e)) is not None), None)
 
@@ -74,20 +93,40 @@ class ContactFacts:
             ident for e in self.events if isinstance(e, MailReclassified) for ident in e.retracts
         )
 
-    def _counting(self) -> Iterable[Event]:
+    def _counting(self) -> Sequence[Event]:
         if not self.retracted:
             return self.events
         return [e for e in self.events if e.event_id not in self.retracted]
 
+    @cached_property
+    def _by_kind(self) -> dict[type, list[Event]]:
+        """The counting events of each event class, in order (one pass; used by the lookups)."""
+        index: dict[type, list[Event]] = {}
+        for e in self._counting():
+            index.setdefault(type(e), []).append(e)
+        return index
+
     def first(self, kind: type) -> Event | None:
+        if kind in _EVENT_CLASSES:
+            found = self._by_kind.get(kind)
+            return found[0] if found else None
         return next((e for e in self._counting() if isinstance(e, kind)), None)
 
     def last(self, kind: type) -> Event | None:
-        events = self._counting()
-        return next((e for e in reversed(tuple(events)) if isinstance(e, kind)), None)
+        if kind in _EVENT_CLASSES:
+            found = self._by_kind.get(kind)
+            return found[-1] if found else None
+        return next((e for e in reversed(self._counting()) if isinstance(e, kind)), None)
 
     def all(self, kind: type) -> list[Event]:
+        if kind in _EVENT_CLASSES:
+            return list(self._by_kind.get(kind, ()))
         return [e for e in self._counting() if isinstance(e, kind)]
+
+
+# The concrete event classes (none derives from another): for these, "is an instance of" is
+# "is of exactly this class", so ContactFacts can look them up in its index.
+_EVENT_CLASSES = frozenset(get_args(get_args(Event)[0]))
 
 
 def check_belongs(facts: ContactFacts, event: Event) -> None:
@@ -212,6 +251,23 @@ def _mail_facts(facts: ContactFacts, model: ScoringModel) -> Observed:
 # ------------------------------------------------------------------ scoring
 
 
+# CriterionScore is frozen and a function of (criterion, assessed or not, observation): the
+# scorer reuses the instances it made before instead of building (and validating) them anew.
+# Per model (kept alive with its memo); bounded, since measured quantities vary freely.
+_CRITERION_MEMO: dict[int, tuple[ScoringModel, dict[tuple[Any, ...], CriterionScore]]] = {}
+_CRITERION_MEMO_SIZE = 20_000
+
+
+def _criterion_memo(model: ScoringModel) -> dict[tuple[Any, ...], CriterionScore]:
+    entry = _CRITERION_MEMO.get(id(model))
+    if entry is None or entry[0] is not model:
+        entry = _CRITERION_MEMO[id(model)] = (model, {})
+    memo = entry[1]
+    if len(memo) > _CRITERION_MEMO_SIZE:
+        memo.clear()
+    return memo
+
+
 def _criterion_score(
     criterion: Criterion,
     answers: Mapping[str, str] | None,
@@ -246,6 +302,31 @@ def _criterion_score(
     )
 
 
+def _breakdown(
+    model: ScoringModel,
+    channel: Channel,
+    answers: Mapping[str, str] | None,
+    observed: Mapping[str, str | float],
+) -> tuple[CriterionScore, ...]:
+    memo = _criterion_memo(model)
+    assessed = answers is not None
+    out = []
+    observation: str | float | None
+    for criterion in model.for_channel(channel):
+        if criterion.observe is None:
+            observation = answers.get(criterion.id) if answers is not None else None
+        else:
+            observation = observed.get(criterion.observe)
+        # a float by its exact bits: -0.0 == 0.0, but they are shown differently
+        exact = observation.hex() if isinstance(observation, float) else observation
+        key = (criterion.id, assessed, exact)
+        item = memo.get(key)
+        if item is None:
+            item = memo[key] = _criterion_score(criterion, answers, observed)
+        out.append(item)
+    return tuple(out)
+
+
 def weighted_mean(scores: Iterable[CriterionScore]) -> float | None:
     """Σ(value × weight) / Σ(weight) over applicable criteria.
 
@@ -256,14 +337,51 @@ def weighted_mean(scores: Iterable[CriterionScore]) -> float | None:
     return math.fsum(v * w for v, w in applicable) / math.fsum(w for _, w in applicable)
 
 
+def _means(
+    breakdown: Iterable[CriterionScore],
+) -> tuple[float | None, float | None, float | None]:
+    """`weighted_mean` of the whole breakdown, of its form and of its content criteria, in one
+    pass (the same sums, so the same figures)."""
+    values: dict[str, list[float]] = {"": [], "form": [], "content": []}
+    weights: dict[str, list[float]] = {"": [], "form": [], "content": []}
+    for s in breakdown:
+        if s.value is None or s.weight <= 0:
+            continue
+        product = s.value * s.weight
+        values[""].append(product)
+        weights[""].append(s.weight)
+        if s.dimension in values:
+            values[s.dimension].append(product)
+            weights[s.dimension].append(s.weight)
+    return tuple(  # type: ignore[return-value]
+        math.fsum(values[d]) / math.fsum(weights[d]) if weights[d] else None
+        for d in ("", "form", "content")
+    )
+
+
+_CRITICALS: dict[int, tuple[ScoringModel, dict[str, Critical]]] = {}
+
+
+def _criticals(model: ScoringModel) -> dict[str, Critical]:
+    """The model's knock-out criteria by id (precomputed per model)."""
+    entry = _CRITICALS.get(id(model))
+    if entry is None or entry[0] is not model:
+        found = {c.id: c.critical for c in model.criteria if c.critical is not None}
+        entry = _CRITICALS[id(model)] = (model, found)
+    return entry[1]
+
+
 def _critical(
     raw: float, breakdown: Iterable[CriterionScore], model: ScoringModel
 ) -> tuple[float, list[Correction]]:
     """Apply knock-out criteria: cap (or zero) the score when a critical value is too low."""
     capped = raw
     notes: list[Correction] = []
+    criticals = _criticals(model)
+    if not criticals:
+        return capped, notes
     for item in breakdown:
-        critical = model.by_id[item.criterion].critical
+        critical = criticals.get(item.criterion)
         if critical is None or not critical.applies(item.value):
             continue
         limit = 0.0 if critical.effect == "zero" or critical.cap is None else critical.cap
@@ -346,10 +464,8 @@ def score_contact(
         observed = _phone_facts(facts, model, watermark)
 
     answers: Mapping[str, str] | None = getattr(assessed, "answers", None)
-    breakdown = tuple(
-        _criterion_score(c, answers, observed.values) for c in model.for_channel(channel)
-    )
-    raw = weighted_mean(breakdown)
+    breakdown = _breakdown(model, channel, answers, observed.values)
+    raw, form, content = _means(breakdown)
     if raw is None:
         return Outcome(None, observed.deadlines)
     capped, knockouts = _critical(raw, breakdown, model)
@@ -357,8 +473,8 @@ def score_contact(
     score = ContactScore(
         **_identity(facts, channel, model),
         total=round(total, 6),
-        form=_rounded(weighted_mean(s for s in breakdown if s.dimension == "form")),
-        content=_rounded(weighted_mean(s for s in breakdown if s.dimension == "content")),
+        form=_rounded(form),
+        content=_rounded(content),
         potential=round(capped, 6),
         answered=facts.first(CallAnswered) is not None if channel == "phone" else True,
         facts=observed.values,

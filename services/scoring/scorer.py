@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from schemas.events import EVENT_ADAPTER, CallAssessed, Event, MailAssessed, RescoreRequested
@@ -63,12 +64,17 @@ class ContactState:
                 "deadline": self.deadline.timestamp() if self.deadline else None,
             }
         )
-        events = b",".join(EVENT_ADAPTER.dump_json(e) for e in self.facts.events)
+        events = b",".join(self.facts.encoded)
         return b'{"events":[' + events + b"]," + head[1:].encode()
 
     @classmethod
-    def from_bytes(cls, raw: bytes | None) -> ContactState:
-        return cls.from_json(json.loads(raw)) if raw else EMPTY_STATE
+    def from_bytes(cls, raw: bytes | str | None) -> ContactState:
+        if not raw:
+            return cls(ContactFacts.stored())
+        value = json.loads(raw)
+        if isinstance(value, str):  # written through faust's json value serialiser (before raw)
+            value = json.loads(value)
+        return cls.from_json(value)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> ContactState:
@@ -89,8 +95,25 @@ EMPTY_STATE = ContactState(ContactFacts(()))
 
 @dataclass(frozen=True)
 class Step:
+    """A transition's result: the new state and, when the score changed, the new revision
+    (built on first use; `revision_json` is its wire form, made from the JSON the score
+    digest was computed over)."""
+
     state: ContactState
-    revision: ScoreRevision | None = None
+    score: ContactScore | None = None  # the new score when a revision is due
+    score_json: bytes = b""
+
+    @cached_property
+    def revision(self) -> ScoreRevision | None:
+        if self.score is None:
+            return None
+        # the score was validated when it was made: no need to validate it twice
+        return ScoreRevision.model_construct(**dict(self.score), revision=self.state.revision)
+
+    def revision_json(self) -> bytes:
+        """`revision.model_dump_json()`, without dumping the score again: a ScoreRevision
+        serialises as its score's fields followed by `revision`."""
+        return b'%s,"revision":%d}' % (self.score_json[:-1], self.state.revision)
 
 
 def _model_errors(
@@ -121,18 +144,23 @@ def observe(
     lookup: ModelLookup,
     active: ScoringModel,
     watermark: datetime = END_OF_TIME,
+    raw: bytes | None = None,
 ) -> Step:
     """Add one fact and re-score. Raises ContactError (state unchanged) when the event
     contradicts the contact or the model; the caller dead-letters it. A duplicate changes
-    nothing."""
-    absorbed = absorb(state, event, lookup, active)
+    nothing. `raw`: the JSON `event` was validated from, kept as its stored form."""
+    absorbed = absorb(state, event, lookup, active, raw)
     if absorbed is state:
         return Step(state)
     return advance(absorbed, lookup, watermark)
 
 
 def absorb(
-    state: ContactState, event: Event, lookup: ModelLookup, active: ScoringModel
+    state: ContactState,
+    event: Event,
+    lookup: ModelLookup,
+    active: ScoringModel,
+    raw: bytes | None = None,
 ) -> ContactState:
     """Add one fact without re-scoring (the batch oracle scores each contact once, at the
     end). Same checks as `observe`; returns `state` itself for a duplicate."""
@@ -144,7 +172,7 @@ def absorb(
     errors = _model_errors(event, model, lookup, state.facts)
     if errors:
         raise ContactError("; ".join(errors))
-    return replace(state, facts=state.facts.with_event(event), model_key=pinned)
+    return _with(state, facts=state.facts.with_event(event, raw), model_key=pinned)
 
 
 def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> Step:
@@ -154,13 +182,43 @@ def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> St
     deadline = min(outcome.deadlines) if outcome.deadlines else None
     score = outcome.score
     if score is None or score == state.last_score:
-        return Step(replace(state, deadline=deadline))
-    digest = hashlib.sha256(score.model_dump_json().encode()).hexdigest()
+        if deadline == state.deadline:
+            return Step(state)
+        return Step(_with(state, deadline=deadline))
+    score_json = score.model_dump_json().encode()
+    digest = hashlib.sha256(score_json).hexdigest()
     if digest == state.score_digest:
-        return Step(replace(state, deadline=deadline, last_score=score))
-    revision = state.revision + 1
-    new_state = replace(
-        state, revision=revision, score_digest=digest, deadline=deadline, last_score=score
+        return Step(_with(state, deadline=deadline, last_score=score))
+    new_state = ContactState(
+        state.facts, state.model_key, state.revision + 1, digest, deadline, score
     )
-    # the score was validated when it was made: no need to validate it twice
-    return Step(new_state, ScoreRevision.model_construct(**dict(score), revision=revision))
+    return Step(new_state, score, score_json)
+
+
+def first_revision(
+    state: ContactState, lookup: ModelLookup, watermark: datetime = END_OF_TIME
+) -> ScoreRevision | None:
+    """What `advance` emits for a state that has had no revision yet — revision 1, or None
+    while it cannot be scored — without the digest `advance` keeps for later comparisons:
+    the batch oracle scores each contact once."""
+    if state.revision or state.score_digest:
+        raise ValueError("first_revision is for a contact without revisions")
+    model = lookup(effective_model_key(state.facts, state.model_key))
+    score = score_contact(state.facts, model, watermark).score
+    if score is None:
+        return None
+    return ScoreRevision.model_construct(**dict(score), revision=1)
+
+
+def _with(state: ContactState, **changes: Any) -> ContactState:
+    """`dataclasses.replace`, without its per-call field introspection (hot path)."""
+    fields: dict[str, Any] = {
+        "facts": state.facts,
+        "model_key": state.model_key,
+        "revision": state.revision,
+        "score_digest": state.score_digest,
+        "deadline": state.deadline,
+        "last_score": state.last_score,
+    }
+    fields.update(changes)
+    return ContactState(**fields)

@@ -376,3 +376,61 @@ def test_a_reply_awaiting_its_assessment_does_not_depend_on_log_order() -> None:
     assert {c: s.model_dump(exclude={"revision"}) for c, s in forward.scores.items()} == {
         c: s.model_dump(exclude={"revision"}) for c, s in backward.scores.items()
     }
+
+
+def _folded(events: list[Event | Heartbeat]) -> tuple[dict[str, Any], list[str]]:
+    """score_all the plain way: every event through `absorb` in log order, then `advance`."""
+    from schemas.events import RescoreRequested, channel_of
+    from services.scoring.rules import END_OF_TIME, ContactError, is_orphan
+    from services.scoring.scorer import EMPTY_STATE, absorb, advance
+
+    lookup = CATALOGUE.resolve
+    states: dict[str, Any] = {}
+    contradictions: list[str] = []
+    for event in events:
+        if isinstance(event, Heartbeat):
+            continue
+        if channel_of(event) is None and not isinstance(event, RescoreRequested):
+            continue
+        try:
+            state = absorb(states.get(event.contact_id, EMPTY_STATE), event, lookup, MODEL)
+        except (ContactError, KeyError) as exc:
+            contradictions.append(f"{event.event_id}: {exc}")
+        else:
+            states[event.contact_id] = state
+    latest = {}
+    for contact_id, state in states.items():
+        if is_orphan(state.facts, lookup(state.model_key), END_OF_TIME):
+            contradictions.append(f"{contact_id}: reply facts for a mail that was never sent")
+            continue
+        revision = advance(state, lookup, END_OF_TIME).revision
+        if revision is not None:
+            latest[contact_id] = revision.model_dump()
+    return latest, contradictions
+
+
+def test_grouped_scoring_equals_folding_every_event() -> None:
+    """score_all groups events by contact and skips `absorb` for contacts whose events all
+    agree; the scores, their order and the contradictions (in order) are those of folding
+    every event through `absorb`, also with a bad first fact, an unknown model and a rescore."""
+    from schemas.events import RescoreRequested
+    from services.recompute import score_all
+
+    bad_first = ev(CallAssessed, "x-as", "X1", UTRECHT, 1, answers={"onbekend": "ja"})
+    log = [
+        bad_first,  # X1's first fact contradicts the model: X1 starts at its second fact
+        *LOG[:7],
+        ev(CallPlaced, "x-pl", "X1", UTRECHT, 0),
+        ev(CallAnswered, "x-an", "X1", UTRECHT, 0.01, seconds_waited=12),
+        ev(RescoreRequested, "p1-rs", "P1", UTRECHT, 50, model="nope@0"),  # unknown model
+        ev(RescoreRequested, "p2-rs", "P2", UTRECHT, 50, model=MODEL.key),
+        *LOG[7:],
+        ev(CallAssessed, "x-as2", "X1", UTRECHT, 1, answers={"juist_antwoord": "deels juist"}),
+    ]
+    for events in (log, list(reversed(log)), LOG):
+        scores, contradictions = score_all(events, CATALOGUE.resolve, MODEL)
+        expected_scores, expected_contradictions = _folded(events)
+        assert {c: s.model_dump() for c, s in scores.items()} == expected_scores
+        assert list(scores) == list(expected_scores)
+        assert contradictions == expected_contradictions
+        assert len(contradictions) >= (3 if events is not LOG else 2)

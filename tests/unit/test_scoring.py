@@ -1346,3 +1346,43 @@ def test_streaming_with_a_moving_watermark_ends_in_the_batch_result(
         # the in-order, batch fold (watermark = end of time) ends in the same score
         _, batch = fold(facts.events, lookup=VLOOKUP)
         assert without_revision(batch[-1]) == expected.model_dump()
+
+
+# ------------------------------------------------------------------ stored state and wire form
+
+
+def test_state_round_trips_through_its_changelog_bytes() -> None:
+    """The state table stores each fact as the JSON it was validated from (or its canonical
+    dump); decoding gives the same facts, model pin, revision, digest and deadline."""
+    events = answered_call({"vriendelijkheid_aanname": "vriendelijk", **RIGHT})
+    state = ContactState(ContactFacts(()))
+    state.facts.encoded  # noqa: B018 - as after a flush: later facts are appended as they come
+    for i, event in enumerate(events):
+        # every other fact as it might come off the wire: valid, but not the canonical dump
+        pretty = json.dumps(json.loads(EVENT_ADAPTER.dump_json(event)), indent=1)
+        raw = b" " + pretty.encode() + b"\n" if i % 2 else None
+        state = observe(state, event, LOOKUP, MODEL, END_OF_TIME, raw).state
+    decoded = ContactState.from_bytes(state.to_bytes())
+    assert decoded == state
+    assert decoded.facts.events == state.facts.events
+    # written through faust's json value serialiser (a JSON string of the JSON), before raw
+    assert ContactState.from_bytes(json.dumps(state.to_bytes().decode()).encode()) == state
+
+
+def test_revision_wire_form_is_the_revision_dumped() -> None:
+    state = EMPTY_STATE
+    for event in answered_call({"vriendelijkheid_aanname": "vriendelijk", **RIGHT}):
+        step = observe(state, event, LOOKUP, MODEL)
+        state = step.state
+    assert step.revision is not None
+    assert step.revision_json() == step.revision.model_dump_json().encode()
+    assert ScoreRevision.model_validate_json(step.revision_json()) == step.revision
+
+
+def test_reused_criterion_scores_show_each_observation_as_measured() -> None:
+    """Criterion scores are reused per (criterion, observation): 0.0 and -0.0 s waited are the
+    same value but not the same text, so each keeps its own."""
+    answers = {"vriendelijkheid_aanname": "vriendelijk", **RIGHT}
+    for waited in (0.0, -0.0, 0.0):
+        shown = item(score_of(*answered_call(answers, waited=waited)), "snelheid_opnemen")
+        assert shown.observation == f"seconds_waited={waited:g}"
