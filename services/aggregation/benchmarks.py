@@ -44,7 +44,7 @@ from schemas.scoring_model import ScoringModel
 from services.aggregation.process import ProcessRecord, figures_of_records, process_record
 from services.aggregation.statistics import band, compare_waves, quadrant, ranks, summarise
 from services.aggregation.statistics import welch_label as _welch_label
-from services.aggregation.surveys import SurveyRecord, breakdowns_of_answers
+from services.aggregation.surveys import SurveyRecord, breakdowns_of_answers, overall_figures
 
 PhaseLookup = Callable[[str, str], Mapping[str, Sequence[str]]]
 """(model id, model version) → criterion id → the customer-journey phases it belongs to."""
@@ -433,7 +433,7 @@ def quadrants(
     survey: dict[str, float] = {}
     mystery: dict[str, float] = {}
     for code, part in members.items():
-        kto = breakdowns_of_answers(part.surveys)[ALL].totaaloordeel
+        kto = overall_figures(part.surveys).totaaloordeel
         mc = part.mean(ALL)
         if kto is not None and mc is not None:
             survey[code], mystery[code] = kto, mc

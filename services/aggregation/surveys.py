@@ -147,6 +147,11 @@ def survey_breakdowns(responses: Iterable[SurveyResponse]) -> dict[str, SurveyFi
     return breakdowns_of_answers(unique_responses(responses))
 
 
+def overall_figures(unique: Sequence[SurveyAnswers]) -> SurveyFigures:
+    """The "all" figures of responses already made unique (one per event_id)."""
+    return _figures(unique)
+
+
 def breakdowns_of_answers(unique: Sequence[SurveyAnswers]) -> dict[str, SurveyFigures]:
     """`survey_breakdowns` of responses already made unique (one per event_id)."""
     out = {ALL: _figures(unique)}

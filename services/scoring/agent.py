@@ -53,7 +53,7 @@ OPEN_CONTACTS = Gauge(
     ["partition"],
 )
 BATCH = 2000
-BATCH_SECONDS = 0.1
+BATCH_SECONDS = 0.04
 
 
 class _Cache:
