@@ -216,6 +216,9 @@ class Ledger:
     contacts: dict[str, LedgerEntry] = field(default_factory=dict)
     surveys: dict[str, SurveyEntry] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)  # "campaign:wave" → version
+    _contributions: dict[tuple[str, int], Contribution] = field(
+        default_factory=dict, compare=False, repr=False
+    )  # computed per wave, forgotten when the ledger changes
 
     def apply_revision(self, revision: ScoreRevision, phases: PhaseLookup) -> bool:
         """Record `revision` if it is newer than what the ledger has; True if it was."""
@@ -223,6 +226,7 @@ class Ledger:
         if current is not None and current.revision >= revision.revision:
             return False
         self.contacts[revision.contact_id] = ledger_entry(revision, phases)
+        self._contributions.clear()
         return True
 
     def apply_survey(self, response: SurveyResponse) -> bool:
@@ -237,6 +241,7 @@ class Ledger:
         if held is not None and held.to_json() <= entry.to_json():
             return False
         self.surveys[response.event_id] = entry
+        self._contributions.clear()
         return True
 
     def waves(self) -> set[tuple[str, int]]:
@@ -250,6 +255,12 @@ class Ledger:
         return self.versions[key]
 
     def contribution(self, campaign: str, wave: int) -> Contribution:
+        found = self._contributions.get((campaign, wave))
+        if found is None:
+            found = self._contributions[campaign, wave] = self._contribution(campaign, wave)
+        return found
+
+    def _contribution(self, campaign: str, wave: int) -> Contribution:
         contacts = [e for e in self.contacts.values() if (e.campaign, e.wave) == (campaign, wave)]
         surveys = [s for s in self.surveys.values() if (s.campaign, s.wave) == (campaign, wave)]
         values: dict[str, list[float]] = {}
@@ -265,8 +276,8 @@ class Ledger:
                 key: (sorted(values.get(key, ())), sorted(potentials.get(key, ())))
                 for key in sorted(values.keys() | potentials.keys())
             },
-            process=sorted((e.process for e in contacts), key=repr),
-            surveys=sorted((s.record for s in surveys), key=repr),
+            process=[e.process for e in contacts],
+            surveys=[s.record for s in surveys],
             as_of=max(stamps) if stamps else None,
             contacts=len(contacts),
         )
@@ -296,9 +307,9 @@ class Ledger:
 class Contribution:
     """A set of contacts and responses of one campaign wave: a municipality's, or merged."""
 
-    samples: dict[str, tuple[list[float], list[float]]]  # breakdown → (values, potentials)
-    process: list[ProcessRecord]
-    surveys: list[SurveyRecord]
+    samples: dict[str, tuple[list[float], list[float]]]  # breakdown → sorted (values, potentials)
+    process: list[ProcessRecord]  # in no particular order: process figures do not depend on it
+    surveys: list[SurveyRecord]  # likewise
     as_of: float | None
     contacts: int
 
@@ -346,8 +357,8 @@ def merge(parts: Iterable[Contribution]) -> Contribution:
     stamps = [p.as_of for p in items if p.as_of is not None]
     return Contribution(
         samples={k: (sorted(values[k]), sorted(potentials[k])) for k in sorted(values)},
-        process=sorted((r for p in items for r in p.process), key=repr),
-        surveys=sorted((r for p in items for r in p.surveys), key=repr),
+        process=[r for p in items for r in p.process],
+        surveys=[r for p in items for r in p.surveys],
         as_of=max(stamps) if stamps else None,
         contacts=sum(p.contacts for p in items),
     )

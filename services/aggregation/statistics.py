@@ -31,10 +31,10 @@ NORM = 7.0
 
 
 def _finite(values: Sequence[float], what: str) -> list[float]:
-    out = [float(v) for v in values]
-    for v in out:
-        if not math.isfinite(v):
-            raise ValueError(f"{what}: every value must be a finite number, got {v!r}")
+    out = list(map(float, values))
+    if not all(map(math.isfinite, out)):
+        bad = next(v for v in out if not math.isfinite(v))
+        raise ValueError(f"{what}: every value must be a finite number, got {bad!r}")
     return out
 
 
