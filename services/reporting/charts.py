@@ -98,7 +98,12 @@ def _lines(average: float | None, norm: float, sufficient: float, bottom: float)
     ]
     if average is not None:
         lines.append(
-            Line(_y(average, bottom), average, f"gemiddelde {average:.2f}".replace(".", ","), "average")
+            Line(
+                _y(average, bottom),
+                average,
+                f"gemiddelde {average:.2f}".replace(".", ","),
+                "average",
+            )
         )
     return lines
 

@@ -38,7 +38,9 @@ class ContactText:
     text: str
 
 
-def contact_text(event: CallAssessed | MailReplied | MailAssessed, deidentify: Deidentify) -> ContactText:
+def contact_text(
+    event: CallAssessed | MailReplied | MailAssessed, deidentify: Deidentify
+) -> ContactText:
     if isinstance(event, CallAssessed):
         kind: TextKind = "call_report"
         raw = event.report

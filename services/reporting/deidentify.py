@@ -26,10 +26,37 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-VERSION = "deduce-3/names+phone+email"
+VERSION = "deduce-3/names+phone+email/nl-phone-any-tld"
 """Recorded with every stored text: which de-identification produced it."""
 
 _GROUPS = ("names", "phone_numbers", "email_addresses")
+
+# deduce's own phone pattern knows only some area codes (it misses 071-5162345 and
+# "+31 6 12345678") and its e-mail pattern only some top-level domains (.eu, .info…). Through
+# deduce's documented config, a second phone annotator (docdeid's RegexpAnnotator, in the same
+# group) finds every Dutch number — trunk 0, +31 or 0031, then nine digits with spaces,
+# dashes or brackets between them — and the e-mail pattern accepts any domain.
+CONFIG: dict[str, Any] = {
+    "annotators": {
+        "phone_any_area": {
+            "annotator_type": "docdeid.process.RegexpAnnotator",
+            "group": "phone_numbers",
+            "args": {
+                "regexp_pattern": r"(?<![\w+-])(?:(?:\+|00)31[\s-]?(?:\(0\)[\s-]?)?|\(?0)"
+                r"(?:\d[\s)-]{0,2}){8}\d(?!\d)",
+                "tag": "telefoonnummer",
+            },
+        },
+        "email": {
+            "args": {
+                "regexp_pattern": r"[-a-zA-Z0-9%._+~#=]{1,256}@[-a-zA-Z0-9%._+~#=]{1,256}"
+                r"\.[a-zA-Z]{2,24}",
+                "pre_match_words": None,
+            }
+        },
+    }
+}
+
 _POST = ("post_processing", "overlap_resolver", "merge_adjacent_annotations")
 
 
@@ -74,7 +101,7 @@ class Deidentifier:
         if self._deduce is None:
             from deduce import Deduce  # heavy: loads lookup tables
 
-            self._deduce = Deduce()
+            self._deduce = Deduce(config=CONFIG)
             names = self._deduce.processors.get_names()
             groups = set(_GROUPS)
             enabled: set[str] = set(_POST)

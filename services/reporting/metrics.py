@@ -10,7 +10,9 @@ SNAPSHOT_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 REPORTS_RENDERED = Counter(
-    "meetlat_reports_rendered_total", "Reports rendered, by report kind and format.", ["kind", "format"]
+    "meetlat_reports_rendered_total",
+    "Reports rendered, by report kind and format.",
+    ["kind", "format"],
 )
 REPORT_SECONDS = Histogram(
     "meetlat_report_render_seconds",

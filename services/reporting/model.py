@@ -23,7 +23,15 @@ from datetime import datetime
 
 from schemas.benchmarks import ALL, NATION_ID
 from schemas.scoring_model import ScoringModel
-from services.reporting.charts import BarChart, Bar, Histogram, LineChart, bar_chart, histogram, line_chart
+from services.reporting.charts import (
+    Bar,
+    BarChart,
+    Histogram,
+    LineChart,
+    bar_chart,
+    histogram,
+    line_chart,
+)
 from services.reporting.contacts import ContactText
 from services.reporting.figures import FigureRow
 from services.reporting.tips import Tip, TipLibrary
@@ -199,7 +207,9 @@ class FigureIndex:
         return self.scopes.get((kind, scope_id, campaign, wave))
 
     def of_kind(self, kind: str, campaign: str, wave: int) -> list[ScopeFigures]:
-        found = [s for (k, _, c, w), s in self.scopes.items() if (k, c, w) == (kind, campaign, wave)]
+        found = [
+            s for (k, _, c, w), s in self.scopes.items() if (k, c, w) == (kind, campaign, wave)
+        ]
         return sorted(found, key=lambda s: (s.name, s.id))
 
     def scope_rows(self, kind: str, scope_id: str, campaign: str, wave: int) -> list[FigureRow]:
@@ -476,9 +486,7 @@ def _channel_figures(
         if total is None:
             continue
         dims = [(nl, s) for d, nl in DIMENSIONS if (s := scope.stat(f"{base}/dimension={d}"))]
-        phases = [
-            (nl, s) for p, nl in PHASES_NL.items() if (s := scope.stat(f"{base}/phase={p}"))
-        ]
+        phases = [(nl, s) for p, nl in PHASES_NL.items() if (s := scope.stat(f"{base}/phase={p}"))]
         case_keys = sorted(
             {bd.split("case=", 1)[1] for bd, _ in scope.values if bd.startswith(f"{base}/case=")}
         )
@@ -578,7 +586,9 @@ def findings_of(scope: ScopeFigures, model: ScoringModel) -> list[Finding]:
         )
     if late:
         out.append(
-            Finding("callback_late", f"{late} terugbelafspraak/-afspraken werd(en) te laat nagekomen.")
+            Finding(
+                "callback_late", f"{late} terugbelafspraak/-afspraken werd(en) te laat nagekomen."
+            )
         )
     self_cb = int(p("self_callbacks") or 0)
     if self_cb:
@@ -794,7 +804,9 @@ def _comparisons(scope: ScopeFigures, nation: ScopeFigures | None) -> list[Compa
         for d, nl in DIMENSIONS:
             key = f"{base}/dimension={d}"
             out.append(
-                Comparison(f"{label} — {nl.lower()}", scope.stat(key), nation.stat(key) if nation else None)
+                Comparison(
+                    f"{label} — {nl.lower()}", scope.stat(key), nation.stat(key) if nation else None
+                )
             )
     out.append(Comparison("Totaal", scope.stat(ALL), nation.stat(ALL) if nation else None))
     return out
@@ -896,7 +908,13 @@ def national_report(
             if (stat := getattr(row, channel)) is not None and stat.mean is not None
         ]
         chamber_charts.append(
-            bar_chart(f"{label} — Kamers vergeleken", bars, nation.mean(f"channel={channel}"), model.norm, model.sufficient)
+            bar_chart(
+                f"{label} — Kamers vergeleken",
+                bars,
+                nation.mean(f"channel={channel}"),
+                model.norm,
+                model.sufficient,
+            )
         )
     distributions, extremes = [], []
     for channel, label in CHANNELS:
@@ -955,7 +973,9 @@ def national_report(
             )
             for label in BREAKDOWN_NL.values()
         ]
-        trend_chart = line_chart("Landelijke gemiddelden per meting", series, model.norm, model.sufficient)
+        trend_chart = line_chart(
+            "Landelijke gemiddelden per meting", series, model.norm, model.sufficient
+        )
     strong, weak = _common(nation, nation, model, tips)
     return NationalReport(
         meta=meta,

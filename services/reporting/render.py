@@ -16,8 +16,8 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from pydantic import BaseModel
 
 from services.reporting.charts import Bar
 from services.reporting.figures import FigureRow
@@ -100,8 +100,10 @@ def render_html(report: Report, links: Links, nav: bool = False) -> str:
         ChamberReport: "chamber.html.j2",
         NationalReport: "national.html.j2",
     }[type(report)]
-    return environment().get_template(template).render(
-        r=report, meta=report.meta, links=links, nav=nav_for(report, links) if nav else []
+    return (
+        environment()
+        .get_template(template)
+        .render(r=report, meta=report.meta, links=links, nav=nav_for(report, links) if nav else [])
     )
 
 
@@ -156,9 +158,11 @@ def _plain(value: Any) -> Any:
 
 
 def render_json(report: Report, rows: Sequence[FigureRow]) -> str:
-    kind = {MunicipalityReport: "municipality", ChamberReport: "chamber", NationalReport: "national"}[
-        type(report)
-    ]
+    kind = {
+        MunicipalityReport: "municipality",
+        ChamberReport: "chamber",
+        NationalReport: "national",
+    }[type(report)]
     document = {
         "report": kind,
         "meta": dataclasses.asdict(report.meta),

@@ -37,7 +37,11 @@ from services.reporting.render import (
 from services.reporting.tips import TipLibrary
 
 Kind = Literal["municipality", "chamber", "national"]
-SCOPE_KIND: dict[str, str] = {"municipality": "municipality", "chamber": "chamber", "national": "nation"}
+SCOPE_KIND: dict[str, str] = {
+    "municipality": "municipality",
+    "chamber": "chamber",
+    "national": "nation",
+}
 
 
 @dataclass
@@ -66,7 +70,7 @@ class ReportSet:
     ) -> ReportSet:
         index = FigureIndex(rows)
         if campaign is None or wave is None:
-            latest_campaign, latest_wave = index.latest_wave()
+            latest_campaign, _ = index.latest_wave()
             campaign = campaign or latest_campaign
             wave = wave or max(w for c, w in index.waves() if c == campaign)
         meta = make_meta(

@@ -99,7 +99,7 @@ class TextStore:
                     wave=r.wave,
                     case=r.case,
                     channel=r.channel,
-                    kind=r.kind,  # type: ignore[arg-type]
+                    kind=r.kind,
                     occurred_at=r.occurred_at,
                     text=r.text,
                 )
