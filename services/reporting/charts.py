@@ -171,7 +171,7 @@ def histogram(
     bars = [
         Bar(
             key=f"{low:g}",
-            label="",
+            label=f"{low:g}".replace(".", ","),
             title=f"{low:g}–{high:g}: {n} gemeenten".replace(".", ","),
             value=MAX * n / peak,
             band=band_of(low, norm, sufficient),
