@@ -440,6 +440,27 @@ def report_all(
 
 
 @app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default MEETLAT_API_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default MEETLAT_API_PORT.")] = None,
+) -> None:
+    """Serve the reporting API (OpenAPI docs at /docs), the dashboard (/dashboard) and the
+    metrics (/metrics) until Ctrl-C."""
+    import uvicorn
+
+    from services.reporting.api import create_app
+    from services.runtime.db import make_engine, upgrade
+
+    settings = _settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade(engine)
+    host = host or settings.api_host
+    port = port or settings.api_port
+    console.print(f"dashboard on http://{host}:{port}/dashboard, API docs on /docs")
+    uvicorn.run(create_app(settings, engine), host=host, port=port, log_level="warning")
+
+
+@app.command()
 def snapshots() -> None:
     """List the snapshots taken so far."""
     from services.reporting.store import BenchmarkStore

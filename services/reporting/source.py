@@ -19,6 +19,11 @@ from services.runtime.app import load_models
 from services.runtime.settings import Settings
 
 
+def sync_contact_texts(engine: Engine, progress: Callable[[int], None] | None = None) -> int:
+    """De-identify and store the archived texts not stored yet (deduce loads only if needed)."""
+    return sync_texts(TextStore(engine), default_deidentifier, progress)
+
+
 def load_report_set(
     settings: Settings,
     engine: Engine,
@@ -31,8 +36,8 @@ def load_report_set(
     store = BenchmarkStore(engine)
     info = store.snapshot(snapshot_id)
     rows = store.snapshot_figures(info.id)
+    sync_contact_texts(engine, progress)
     texts = TextStore(engine)
-    sync_texts(texts, default_deidentifier, progress)
     _, active = load_models(settings)
     reference = ReferenceData.load(settings.chamber_map)
     reports = ReportSet.build(
