@@ -345,10 +345,11 @@ _WAVE = typer.Option(help="Wave; default the campaign's newest.")
 def _write_one(
     kind: Kind, scope_id: str, fmt: ReportFormat, out: Path | None, reports: ReportSet
 ) -> None:
+    from services.reporting.metrics import render_counted
     from services.reporting.reports import file_name
 
     try:
-        data = reports.render(kind, scope_id, fmt)
+        data = render_counted(reports, kind, scope_id, fmt)
     except LookupError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -416,6 +417,7 @@ def report_all(
 ) -> None:
     """Every report (national, every Chamber, every municipality) in the given formats
     (repeatable; default html), with a progress bar. HTML files link to each other."""
+    from services.reporting.metrics import render_counted
     from services.reporting.render import FORMATS
     from services.reporting.reports import file_name
 
@@ -433,7 +435,7 @@ def report_all(
         for kind, scope_id in todo:
             for f in formats:
                 (folder / file_name(kind, scope_id, f)).write_bytes(
-                    reports.render(kind, scope_id, f)
+                    render_counted(reports, kind, scope_id, f)
                 )
                 progress.advance(task)
     console.print(f"{len(todo) * len(formats)} reports in {folder}")

@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from schemas.benchmarks import NATION_ID
 from services.reporting.charts import Bar
 from services.reporting.diff import diff_snapshots
-from services.reporting.metrics import API_SECONDS
+from services.reporting.metrics import API_SECONDS, render_counted
 from services.reporting.render import MEDIA_TYPES, Format
 from services.reporting.reports import Kind, ReportSet, file_name
 from services.reporting.source import load_report_set, sync_contact_texts
@@ -180,7 +180,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     ) -> Response:
         chosen = reports(snapshot, campaign, wave)
         try:
-            data = chosen.render(kind, scope_id, fmt, DashboardLinks(snapshot))
+            data = render_counted(chosen, kind, scope_id, fmt, DashboardLinks(snapshot))
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
         headers = {}
@@ -226,7 +226,9 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     def page(kind: Kind, scope_id: str, snapshot: int | None) -> Response:
         chosen = reports(snapshot, None, None)
         try:
-            html = chosen.render(kind, scope_id, "html", DashboardLinks(snapshot), nav=True)
+            html = render_counted(
+                chosen, kind, scope_id, "html", DashboardLinks(snapshot), nav=True
+            )
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
         return Response(html, media_type=MEDIA_TYPES["html"])

@@ -71,10 +71,21 @@ class BarChart:
     lines: list[Line]
     ticks: list[Tick]
     labelled: bool
+    dense: bool = False  # too many bars to label or click: drawn as one path per band
+    band_paths: tuple[tuple[str, str], ...] = ()  # band → SVG path of all its bars
 
     @property
     def values(self) -> list[float]:
         return [p.bar.value for p in self.bars]
+
+    @property
+    def highlighted(self) -> list[PlacedBar]:
+        return [p for p in self.bars if p.bar.highlight]
+
+
+DENSE = 60
+"""From this many bars on a chart draws each band as one path (a national chart of 342
+municipalities stays light in HTML and PDF); the highlighted bar is still drawn on top."""
 
 
 def _y(value: float, bottom: float) -> float:
@@ -127,17 +138,26 @@ def bar_chart(
         x = LEFT + i * step + (step - width) / 2
         y = _y(b.value, bottom)
         placed.append(PlacedBar(b, x, y, width, bottom - y, x + width / 2))
+    dense = len(placed) >= DENSE
+    paths: dict[str, list[str]] = {}
+    if dense:
+        for p in placed:
+            paths.setdefault(p.bar.band, []).append(
+                f"M{p.x:.2f} {p.y:.2f}h{p.width:.2f}v{p.height:.2f}h{-p.width:.2f}z"
+            )
     return BarChart(
         title,
         WIDTH,
-        _height(bottom, labelled),
+        _height(bottom, labelled and not dense),
         LEFT,
         WIDTH - RIGHT,
         bottom,
         placed,
         _lines(average, norm, sufficient, bottom),
         ticks,
-        labelled,
+        labelled and not dense,
+        dense,
+        tuple((band, "".join(d)) for band, d in sorted(paths.items())),
     )
 
 

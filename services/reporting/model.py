@@ -96,6 +96,7 @@ class ScopeFigures:
     wave: int
     values: dict[tuple[str, str], float] = field(default_factory=dict)
     labels: dict[tuple[str, str], str] = field(default_factory=dict)
+    _standings: dict[str, dict[str, Standing]] = field(default_factory=dict, repr=False)
 
     def num(self, breakdown: str, metric: str) -> float | None:
         return self.values.get((breakdown, metric))
@@ -134,6 +135,11 @@ class ScopeFigures:
 
     def standings(self, breakdown: str) -> dict[str, Standing]:
         """Municipality → its standing on `breakdown` (Chamber and nation scopes)."""
+        if breakdown not in self._standings:
+            self._standings[breakdown] = self._parse_standings(breakdown)
+        return self._standings[breakdown]
+
+    def _parse_standings(self, breakdown: str) -> dict[str, Standing]:
         prefix = f"standing/{breakdown}"
         found: dict[str, dict[str, float | str]] = defaultdict(dict)
         for (bd, metric), value in self.values.items():

@@ -94,7 +94,9 @@ def nav_for(report: Report, links: Links) -> list[tuple[str, str]]:
     return nav
 
 
-def render_html(report: Report, links: Links, nav: bool = False) -> str:
+def render_html(report: Report, links: Links, nav: bool = False, printing: bool = False) -> str:
+    """The report as one self-contained page. `printing` (for the PDF) leaves out what only a
+    screen uses — tooltips on chart bars, which WeasyPrint would lay out for nothing."""
     template = {
         MunicipalityReport: "municipality.html.j2",
         ChamberReport: "chamber.html.j2",
@@ -103,7 +105,13 @@ def render_html(report: Report, links: Links, nav: bool = False) -> str:
     return (
         environment()
         .get_template(template)
-        .render(r=report, meta=report.meta, links=links, nav=nav_for(report, links) if nav else [])
+        .render(
+            r=report,
+            meta=report.meta,
+            links=links,
+            nav=nav_for(report, links) if nav else [],
+            printing=printing,
+        )
     )
 
 

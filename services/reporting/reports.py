@@ -6,7 +6,6 @@ and the benchmark build it from SQL or from the batch oracle.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -15,7 +14,6 @@ from schemas.benchmarks import NATION_ID
 from schemas.scoring_model import ScoringModel
 from services.reporting.contacts import ContactText
 from services.reporting.figures import FigureRow, SnapshotInfo
-from services.reporting.metrics import REPORT_SECONDS, REPORTS_RENDERED
 from services.reporting.model import (
     FigureIndex,
     ReportMeta,
@@ -137,7 +135,6 @@ class ReportSet:
         links: Links | None = None,
         nav: bool = False,
     ) -> bytes:
-        start = time.perf_counter()
         report = self.report(kind, scope_id)
         if kind == "national":
             scope_id = NATION_ID
@@ -146,10 +143,8 @@ class ReportSet:
         elif fmt == "json":
             data = render_json(report, self.rows(kind, scope_id)).encode("utf-8")
         else:
-            html = render_html(report, links or FileLinks(), nav=nav)
+            html = render_html(report, links or FileLinks(), nav=nav, printing=fmt == "pdf")
             data = html.encode("utf-8") if fmt == "html" else render_pdf(html)
-        REPORTS_RENDERED.labels(kind, fmt).inc()
-        REPORT_SECONDS.labels(fmt).observe(time.perf_counter() - start)
         return data
 
 
