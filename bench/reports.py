@@ -36,10 +36,13 @@ from services.runtime.settings import Settings
 _SET: ReportSet | None = None  # inherited by forked workers
 
 
-def _render(job: tuple[Kind, str, str]) -> int:
+def _render(job: tuple[Kind, str, str]) -> tuple[int, float]:
+    """Bytes rendered and the CPU seconds it took (the machine may be shared)."""
     assert _SET is not None
     kind, scope_id, fmt = job
-    return len(_SET.render(kind, scope_id, fmt))  # type: ignore[arg-type]
+    start = time.process_time()
+    size = len(_SET.render(kind, scope_id, fmt))  # type: ignore[arg-type]
+    return size, time.process_time() - start
 
 
 def main(args: argparse.Namespace) -> None:
