@@ -223,21 +223,46 @@ def recompute(
 def snapshot(
     ctx: typer.Context,
     label: Annotated[str, typer.Option(help="A label, e.g. 'wave 1 closed'.")] = "",
+    every: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Keep taking one every SECONDS until Ctrl-C (a schedule); a turn in which the "
+            "stream position has not moved since the last snapshot takes none.",
+        ),
+    ] = None,
 ) -> None:
     """Take an immutable snapshot of all figures in SQL, at the stream position they reflect
     (`meetlat snapshot diff A B` compares two)."""
     if ctx.invoked_subcommand is not None:
         return
+    import time
+
     from services.reporting.store import BenchmarkStore
     from services.runtime.db import make_engine, upgrade
 
     engine = make_engine(_settings().sqlalchemy_url)
     upgrade(engine)
-    info = BenchmarkStore(engine).take_snapshot(label)
-    console.print(
-        f"snapshot {info.id}: {info.figure_count} figures at position {info.position}, "
-        f"sha256 {info.content_sha256[:16]}"
-    )
+    store = BenchmarkStore(engine)
+    while True:
+        taken = store.snapshots()
+        last = taken[-1] if taken else None
+        position = [
+            {"topic": t, "partition": p, "offset": o}
+            for (t, p), o in sorted(store.positions().items())
+        ]
+        if every is None or last is None or last.position != position:
+            info = store.take_snapshot(label)
+            console.print(
+                f"snapshot {info.id}: {info.figure_count} figures at position {info.position}, "
+                f"sha256 {info.content_sha256[:16]}"
+            )
+        if every is None:
+            return
+        try:
+            time.sleep(every)
+        except KeyboardInterrupt:
+            return
 
 
 @snapshot_app.command("diff")
