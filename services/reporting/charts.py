@@ -7,8 +7,9 @@ minimum aim); the average of all bars is marked dark yellow and the norm dark gr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 WIDTH = 720.0
 PLOT = 180.0
@@ -57,6 +58,11 @@ class Line:
 class Tick:
     y: float
     value: float
+    label: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.label or f"{self.value:g}"
 
 
 @dataclass(frozen=True)
@@ -199,7 +205,14 @@ def histogram(
         for low, high, n in edges
     ]
     chart = bar_chart(title, bars, None, norm, sufficient)
-    # In a histogram the horizontal axis holds the scores: mark them there instead.
+    # The vertical axis counts municipalities; the scores (and the 5.5 and 7 lines) are on the
+    # horizontal axis, so the bars' colours carry the bands and no score lines are drawn.
+    step = max(1, math.ceil(peak / 5))
+    counted = [
+        Tick(_y(MAX * k / peak, chart.plot_bottom), MAX * k / peak, str(k))
+        for k in range(0, peak + 1, step)
+    ]
+    chart = replace(chart, ticks=counted, lines=[])
     return Histogram(title, chart, edges)
 
 
