@@ -95,21 +95,24 @@ def main(args: argparse.Namespace) -> None:
     for fmt in args.formats:
         start = time.perf_counter()
         work = [(kind, scope_id, fmt) for kind, scope_id in jobs]
+        load = os.getloadavg()[0]
         if fmt == "pdf" and args.workers > 1:
             with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-                sizes = pool.map(_render, work, chunksize=4)
+                done = pool.map(_render, work, chunksize=4)
         else:
-            sizes = [_render(job) for job in work]
+            done = [_render(job) for job in work]
         took = time.perf_counter() - start
+        cpu = sum(c for _, c in done)
+        workers = args.workers if fmt == "pdf" else 1
         target = targets.get(fmt)
-        verdict = (
-            ""
-            if target is None
-            else (" ✓" if took <= target else " ✗") + f" (target ≤ {target:g} s)"
-        )
+        verdict = ""
+        if target is not None:
+            verdict = (" ✓" if took <= target else " ✗") + f" (target ≤ {target:g} s)"
         print(
-            f"{fmt}: {len(work)} reports in {took:.1f} s, {sum(sizes) / 1e6:.1f} MB, "
-            f"{took / len(work) * 1000:.0f} ms per report{verdict}"
+            f"{fmt}: {len(work)} reports in {took:.1f} s wall{verdict}, "
+            f"{sum(n for n, _ in done) / 1e6:.1f} MB; {cpu:.1f} CPU s "
+            f"({cpu / len(work) * 1000:.0f} ms per report, {cpu / workers:.1f} s on {workers} "
+            f"idle core{'s' if workers > 1 else ''}); load average {load:.1f} at the start"
         )
 
 
