@@ -560,6 +560,10 @@ def improvements_of(
     return out
 
 
+def _n(count: int, one: str, more: str) -> str:
+    return one if count == 1 else more
+
+
 def _pct(share: float) -> str:
     return f"{share * 100:.0f}%"
 
@@ -593,7 +597,9 @@ def findings_of(scope: ScopeFigures, model: ScoringModel) -> list[Finding]:
     if late:
         out.append(
             Finding(
-                "callback_late", f"{late} terugbelafspraak/-afspraken werd(en) te laat nagekomen."
+                "callback_late",
+                f"{late} {_n(late, 'terugbelafspraak werd', 'terugbelafspraken werden')} te laat "
+                "nagekomen.",
             )
         )
     self_cb = int(p("self_callbacks") or 0)
@@ -601,7 +607,8 @@ def findings_of(scope: ScopeFigures, model: ScoringModel) -> list[Finding]:
         out.append(
             Finding(
                 "self_callback",
-                f"In {self_cb} gesprek(ken) moest de ondernemer zelf terugbellen (correctie "
+                f"In {self_cb} {_n(self_cb, 'gesprek', 'gesprekken')} moest de ondernemer zelf "
+                "terugbellen (correctie "
                 f"−{model.corrections.self_callback:g}).",
             )
         )
@@ -621,7 +628,8 @@ def findings_of(scope: ScopeFigures, model: ScoringModel) -> list[Finding]:
         out.append(
             Finding(
                 "unanswered_mail",
-                f"{unanswered} van de {mails} e-mails werd(en) niet beantwoord binnen "
+                f"{unanswered} van de {mails} e-mails {_n(unanswered, 'werd', 'werden')} niet "
+                "beantwoord binnen "
                 f"{model.mail_reply_deadline_hours:g} uur (telt als "
                 f"{model.unanswered_mail_score:g}).",
             )
