@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the commands import their heavy modules lazily, to start fa
     from services.ingest.archive import EventArchive
     from services.ingest.mail_service import MailConfig
     from services.ingest.mail_sources import Source
+    from services.reporting.reports import Kind, ReportSet
     from services.runtime.topics import Topics
 
 
@@ -53,11 +54,17 @@ ingest_app = typer.Typer(
     "(`meetlat ingest mail`).",
     no_args_is_help=True,
 )
+snapshot_app = typer.Typer(help="Immutable snapshots of the figures.")
+report_app = typer.Typer(
+    help="Reports (slide 20) from a snapshot: HTML, PDF, CSV, JSON.", no_args_is_help=True
+)
 app.add_typer(schema_app, name="schema")
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
 app.add_typer(mail_app, name="mail")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(snapshot_app, name="snapshot")
+app.add_typer(report_app, name="report")
 
 console = Console()
 err = Console(stderr=True)
@@ -233,21 +240,272 @@ def recompute(
     console.print(table)
 
 
-@app.command()
+@snapshot_app.callback(invoke_without_command=True)
 def snapshot(
+    ctx: typer.Context,
     label: Annotated[str, typer.Option(help="A label, e.g. 'wave 1 closed'.")] = "",
+    every: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Keep taking one every SECONDS until Ctrl-C (a schedule); a turn in which the "
+            "stream position has not moved since the last snapshot takes none.",
+        ),
+    ] = None,
 ) -> None:
-    """Take an immutable snapshot of all figures in SQL, at the stream position they reflect."""
+    """Take an immutable snapshot of all figures in SQL, at the stream position they reflect
+    (`meetlat snapshot diff A B` compares two)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import time
+
     from services.reporting.store import BenchmarkStore
     from services.runtime.db import make_engine, upgrade
 
     engine = make_engine(_settings().sqlalchemy_url)
     upgrade(engine)
-    info = BenchmarkStore(engine).take_snapshot(label)
-    console.print(
-        f"snapshot {info.id}: {info.figure_count} figures at position {info.position}, "
-        f"sha256 {info.content_sha256[:16]}"
+    store = BenchmarkStore(engine)
+    while True:
+        taken = store.snapshots()
+        last = taken[-1] if taken else None
+        position = [
+            {"topic": t, "partition": p, "offset": o}
+            for (t, p), o in sorted(store.positions().items())
+        ]
+        if every is None or last is None or last.position != position:
+            info = store.take_snapshot(label)
+            console.print(
+                f"snapshot {info.id}: {info.figure_count} figures at position {info.position}, "
+                f"sha256 {info.content_sha256[:16]}"
+            )
+        if every is None:
+            return
+        try:
+            time.sleep(every)
+        except KeyboardInterrupt:
+            return
+
+
+@snapshot_app.command("diff")
+def snapshot_diff(
+    before: Annotated[int, typer.Argument(help="The older snapshot id.")],
+    after: Annotated[int, typer.Argument(help="The newer snapshot id.")],
+    every: Annotated[bool, typer.Option("--all", help="List every changed figure.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the diff as JSON.")] = False,
+) -> None:
+    """Which figures changed between two snapshots, and why: new contacts in a sample, or late
+    revisions of contacts already counted (late callbacks and replies, corrections)."""
+    import dataclasses
+
+    from services.reporting.diff import diff_snapshots
+    from services.reporting.store import BenchmarkStore
+    from services.runtime.db import make_engine, upgrade
+
+    engine = make_engine(_settings().sqlalchemy_url)
+    upgrade(engine)
+    store = BenchmarkStore(engine)
+    try:
+        rows_before, rows_after = store.snapshot_figures(before), store.snapshot_figures(after)
+    except KeyError as exc:
+        err.print(f"[red]no snapshot {exc}[/]; `meetlat snapshots` lists them")
+        raise typer.Exit(2) from None
+    result = diff_snapshots(before, rows_before, after, rows_after)
+    if as_json:
+        sys.stdout.write(
+            json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=1) + "\n"
+        )
+        return
+    table = Table(
+        "scope",
+        "wave",
+        "contacts",
+        "figures changed",
+        "why",
+        title=f"snapshot {before} → {after}",
     )
+    for scope in result.scopes:
+        table.add_row(
+            f"{scope.scope_kind} {scope.name or scope.scope_id}",
+            f"{scope.campaign}/{scope.wave}",
+            f"{scope.contacts_before if scope.contacts_before is not None else '–'} → "
+            f"{scope.contacts_after if scope.contacts_after is not None else '–'}",
+            str(len(scope.changes)),
+            ", ".join(f"{reason} {n}" for reason, n in sorted(scope.reasons.items())),
+        )
+    console.print(table)
+    if every:
+        figures = Table("scope", "breakdown", "metric", "before", "after", "why")
+        for scope in result.scopes:
+            for c in scope.changes:
+                figures.add_row(
+                    f"{c.scope_kind} {c.scope_id} {c.campaign}/{c.wave}",
+                    c.breakdown,
+                    c.metric,
+                    str(c.before),
+                    str(c.after),
+                    c.reason,
+                )
+        console.print(figures)
+    reasons = ", ".join(f"{n} {reason}" for reason, n in result.by_reason().items())
+    console.print(
+        f"{result.figures_changed} figures changed in {len(result.scopes)} scopes"
+        + (f" ({reasons})" if reasons else "")
+    )
+
+
+ReportFormat = Literal["html", "pdf", "csv", "json"]
+
+
+def _reports(snapshot_id: int | None, campaign: str | None, wave: int | None) -> ReportSet:
+    from services.reporting.source import load_report_set
+    from services.runtime.db import make_engine, upgrade
+
+    settings = _settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade(engine)
+    try:
+        with _progress() as progress:
+            task = progress.add_task("de-identify texts", total=None)
+            reports, _ = load_report_set(
+                settings,
+                engine,
+                snapshot_id,
+                campaign,
+                wave,
+                progress=lambda n: progress.advance(task, n),
+            )
+    except KeyError as exc:
+        err.print(f"[red]no snapshot {exc}[/]: take one with `meetlat snapshot` first")
+        raise typer.Exit(2) from None
+    except LookupError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    return reports
+
+
+_SNAPSHOT = typer.Option("--snapshot", help="Snapshot id; default the newest.")
+_CAMPAIGN = typer.Option(help="Campaign; default the newest with national figures.")
+_WAVE = typer.Option(help="Wave; default the campaign's newest.")
+
+
+def _write_one(
+    kind: Kind, scope_id: str, fmt: ReportFormat, out: Path | None, reports: ReportSet
+) -> None:
+    from services.reporting.metrics import render_counted
+    from services.reporting.reports import file_name
+
+    try:
+        data = render_counted(reports, kind, scope_id, fmt)
+    except LookupError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    if out is not None and str(out) == "-":
+        sys.stdout.buffer.write(data)
+        return
+    target = out or (_settings().data_dir / "reports" / file_name(kind, scope_id, fmt))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    console.print(f"wrote {target} ({len(data):,} bytes)")
+
+
+_FORMAT = typer.Option("--format", "-f", help="html, pdf, csv or json.")
+_OUT = typer.Option("--out", "-o", help="Output file ('-' = stdout); default in the data dir.")
+
+
+@report_app.command("municipality")
+def report_municipality(
+    code: Annotated[str, typer.Argument(help="CBS code, e.g. GM0344.")],
+    fmt: Annotated[ReportFormat, _FORMAT] = "html",
+    out: Annotated[Path | None, _OUT] = None,
+    snapshot_id: Annotated[int | None, _SNAPSHOT] = None,
+    campaign: Annotated[str | None, _CAMPAIGN] = None,
+    wave: Annotated[int | None, _WAVE] = None,
+) -> None:
+    """A municipality's report: figures, what goes well, what to improve and how, other
+    findings, position, every call report and every mail reviewed (slide 20)."""
+    _write_one("municipality", code.upper(), fmt, out, _reports(snapshot_id, campaign, wave))
+
+
+@report_app.command("chamber")
+def report_chamber(
+    chamber_id: Annotated[str, typer.Argument(help="Chamber id, e.g. midden-nederland.")],
+    fmt: Annotated[ReportFormat, _FORMAT] = "html",
+    out: Annotated[Path | None, _OUT] = None,
+    snapshot_id: Annotated[int | None, _SNAPSHOT] = None,
+    campaign: Annotated[str | None, _CAMPAIGN] = None,
+    wave: Annotated[int | None, _WAVE] = None,
+) -> None:
+    """A Chamber's report: its municipalities compared, against the national figures."""
+    _write_one("chamber", chamber_id, fmt, out, _reports(snapshot_id, campaign, wave))
+
+
+@report_app.command("national")
+def report_national(
+    fmt: Annotated[ReportFormat, _FORMAT] = "html",
+    out: Annotated[Path | None, _OUT] = None,
+    snapshot_id: Annotated[int | None, _SNAPSHOT] = None,
+    campaign: Annotated[str | None, _CAMPAIGN] = None,
+    wave: Annotated[int | None, _WAVE] = None,
+) -> None:
+    """The national report: Chambers compared, distribution, quadrant, wave trends."""
+    _write_one("national", "NL", fmt, out, _reports(snapshot_id, campaign, wave))
+
+
+@report_app.command("all")
+def report_all(
+    fmt: Annotated[list[str] | None, _FORMAT] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder; default <data dir>/reports.")
+    ] = None,
+    snapshot_id: Annotated[int | None, _SNAPSHOT] = None,
+    campaign: Annotated[str | None, _CAMPAIGN] = None,
+    wave: Annotated[int | None, _WAVE] = None,
+) -> None:
+    """Every report (national, every Chamber, every municipality) in the given formats
+    (repeatable; default html), with a progress bar. HTML files link to each other."""
+    from services.reporting.metrics import render_counted
+    from services.reporting.render import FORMATS
+    from services.reporting.reports import file_name
+
+    formats = [f for f in FORMATS if f in (fmt or ["html"])]
+    unknown = [f for f in fmt or [] if f not in FORMATS]
+    if unknown:
+        err.print(f"[red]unknown format {', '.join(unknown)}[/]; use {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    reports = _reports(snapshot_id, campaign, wave)
+    folder = out or _settings().data_dir / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    todo = list(reports.all_reports())
+    with _progress() as progress:
+        task = progress.add_task("reports", total=len(todo) * len(formats))
+        for kind, scope_id in todo:
+            for f in formats:
+                (folder / file_name(kind, scope_id, f)).write_bytes(
+                    render_counted(reports, kind, scope_id, f)
+                )
+                progress.advance(task)
+    console.print(f"{len(todo) * len(formats)} reports in {folder}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default MEETLAT_API_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default MEETLAT_API_PORT.")] = None,
+) -> None:
+    """Serve the reporting API (OpenAPI docs at /docs), the dashboard (/dashboard) and the
+    metrics (/metrics) until Ctrl-C."""
+    import uvicorn
+
+    from services.reporting.api import create_app
+    from services.runtime.db import make_engine, upgrade
+
+    settings = _settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade(engine)
+    host = host or settings.api_host
+    port = port or settings.api_port
+    console.print(f"dashboard on http://{host}:{port}/dashboard, API docs on /docs")
+    uvicorn.run(create_app(settings, engine), host=host, port=port, log_level="warning")
 
 
 @app.command()

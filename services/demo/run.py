@@ -21,6 +21,7 @@ from rich.table import Table
 
 from schemas.events import Event
 from schemas.reference import ReferenceData
+from schemas.scoring_model import ScoringModel
 from services.aggregation.benchmarks import rules_for
 from services.demo.campaign import CampaignSpec, generate_campaign, write_jsonl
 from services.ingest.archive import EventArchive
@@ -29,8 +30,10 @@ from services.ingest.publisher import KafkaPublisher
 from services.ingest.service import ingest, publish_heartbeat
 from services.recompute import recompute
 from services.reporting.figures import FigureRow, SnapshotInfo, figure_rows
+from services.reporting.reports import ReportSet, file_name
 from services.reporting.store import BenchmarkStore
-from services.reporting.summary import band, by_scope, chamber_report, fmt, national_summary, ranked
+from services.reporting.summary import band, by_scope, fmt, ranked
+from services.reporting.tips import default_tips
 from services.reporting.topic import latest_benchmarks
 from services.runtime.broker import broker_for
 from services.runtime.settings import Settings
@@ -179,7 +182,7 @@ async def run_demo(
     mismatches = compare_with_oracle(rows, oracle_rows)
     topic_rows = [row for b in on_topic.values() for row in figure_rows(b)]
     mismatches += [f"topic {m}" for m in compare_with_oracle(topic_rows, oracle_rows)]
-    write_reports(rows, snapshot, reference, out_dir)
+    write_reports(rows, snapshot, reference, pipeline.model, out_dir)
     result = DemoResult(
         events=len(events),
         accepted=report.accepted,
@@ -195,14 +198,22 @@ async def run_demo(
 
 
 def write_reports(
-    rows: list[FigureRow], snapshot: SnapshotInfo, reference: ReferenceData, out_dir: Path
+    rows: list[FigureRow],
+    snapshot: SnapshotInfo,
+    reference: ReferenceData,
+    model: ScoringModel,
+    out_dir: Path,
 ) -> None:
+    """The national report and every Chamber's report of the snapshot, as linked HTML
+    (municipality reports, with their de-identified call reports and mails: `meetlat report`)."""
     reports = out_dir / "reports"
     reports.mkdir(parents=True, exist_ok=True)
-    (reports / "nationaal.md").write_text(national_summary(rows, snapshot), encoding="utf-8")
-    for chamber_id in reference.chambers:
-        text = chamber_report(rows, chamber_id, reference.municipalities_of(chamber_id), snapshot)
-        (reports / f"kamer-{chamber_id}.md").write_text(text, encoding="utf-8")
+    made = ReportSet.build(rows, model, default_tips(), reference.chamber_of, snapshot=snapshot)
+    for kind, scope_id in made.all_reports():
+        if kind != "municipality":
+            (reports / file_name(kind, scope_id, "html")).write_bytes(
+                made.render(kind, scope_id, "html")
+            )
 
 
 def print_summary(

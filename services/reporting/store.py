@@ -43,6 +43,7 @@ from services.reporting.figures import (
     figure_rows,
     sorted_rows,
 )
+from services.reporting.metrics import SNAPSHOT_SECONDS
 from services.runtime.db import Base, UTCDateTime, upsert_insert, utcnow, write_transaction
 
 __all__ = [
@@ -250,6 +251,10 @@ class BenchmarkStore:
 
     def take_snapshot(self, label: str = "") -> SnapshotInfo:
         """Freeze the latest figures and the stream position, consistently, in one transaction."""
+        with SNAPSHOT_SECONDS.time():
+            return self._take_snapshot(label)
+
+    def _take_snapshot(self, label: str) -> SnapshotInfo:
         options: dict[str, Any] = {}
         if self.engine.dialect.name == "postgresql":
             options["isolation_level"] = "REPEATABLE READ"
@@ -315,6 +320,18 @@ class BenchmarkStore:
                 )
                 for id_, taken_at, label, position, figure_count, digest in found
             ]
+
+    def snapshot(self, snapshot_id: int | None = None) -> SnapshotInfo:
+        """One snapshot (default: the newest); KeyError when there is none."""
+        found = self.snapshots()
+        if snapshot_id is None:
+            if not found:
+                raise KeyError("no snapshot yet")
+            return found[-1]
+        for info in found:
+            if info.id == snapshot_id:
+                return info
+        raise KeyError(snapshot_id)
 
     def snapshot_figures(self, snapshot_id: int) -> list[FigureRow]:
         """The figures frozen in a snapshot (KeyError for an unknown id)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas.benchmarks import BenchmarkUpdated
@@ -9,10 +11,15 @@ from services.runtime.settings import bootstrap_servers
 
 
 def latest_benchmarks(
-    broker_url: str, topic: str, timeout: float = 60.0
+    broker_url: str,
+    topic: str,
+    timeout: float = 60.0,
+    until: Mapping[int, int] | None = None,
 ) -> dict[str, BenchmarkUpdated]:
     """Scope key → highest version on the topic, read from the start to the current end of
-    every partition (what a new reader of the compacted topic would rebuild)."""
+    every partition (what a new reader of the compacted topic would rebuild). With `until`
+    (partition → last offset, as a snapshot records its position) only up to and including
+    those offsets; partitions not named are not read."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap_servers(broker_url),
         enable_auto_commit=False,
@@ -25,8 +32,13 @@ def latest_benchmarks(
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         end = consumer.end_offsets(partitions)
+        # records at or past `limit` are not read; the end offsets only say when to stop
+        # (the embedded broker's end offsets do not always match its record offsets)
+        limit = None
+        if until is not None:
+            limit = {tp: until.get(tp.partition, -1) + 1 for tp in partitions}
         latest: dict[str, BenchmarkUpdated] = {}
-        remaining = {tp for tp in partitions if end[tp] > 0}
+        remaining = {tp for tp in partitions if end[tp] > 0 and (limit is None or limit[tp] > 0)}
         polls = 0
         while remaining:
             batches = consumer.poll(timeout_ms=500)
@@ -35,11 +47,14 @@ def latest_benchmarks(
                 raise TimeoutError(f"{topic}: could not read up to {end}")
             for tp, records in batches.items():
                 for record in records:
+                    if limit is not None and record.offset >= limit[tp]:
+                        continue
                     update = BenchmarkUpdated.model_validate_json(record.value)
                     held = latest.get(update.scope_key)
                     if held is None or update.version > held.version:
                         latest[update.scope_key] = update
-                if consumer.position(tp) >= end[tp]:
+                position = consumer.position(tp)
+                if position >= end[tp] or (limit is not None and position >= limit[tp]):
                     remaining.discard(tp)
         return latest
     finally:

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
         "broker has none, so it always runs at-least-once with idempotent consumers.",
     )
     log_level: str = "warn"
+    api_host: str = Field(default="127.0.0.1", description="Address `meetlat serve` listens on.")
+    api_port: int = Field(default=8080, ge=1, le=65535, description="Port of `meetlat serve`.")
 
     # Mail ingestion (`meetlat ingest mail`)
     imap_url: str | None = Field(

@@ -79,12 +79,8 @@ def demo_matches_recompute(tmp_path: Path, database_url: str | None) -> None:
     }
 
     reports = out / "reports"
-    assert (
-        (reports / "nationaal.md")
-        .read_text(encoding="utf-8")
-        .startswith("# Landelijke samenvatting")
-    )
-    assert len(list(reports.glob("kamer-*.md"))) == 12
+    assert "<h1>Landelijk rapport</h1>" in (reports / "national.html").read_text(encoding="utf-8")
+    assert len(list(reports.glob("chamber-*.html"))) == 12
     engine.dispose()
 
 

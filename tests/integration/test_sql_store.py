@@ -15,6 +15,7 @@ from sqlalchemy import Engine, inspect, text
 import services.ingest.archive
 import services.ingest.mail_store
 import services.reporting.store  # registers the reporting tables on Base.metadata
+import services.reporting.text_store
 from schemas.benchmarks import BenchmarkUpdated, Figures
 from services.aggregation.benchmarks import process_out
 from services.aggregation.statistics import band

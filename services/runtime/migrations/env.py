@@ -16,10 +16,16 @@ from sqlalchemy import Connection
 import services.ingest.archive
 import services.ingest.mail_store
 import services.reporting.store
+import services.reporting.text_store
 from services.runtime.db import Base, make_engine
 
 # The modules whose models make up the schema: importing them registers their tables.
-MODEL_MODULES = (services.ingest.archive, services.ingest.mail_store, services.reporting.store)
+MODEL_MODULES = (
+    services.ingest.archive,
+    services.ingest.mail_store,
+    services.reporting.store,
+    services.reporting.text_store,
+)
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("connection") is None:

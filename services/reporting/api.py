@@ -1,0 +1,248 @@
+"""The reporting API and dashboard (FastAPI; OpenAPI docs at /docs).
+
+- `/api/snapshots` — list (GET) and take (POST) snapshots; `/api/snapshots/{id}/figures` the
+  figures of a snapshot, filtered by scope; `/api/snapshots/{a}/diff/{b}` what changed and why.
+- `/api/reports/national|chamber/{id}|municipality/{code}?format=html|pdf|csv|json` — every
+  report in every format, from a snapshot (default the newest).
+- `/dashboard` — server-rendered pages, national → Chamber → municipality, with the slide-24
+  charts, the quadrant and the wave trends; no JavaScript at all (a Content-Security-Policy
+  forbids scripts, so even a mistake in escaping could not run one).
+- `/metrics` — Prometheus: API request latency, reports rendered by format, snapshot duration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import RedirectResponse
+from prometheus_client import make_asgi_app
+from sqlalchemy import Engine
+
+from schemas.benchmarks import NATION_ID
+from services.reporting.charts import Bar
+from services.reporting.diff import diff_snapshots
+from services.reporting.metrics import API_SECONDS, render_counted
+from services.reporting.render import MEDIA_TYPES, Format
+from services.reporting.reports import Kind, ReportSet, file_name
+from services.reporting.source import load_report_set, sync_contact_texts
+from services.reporting.store import BenchmarkStore
+from services.runtime.settings import Settings
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
+
+
+class DashboardLinks:
+    """Links between dashboard pages (of one snapshot, when one was chosen)."""
+
+    def __init__(self, snapshot_id: int | None = None) -> None:
+        self.query = f"?snapshot={snapshot_id}" if snapshot_id is not None else ""
+
+    def municipality(self, code: str) -> str:
+        return f"/dashboard/municipality/{code}{self.query}"
+
+    def chamber(self, chamber_id: str) -> str:
+        return f"/dashboard/chamber/{chamber_id}{self.query}"
+
+    def national(self) -> str:
+        return f"/dashboard{self.query}"
+
+    def bar(self, bar: Bar) -> str:
+        if bar.link_kind == "municipality":
+            return self.municipality(bar.key)
+        if bar.link_kind == "chamber":
+            return self.chamber(bar.key)
+        return ""
+
+
+def _snapshot_json(info: Any) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "taken_at": info.taken_at.isoformat(),
+        "label": info.label,
+        "position": info.position,
+        "figure_count": info.figure_count,
+        "content_sha256": info.content_sha256,
+    }
+
+
+def create_app(settings: Settings, engine: Engine) -> FastAPI:
+    app = FastAPI(
+        title="Meetlat reporting",
+        description="Snapshots, figures and reports of the mystery-guest measurement.",
+        version="1",
+    )
+    store = BenchmarkStore(engine)
+    cache: dict[tuple[int, str | None, int | None], ReportSet] = {}
+    lock = threading.Lock()
+
+    def reports(snapshot: int | None, campaign: str | None, wave: int | None) -> ReportSet:
+        with lock:
+            if sync_contact_texts(engine):
+                cache.clear()  # new texts: rebuild
+            try:
+                info = store.snapshot(snapshot)
+            except KeyError:
+                raise HTTPException(404, f"no snapshot {snapshot or ''}".strip()) from None
+            key = (info.id, campaign, wave)
+            if key not in cache:
+                try:
+                    cache[key], _ = load_report_set(settings, engine, info.id, campaign, wave)
+                except LookupError as exc:
+                    raise HTTPException(404, str(exc)) from None
+            return cache[key]
+
+    @app.middleware("http")
+    async def timed(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        API_SECONDS.labels(request.method, path, str(response.status_code)).observe(
+            time.perf_counter() - start
+        )
+        if response.headers.get("content-type", "").startswith("text/html") and not path.startswith(
+            "/docs"
+        ):
+            response.headers["Content-Security-Policy"] = CSP
+        return response
+
+    app.mount("/metrics", make_asgi_app())
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard")
+
+    # ------------------------------------------------------------ snapshots and figures
+
+    @app.get("/api/snapshots", summary="Every snapshot, oldest first")
+    def list_snapshots() -> list[dict[str, Any]]:
+        return [_snapshot_json(s) for s in store.snapshots()]
+
+    @app.post("/api/snapshots", status_code=201, summary="Take a snapshot now")
+    def take_snapshot(label: str = "") -> dict[str, Any]:
+        return _snapshot_json(store.take_snapshot(label))
+
+    @app.get("/api/snapshots/{snapshot_id}/figures", summary="The figures of a snapshot")
+    def figures(
+        snapshot_id: int,
+        scope_kind: Literal["municipality", "chamber", "nation"] | None = None,
+        scope_id: str | None = None,
+        campaign: str | None = None,
+        wave: int | None = None,
+        breakdown: str | None = None,
+    ) -> list[dict[str, Any]]:
+        try:
+            rows = store.snapshot_figures(snapshot_id)
+        except KeyError:
+            raise HTTPException(404, f"no snapshot {snapshot_id}") from None
+        wanted = {
+            "scope_kind": scope_kind,
+            "scope_id": scope_id,
+            "campaign": campaign,
+            "wave": wave,
+            "breakdown": breakdown,
+        }
+        return [
+            dataclasses.asdict(r)
+            for r in rows
+            if all(v is None or getattr(r, k) == v for k, v in wanted.items())
+        ]
+
+    @app.get("/api/snapshots/{before}/diff/{after}", summary="What changed, and why")
+    def diff(before: int, after: int) -> dict[str, Any]:
+        try:
+            a, b = store.snapshot_figures(before), store.snapshot_figures(after)
+        except KeyError as exc:
+            raise HTTPException(404, f"no snapshot {exc}") from None
+        result = diff_snapshots(before, a, after, b)
+        return {
+            **dataclasses.asdict(result),
+            "figures_changed": result.figures_changed,
+            "by_reason": result.by_reason(),
+        }
+
+    # ------------------------------------------------------------ reports
+
+    def report_response(
+        kind: Kind,
+        scope_id: str,
+        fmt: Format,
+        snapshot: int | None,
+        campaign: str | None,
+        wave: int | None,
+    ) -> Response:
+        chosen = reports(snapshot, campaign, wave)
+        try:
+            data = render_counted(chosen, kind, scope_id, fmt, DashboardLinks(snapshot))
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        headers = {}
+        if fmt in ("pdf", "csv"):
+            headers["Content-Disposition"] = (
+                f'attachment; filename="{file_name(kind, scope_id, fmt)}"'
+            )
+        return Response(data, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+    fmt_query = Query("html", alias="format", description="html, pdf, csv or json")
+
+    @app.get("/api/reports/national", summary="The national report")
+    def national(
+        fmt: Format = fmt_query,
+        snapshot: int | None = None,
+        campaign: str | None = None,
+        wave: int | None = None,
+    ) -> Response:
+        return report_response("national", NATION_ID, fmt, snapshot, campaign, wave)
+
+    @app.get("/api/reports/chamber/{chamber_id}", summary="A Chamber's report")
+    def chamber(
+        chamber_id: str,
+        fmt: Format = fmt_query,
+        snapshot: int | None = None,
+        campaign: str | None = None,
+        wave: int | None = None,
+    ) -> Response:
+        return report_response("chamber", chamber_id, fmt, snapshot, campaign, wave)
+
+    @app.get("/api/reports/municipality/{code}", summary="A municipality's report")
+    def municipality(
+        code: str,
+        fmt: Format = fmt_query,
+        snapshot: int | None = None,
+        campaign: str | None = None,
+        wave: int | None = None,
+    ) -> Response:
+        return report_response("municipality", code.upper(), fmt, snapshot, campaign, wave)
+
+    # ------------------------------------------------------------ dashboard
+
+    def page(kind: Kind, scope_id: str, snapshot: int | None) -> Response:
+        chosen = reports(snapshot, None, None)
+        try:
+            html = render_counted(
+                chosen, kind, scope_id, "html", DashboardLinks(snapshot), nav=True
+            )
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return Response(html, media_type=MEDIA_TYPES["html"])
+
+    @app.get("/dashboard", include_in_schema=False)
+    def dashboard(snapshot: int | None = None) -> Response:
+        return page("national", NATION_ID, snapshot)
+
+    @app.get("/dashboard/chamber/{chamber_id}", include_in_schema=False)
+    def dashboard_chamber(chamber_id: str, snapshot: int | None = None) -> Response:
+        return page("chamber", chamber_id, snapshot)
+
+    @app.get("/dashboard/municipality/{code}", include_in_schema=False)
+    def dashboard_municipality(code: str, snapshot: int | None = None) -> Response:
+        return page("municipality", code.upper(), snapshot)
+
+    return app

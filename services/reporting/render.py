@@ -1,0 +1,180 @@
+"""Rendering reports: self-contained HTML (Jinja2, autoescaped, charts as inline SVG), PDF
+(WeasyPrint from that HTML), CSV and JSON of the figures.
+
+Everything that came from outside (call reports, mail bodies, reviews, names) is escaped by
+Jinja's autoescape; nothing is marked safe, so a mail cannot run script in a report.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from functools import cache
+from typing import Any, Literal, Protocol
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from pydantic import BaseModel
+
+from services.reporting.charts import Bar
+from services.reporting.figures import FigureRow
+from services.reporting.model import ChamberReport, MunicipalityReport, NationalReport
+
+Format = Literal["html", "pdf", "csv", "json"]
+FORMATS: tuple[Format, ...] = ("html", "pdf", "csv", "json")
+MEDIA_TYPES: dict[str, str] = {
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+}
+Report = MunicipalityReport | ChamberReport | NationalReport
+
+
+class Links(Protocol):
+    """Where a report links to: files beside it, or the dashboard's pages."""
+
+    def municipality(self, code: str) -> str: ...
+    def chamber(self, chamber_id: str) -> str: ...
+    def national(self) -> str: ...
+    def bar(self, bar: Bar) -> str: ...
+
+
+class FileLinks:
+    """Links between the files `meetlat report all` writes into one folder."""
+
+    def municipality(self, code: str) -> str:
+        return f"municipality-{code}.html"
+
+    def chamber(self, chamber_id: str) -> str:
+        return f"chamber-{chamber_id}.html"
+
+    def national(self) -> str:
+        return "national.html"
+
+    def bar(self, bar: Bar) -> str:
+        if bar.link_kind == "municipality":
+            return self.municipality(bar.key)
+        if bar.link_kind == "chamber":
+            return self.chamber(bar.key)
+        return ""
+
+
+def nl_number(value: float | int | None, digits: int = 2) -> str:
+    """Dutch notation: decimal comma; '–' for no value."""
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}".replace(".", ",")
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("services.reporting", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["nl"] = nl_number
+    return env
+
+
+def nav_for(report: Report, links: Links) -> list[tuple[str, str]]:
+    nav = [(links.national(), "Nederland")]
+    if isinstance(report, ChamberReport):
+        nav.append((links.chamber(report.id), report.name))
+    elif isinstance(report, MunicipalityReport):
+        if report.chamber_id and report.chamber_name:
+            nav.append((links.chamber(report.chamber_id), report.chamber_name))
+        nav.append((links.municipality(report.code), report.name))
+    return nav
+
+
+def render_html(report: Report, links: Links, nav: bool = False, printing: bool = False) -> str:
+    """The report as one self-contained page. `printing` (for the PDF) leaves out what only a
+    screen uses — tooltips on chart bars, which WeasyPrint would lay out for nothing."""
+    template = {
+        MunicipalityReport: "municipality.html.j2",
+        ChamberReport: "chamber.html.j2",
+        NationalReport: "national.html.j2",
+    }[type(report)]
+    return (
+        environment()
+        .get_template(template)
+        .render(
+            r=report,
+            meta=report.meta,
+            links=links,
+            nav=nav_for(report, links) if nav else [],
+            printing=printing,
+        )
+    )
+
+
+def render_pdf(html: str) -> bytes:
+    from weasyprint import HTML  # heavy import, only for PDF
+
+    pdf = HTML(string=html).write_pdf()
+    assert pdf is not None
+    return bytes(pdf)
+
+
+CSV_COLUMNS = (
+    "scope_kind",
+    "scope_id",
+    "scope_name",
+    "campaign",
+    "wave",
+    "breakdown",
+    "metric",
+    "value",
+    "label",
+)
+
+
+def render_csv(rows: Sequence[FigureRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        writer.writerow(
+            [
+                r.scope_kind,
+                r.scope_id,
+                r.scope_name,
+                r.campaign,
+                r.wave,
+                r.breakdown,
+                r.metric,
+                "" if r.value is None else repr(r.value),
+                r.label or "",
+            ]
+        )
+    return out.getvalue()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def render_json(report: Report, rows: Sequence[FigureRow]) -> str:
+    kind = {
+        MunicipalityReport: "municipality",
+        ChamberReport: "chamber",
+        NationalReport: "national",
+    }[type(report)]
+    document = {
+        "report": kind,
+        "meta": dataclasses.asdict(report.meta),
+        "figures": [dataclasses.asdict(r) for r in rows],
+        "content": dataclasses.asdict(report),
+    }
+    return json.dumps(document, ensure_ascii=False, default=_plain, indent=1)

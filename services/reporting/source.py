@@ -1,0 +1,53 @@
+"""Where reports come from in production: a snapshot in SQL, the de-identified contact texts
+(synchronised from the event archive first), the active scoring model, the tip library and the
+Chamber mapping — the adapter that builds a `ReportSet` (used by the CLI and the API)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from schemas.reference import ReferenceData
+from services.reporting.deidentify import default_deidentifier
+from services.reporting.figures import SnapshotInfo
+from services.reporting.reports import ReportSet
+from services.reporting.store import BenchmarkStore
+from services.reporting.text_store import TextStore, sync_texts
+from services.reporting.tips import default_tips
+from services.runtime.app import load_models
+from services.runtime.settings import Settings
+
+
+def sync_contact_texts(engine: Engine, progress: Callable[[int], None] | None = None) -> int:
+    """De-identify and store the archived texts not stored yet (deduce loads only if needed)."""
+    return sync_texts(TextStore(engine), default_deidentifier, progress)
+
+
+def load_report_set(
+    settings: Settings,
+    engine: Engine,
+    snapshot_id: int | None = None,
+    campaign: str | None = None,
+    wave: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[ReportSet, SnapshotInfo]:
+    """The reports of a snapshot (default: the newest). KeyError without such a snapshot."""
+    store = BenchmarkStore(engine)
+    info = store.snapshot(snapshot_id)
+    rows = store.snapshot_figures(info.id)
+    sync_contact_texts(engine, progress)
+    texts = TextStore(engine)
+    _, active = load_models(settings)
+    reference = ReferenceData.load(settings.chamber_map)
+    reports = ReportSet.build(
+        rows,
+        active,
+        default_tips(),
+        reference.chamber_of,
+        texts.texts(),
+        snapshot=info,
+        campaign=campaign,
+        wave=wave,
+    )
+    return reports, info

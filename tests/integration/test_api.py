@@ -1,0 +1,161 @@
+"""The reporting API over a real SQL database: snapshots, figures, diffs, reports in every
+format, the dashboard and metrics — and no staff name in any response."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from services.reporting.api import create_app
+from services.reporting.source import sync_contact_texts
+from services.reporting.store import BenchmarkStore
+from services.reporting.text_store import StoredText
+from services.runtime.db import make_engine, upgrade
+from services.runtime.settings import Settings
+from tests.unit.reporting.corpus import SECRETS
+
+from .reporting_data import ReportingData, populate
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, ReportingData]]:
+    folder: Path = tmp_path_factory.mktemp("api")
+    engine = make_engine(f"sqlite:///{folder / 'meetlat.db'}")
+    upgrade(engine)
+    data = populate(engine)
+    yield engine, data
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(
+    database: tuple[Engine, ReportingData], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    engine, _ = database
+    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), database_url=str(engine.url))
+    with TestClient(create_app(settings, engine)) as test_client:
+        yield test_client
+
+
+def no_secrets(text: str, where: str) -> None:
+    leaked = [s for s in SECRETS if s.lower() in text.lower()]
+    assert leaked == [], f"{where} leaks {leaked}"
+
+
+def test_snapshots_and_figures(client: TestClient, database: tuple[Engine, ReportingData]) -> None:
+    engine, data = database
+    listed = client.get("/api/snapshots").json()
+    assert [s["id"] for s in listed][:1] == [data.snapshot_id]
+    rows = client.get(
+        f"/api/snapshots/{data.snapshot_id}/figures",
+        params={"scope_kind": "municipality", "scope_id": data.named, "wave": 2},
+    ).json()
+    expected = [
+        r
+        for r in BenchmarkStore(engine).snapshot_figures(data.snapshot_id)
+        if (r.scope_kind, r.scope_id, r.wave) == ("municipality", data.named, 2)
+    ]
+    assert [(r["breakdown"], r["metric"], r["value"], r["label"]) for r in rows] == [
+        (r.breakdown, r.metric, r.value, r.label) for r in expected
+    ]
+    assert client.get("/api/snapshots/999/figures").status_code == 404
+
+
+def test_take_snapshot_and_diff(client: TestClient, database: tuple[Engine, ReportingData]) -> None:
+    _, data = database
+    taken = client.post("/api/snapshots", params={"label": "again"})
+    assert taken.status_code == 201
+    again = taken.json()["id"]
+    diff = client.get(f"/api/snapshots/{data.snapshot_id}/diff/{again}").json()
+    assert diff["figures_changed"] == 0 and diff["scopes"] == []
+
+
+@pytest.mark.parametrize("fmt", ["html", "pdf", "csv", "json"])
+def test_reports_in_every_format(
+    client: TestClient, database: tuple[Engine, ReportingData], fmt: str
+) -> None:
+    _, data = database
+    for path in (
+        "/api/reports/national",
+        f"/api/reports/chamber/{data.chamber}",
+        f"/api/reports/municipality/{data.named}",
+    ):
+        response = client.get(path, params={"format": fmt, "snapshot": data.snapshot_id})
+        assert response.status_code == 200, (path, response.text[:200])
+        assert response.headers["content-type"].startswith(
+            {
+                "html": "text/html",
+                "pdf": "application/pdf",
+                "csv": "text/csv",
+                "json": "application/json",
+            }[fmt]
+        )
+        if fmt == "pdf":
+            assert response.content.startswith(b"%PDF")
+        else:
+            no_secrets(response.text, f"{path} {fmt}")
+    assert client.get("/api/reports/municipality/GM9999").status_code == 404
+    assert client.get("/api/reports/national", params={"format": "docx"}).status_code == 422
+
+
+def test_municipality_report_over_api_has_deidentified_texts(
+    client: TestClient, database: tuple[Engine, ReportingData]
+) -> None:
+    _, data = database
+    document = client.get(
+        f"/api/reports/municipality/{data.named}", params={"format": "json"}
+    ).json()
+    calls = document["content"]["calls"]
+    assert calls and all("[PERSOON-" in c["report"] for c in calls)
+    no_secrets(str(document), "json")
+
+
+def test_stored_texts_hold_no_names(database: tuple[Engine, ReportingData]) -> None:
+    engine, data = database
+    sync_contact_texts(engine)
+    assert sync_contact_texts(engine) == 0  # idempotent
+    with engine.connect() as conn:
+        texts = list(conn.scalars(select(StoredText.text)))
+    assert len(texts) == sum(
+        1 for e in data.events if e.type in ("call.assessed", "mail.replied", "mail.assessed")
+    )
+    for text in texts:
+        no_secrets(text, "contact_text")
+
+
+def test_dashboard_pages_and_docs(
+    client: TestClient, database: tuple[Engine, ReportingData]
+) -> None:
+    _, data = database
+    national = client.get("/dashboard")
+    assert national.status_code == 200
+    assert "script-src" not in national.headers["content-security-policy"]
+    assert national.headers["content-security-policy"].startswith("default-src 'none'")
+    assert f'href="/dashboard/chamber/{data.chamber}"' in national.text
+    chamber = client.get(f"/dashboard/chamber/{data.chamber}")
+    assert f'href="/dashboard/municipality/{data.named}"' in chamber.text
+    page = client.get(f"/dashboard/municipality/{data.named}")
+    assert page.status_code == 200 and "<svg" in page.text
+    for response in (national, chamber, page):
+        no_secrets(response.text, "dashboard")
+    assert client.get("/dashboard/chamber/nowhere").status_code == 404
+    spec = client.get("/openapi.json").json()
+    assert {"/api/snapshots", "/api/reports/national", "/api/reports/municipality/{code}"} <= set(
+        spec["paths"]
+    )
+    assert client.get("/docs").status_code == 200
+
+
+def test_metrics(client: TestClient) -> None:
+    client.get("/api/snapshots")
+    text = client.get("/metrics/").text
+    assert (
+        'meetlat_api_request_seconds_count{method="GET",route="/api/snapshots",status="200"}'
+        in text
+    )
+    assert "meetlat_reports_rendered_total" in text
+    assert "meetlat_snapshot_seconds_count" in text
