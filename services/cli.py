@@ -252,6 +252,13 @@ def snapshot(
             "stream position has not moved since the last snapshot takes none.",
         ),
     ] = None,
+    request_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Retry-safe: a request id that already made a snapshot returns that one "
+            "(without --every).",
+        ),
+    ] = None,
 ) -> None:
     """Take an immutable snapshot of all figures in SQL, at the stream position they reflect
     (`meetlat snapshot diff A B` compares two)."""
@@ -273,7 +280,7 @@ def snapshot(
             for (t, p), o in sorted(store.positions().items())
         ]
         if every is None or last is None or last.position != position:
-            info = store.take_snapshot(label)
+            info = store.take_snapshot(label, request_id if every is None else None)
             console.print(
                 f"snapshot {info.id}: {info.figure_count} figures at position {info.position}, "
                 f"sha256 {info.content_sha256[:16]}"

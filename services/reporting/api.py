@@ -16,9 +16,9 @@ import dataclasses
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from prometheus_client import make_asgi_app
 from sqlalchemy import Engine
@@ -126,8 +126,17 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         return [_snapshot_json(s) for s in store.snapshots()]
 
     @app.post("/api/snapshots", status_code=201, summary="Take a snapshot now")
-    def take_snapshot(label: str = "") -> dict[str, Any]:
-        return _snapshot_json(store.take_snapshot(label))
+    def take_snapshot(
+        label: str = "",
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                max_length=120,
+                description="Retry-safe: a key that already made a snapshot returns it.",
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
+        return _snapshot_json(store.take_snapshot(label, idempotency_key))
 
     @app.get("/api/snapshots/{snapshot_id}/figures", summary="The figures of a snapshot")
     def figures(

@@ -33,6 +33,7 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from schemas.benchmarks import BenchmarkUpdated
@@ -93,6 +94,7 @@ class Snapshot(Base):
     position: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     figure_count: Mapped[int] = mapped_column(Integer)
     content_sha256: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(120), unique=True)
 
 
 class SnapshotFigure(Base):
@@ -249,12 +251,35 @@ class BenchmarkStore:
 
     # ------------------------------------------------------------------ snapshots
 
-    def take_snapshot(self, label: str = "") -> SnapshotInfo:
-        """Freeze the latest figures and the stream position, consistently, in one transaction."""
-        with SNAPSHOT_SECONDS.time():
-            return self._take_snapshot(label)
+    def take_snapshot(self, label: str = "", request_id: str | None = None) -> SnapshotInfo:
+        """Freeze the latest figures and the stream position, consistently, in one transaction.
 
-    def _take_snapshot(self, label: str) -> SnapshotInfo:
+        With a `request_id`, retry-safe: a request id that already made a snapshot gets that
+        snapshot back and nothing is written (also when two retries race: the id is unique)."""
+        if request_id is not None:
+            made = self._snapshot_of_request(request_id)
+            if made is not None:
+                return made
+        with SNAPSHOT_SECONDS.time():
+            try:
+                return self._take_snapshot(label, request_id)
+            except IntegrityError:
+                made = self._snapshot_of_request(request_id) if request_id else None
+                if made is None:
+                    raise
+                return made
+
+    def _snapshot_of_request(self, request_id: str) -> SnapshotInfo | None:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(*_SNAPSHOT_COLUMNS).where(Snapshot.request_id == request_id)
+            ).first()
+        if found is None:
+            return None
+        id_, taken_at, label, position, figure_count, digest = found
+        return SnapshotInfo(id_, taken_at, label, list(position), figure_count, digest)
+
+    def _take_snapshot(self, label: str, request_id: str | None) -> SnapshotInfo:
         options: dict[str, Any] = {}
         if self.engine.dialect.name == "postgresql":
             options["isolation_level"] = "REPEATABLE READ"
@@ -274,6 +299,7 @@ class BenchmarkStore:
                     position=position,
                     figure_count=len(rows),
                     content_sha256=digest,
+                    request_id=request_id,
                 )
                 .returning(Snapshot.id)
             ).scalar_one()

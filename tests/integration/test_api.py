@@ -72,6 +72,13 @@ def test_take_snapshot_and_diff(client: TestClient, database: tuple[Engine, Repo
     again = taken.json()["id"]
     diff = client.get(f"/api/snapshots/{data.snapshot_id}/diff/{again}").json()
     assert diff["figures_changed"] == 0 and diff["scopes"] == []
+    # a retried request with the same Idempotency-Key gets the same snapshot back
+    keyed = [
+        client.post("/api/snapshots", params={"label": "k"}, headers={"Idempotency-Key": "k-1"})
+        for _ in range(2)
+    ]
+    assert [r.status_code for r in keyed] == [201, 201]
+    assert keyed[0].json()["id"] == keyed[1].json()["id"] != again
 
 
 @pytest.mark.parametrize("fmt", ["html", "pdf", "csv", "json"])

@@ -370,3 +370,22 @@ def test_content_hash_equal_for_equal_content(engine: Engine) -> None:
     assert c.content_sha256 != a.content_sha256
     # The hash depends on content only, not on the order rows were written in.
     assert content_sha256(reversed(store.latest())) == c.content_sha256
+
+
+def test_snapshot_with_request_id_is_retry_safe(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    store.apply([bench("GM0344", 1, 6.5)], {(TOPIC, 0): 1})
+    first = store.take_snapshot("wave 1", request_id="req-1")
+    store.apply([bench("GM0344", 2, 7.5)], {(TOPIC, 0): 2})
+    retried = store.take_snapshot("wave 1", request_id="req-1")  # the client retried
+    assert retried == first
+    assert [s.id for s in store.snapshots()] == [first.id]
+    assert store.snapshot_figures(first.id) == expected(bench("GM0344", 1, 6.5))
+    other = store.take_snapshot("wave 1", request_id="req-2")
+    assert other.id != first.id
+    assert store.snapshot_figures(other.id) == expected(bench("GM0344", 2, 7.5))
+    # racing retries: the unique request id lets exactly one write, the others get it back
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        raced = list(pool.map(lambda _: store.take_snapshot("race", "req-3"), range(4)))
+    assert len({s.id for s in raced}) == 1
+    assert [s.label for s in store.snapshots()].count("race") == 1
