@@ -55,6 +55,7 @@ ingest_app = typer.Typer(
     no_args_is_help=True,
 )
 snapshot_app = typer.Typer(help="Immutable snapshots of the figures.")
+wave_app = typer.Typer(help="Campaign waves.", no_args_is_help=True)
 report_app = typer.Typer(
     help="Reports (slide 20) from a snapshot: HTML, PDF, CSV, JSON.", no_args_is_help=True
 )
@@ -65,6 +66,7 @@ app.add_typer(mail_app, name="mail")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(report_app, name="report")
+app.add_typer(wave_app, name="wave")
 
 console = Console()
 err = Console(stderr=True)
@@ -645,6 +647,51 @@ def rescore(
     report = ingest(outcomes, edge.archive, publisher, edge.topics)
     publisher.close()
     console.print(f"requested rescoring of {report.accepted} contacts with {target.key}")
+
+
+@wave_app.command("close")
+def wave_close(
+    campaign: Annotated[str, typer.Argument(help="The campaign, e.g. 'mg-2026'.")],
+    wave: Annotated[int, typer.Argument(min=1, max=99, help="The wave to close.")],
+    at: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"],
+            help="Event time up to which everything is in (default: now); every reply and "
+            "callback deadline before it is decided.",
+        ),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the worker.")] = 600,
+) -> None:
+    """Close a campaign wave: a heartbeat tells the scorer that event time has reached AT, and
+    once the worker has processed everything an immutable snapshot labelled '<campaign> wave
+    <n> closed' is taken. Retry-safe: closing a wave again returns the snapshot already made."""
+    from services.ingest.publisher import KafkaPublisher
+    from services.ingest.service import publish_heartbeat
+    from services.reporting.store import BenchmarkStore
+    from services.runtime.worker import pipeline_topics, wait_for_group
+
+    settings = _settings()
+    moment = at or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    edge = _edge(settings)
+    store = BenchmarkStore(edge.archive.engine)
+    source = f"close:{campaign}:{wave}"
+    closed = store.snapshot_of_request(f"wave-closed:{source}")
+    if closed is not None:
+        console.print(f"{campaign} wave {wave} was already closed: snapshot {closed.id} ")
+        return
+    publisher = KafkaPublisher(edge.broker_url)
+    publish_heartbeat(edge.archive, publisher, edge.topics, source, moment)
+    publisher.close()
+    with console.status("waiting until the worker has processed everything"):
+        wait_for_group(edge.broker_url, settings.app_id, pipeline_topics(edge.topics), 0.5, timeout)
+    info = store.take_snapshot(f"{campaign} wave {wave} closed", request_id=f"wave-closed:{source}")
+    console.print(
+        f"{campaign} wave {wave} closed at {moment.isoformat()}: snapshot {info.id} with "
+        f"{info.figure_count} figures at position {info.position}"
+    )
 
 
 @mail_app.command("analyze")

@@ -257,19 +257,20 @@ class BenchmarkStore:
         With a `request_id`, retry-safe: a request id that already made a snapshot gets that
         snapshot back and nothing is written (also when two retries race: the id is unique)."""
         if request_id is not None:
-            made = self._snapshot_of_request(request_id)
+            made = self.snapshot_of_request(request_id)
             if made is not None:
                 return made
         with SNAPSHOT_SECONDS.time():
             try:
                 return self._take_snapshot(label, request_id)
             except IntegrityError:
-                made = self._snapshot_of_request(request_id) if request_id else None
+                made = self.snapshot_of_request(request_id) if request_id else None
                 if made is None:
                     raise
                 return made
 
-    def _snapshot_of_request(self, request_id: str) -> SnapshotInfo | None:
+    def snapshot_of_request(self, request_id: str) -> SnapshotInfo | None:
+        """The snapshot a request id made, if it made one."""
         with self.engine.connect() as conn:
             found = conn.execute(
                 select(*_SNAPSHOT_COLUMNS).where(Snapshot.request_id == request_id)

@@ -20,7 +20,7 @@ from services.runtime.broker import broker_for
 from services.runtime.db import upgrade
 from services.runtime.metrics import serve_metrics
 from services.runtime.settings import Settings, bootstrap_servers
-from services.runtime.topics import ensure_topics
+from services.runtime.topics import Topics, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,18 @@ class LagProbe:
         self.admin.close()
 
 
+def pipeline_topics(topics: Topics) -> list[str]:
+    """The topics a drained pipeline has processed and committed completely."""
+    return [
+        topics.intake,
+        topics.observations,
+        topics.scores,
+        topics.surveys,
+        topics.partials,
+        topics.benchmarks,
+    ]
+
+
 async def wait_until_drained(
     pipeline: Pipeline,
     broker_url: str,
@@ -169,26 +181,41 @@ async def wait_until_drained(
 ) -> None:
     """Wait until the worker has processed and committed everything on the pipeline topics,
     seen `settle_checks` times in a row (a stage may still be producing into the next)."""
-    topics = [
-        pipeline.topics.intake,
-        pipeline.topics.observations,
-        pipeline.topics.scores,
-        pipeline.topics.surveys,
-        pipeline.topics.partials,
-        pipeline.topics.benchmarks,
-    ]
-    probe = await asyncio.to_thread(LagProbe, broker_url, pipeline.app.conf.id, topics)
+    await asyncio.to_thread(
+        wait_for_group,
+        broker_url,
+        pipeline.app.conf.id,
+        pipeline_topics(pipeline.topics),
+        pipeline.app.conf.broker_commit_interval,
+        timeout,
+        settle_checks,
+        on_lag,
+    )
+
+
+def wait_for_group(
+    broker_url: str,
+    group_id: str,
+    topics: Sequence[str],
+    interval: float,
+    timeout: float = 600,
+    settle_checks: int = 2,
+    on_lag: Callable[[int], None] | None = None,
+) -> None:
+    """Blocking: wait until consumer group `group_id` has committed everything on `topics`,
+    `settle_checks` times in a row (so a worker in another process can be waited for too)."""
+    probe = LagProbe(broker_url, group_id, topics)
     deadline = time.monotonic() + timeout
     quiet = 0
     try:
         while time.monotonic() < deadline:
-            lag = await asyncio.to_thread(probe.lag)
+            lag = probe.lag()
             if on_lag is not None:
                 on_lag(lag)
             quiet = quiet + 1 if lag == 0 else 0
             if quiet >= settle_checks:
                 return
-            await asyncio.sleep(pipeline.app.conf.broker_commit_interval)
+            time.sleep(interval)
     finally:
         probe.close()
     raise TimeoutError(f"pipeline still has unprocessed messages after {timeout:.0f}s")

@@ -115,6 +115,21 @@ def test_worker_ingest_ctrl_c_and_restart_from_archive(tmp_path: Path) -> None:
         assert "events.jsonl:4" in ingest.stderr and "4 records: 3 accepted" in ingest.stdout
         # speed (40 s) 6, neutraal 4, no transfers 10, deels juist 2·5: 30 / 5 = 6.0
         wait_for(lambda: phone_mean(data) == 6.0, 90, "figures in SQL")
+        # closing the wave snapshots the figures once; closing it again returns that snapshot
+        closed = [
+            subprocess.run(
+                [sys.executable, "-m", "services.cli", "wave", "close", "mg-test", "1"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            for _ in range(2)
+        ]
+        assert [c.returncode for c in closed] == [0, 0], closed[0].stderr + closed[1].stderr
+        snapshots = BenchmarkStore(make_engine(f"sqlite:///{data / 'meetlat.db'}")).snapshots()
+        assert [s.label for s in snapshots] == ["mg-test wave 1 closed"]
+        assert f"snapshot {snapshots[0].id} " in closed[1].stdout
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
         assert 'meetlat_events_in_total{service="scoring",type="call.assessed"} 1.0' in metrics
         broker_pid = int(
@@ -135,12 +150,12 @@ def test_worker_ingest_ctrl_c_and_restart_from_archive(tmp_path: Path) -> None:
         "the broker to stop",
     )
 
-    # The embedded broker kept nothing; a new worker replays the archive (3 events and the
-    # heartbeat of the ingest) and rebuilds the figures.
+    # The embedded broker kept nothing; a new worker replays the archive (3 events, the
+    # heartbeat of the ingest and the one that closed the wave) and rebuilds the figures.
     worker = start_worker(env, data)
     try:
         wait_for(
-            lambda: "replayed 4 archived events" in (data / "worker.log").read_text(),
+            lambda: "replayed 5 archived events" in (data / "worker.log").read_text(),
             60,
             "the archive replay",
         )
