@@ -24,15 +24,15 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import faust
+from common import bare_agent, load_topic
 from sqlalchemy import select
 
 from schemas.events import EVENT_ADAPTER, CallAssessed, Event
@@ -43,58 +43,15 @@ from services.ingest.parsing import Accepted
 from services.ingest.publisher import KafkaPublisher
 from services.ingest.service import ingest
 from services.reporting.store import ScopeState
-from services.runtime.app import faust_settings
 from services.runtime.broker import EmbeddedBroker
 from services.runtime.db import make_engine
 from services.runtime.settings import Settings
-from services.runtime.topics import Topics, TopicSpec, ensure_topics
-from services.runtime.worker import running_pipeline, tune_collector, wait_until_drained
+from services.runtime.topics import Topics
+from services.runtime.worker import running_pipeline, wait_until_drained
 
 
 def accepted(events: list[Event]) -> list[Accepted]:
     return [Accepted("bench", i, e, EVENT_ADAPTER.dump_json(e)) for i, e in enumerate(events, 1)]
-
-
-async def bare_agent(settings: Settings, broker_url: str, events: list[Event]) -> float:
-    """Events/s of a faust agent that only counts, on a topic preloaded with the events."""
-    topic_name = f"bare-{uuid.uuid4().hex[:6]}"
-    ensure_topics(broker_url, [TopicSpec(topic_name, settings.partitions)])
-    publisher = KafkaPublisher(broker_url)
-    for event in events:
-        publisher.send(topic_name, event.contact_id.encode(), EVENT_ADAPTER.dump_json(event))
-    publisher.close()
-    app = faust.App(f"bench-bare-{uuid.uuid4().hex[:6]}", **faust_settings(settings, broker_url))
-    source = app.topic(
-        topic_name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-    )
-    seen = [0]
-    stamps: list[float] = []
-    tune_collector()  # as running_pipeline does for the pipeline
-
-    @app.agent(source)
-    async def count(stream: Any) -> None:
-        async for _ in stream.events():
-            seen[0] += 1
-            if seen[0] == 1 or seen[0] == len(events):
-                stamps.append(time.perf_counter())
-
-    worker = faust.Worker(
-        app, loglevel="warn", quiet=True, daemon=False, loop=asyncio.get_running_loop()
-    )
-    worker.spinner = None
-    await worker.start()
-    try:
-        deadline = time.perf_counter() + 600
-        while seen[0] < len(events) and time.perf_counter() < deadline:
-            await asyncio.sleep(0.005)
-    finally:
-        await worker.stop()
-    return len(events) / (stamps[-1] - stamps[0])
 
 
 class ProbeWatcher(threading.Thread):
@@ -236,7 +193,8 @@ async def main(args: argparse.Namespace) -> None:
             partitions=args.partitions,
             metrics_port=0,
         )
-        bare = await bare_agent(settings, broker.url, events)
+        load_topic(broker.url, "bare", settings.partitions, events)
+        bare = await bare_agent(settings, broker.url, "bare", len(events))
         print(f"bare faust agent: {bare:,.0f} events/s", flush=True)
         async with running_pipeline(settings, broker.url) as pipeline:
             archive = EventArchive(pipeline.engine)

@@ -15,71 +15,20 @@ import asyncio
 import statistics
 import sys
 import tempfile
-import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import faust
 
-from schemas.events import EVENT_ADAPTER
+from common import bare_agent, load_topic, until
+
 from schemas.reference import ReferenceData
 from services.demo.campaign import CampaignSpec, generate_campaign
-from services.ingest.publisher import KafkaPublisher
-from services.runtime.app import faust_settings
 from services.runtime.broker import EmbeddedBroker
 from services.runtime.metrics import EVENTS_IN
 from services.runtime.settings import Settings
-from services.runtime.topics import TopicSpec, ensure_topics
-from services.runtime.worker import running_pipeline, tune_collector
-
-
-async def _until(count: Any, total: int, timeout: float = 900) -> tuple[float, float]:
-    """Wait until count() reaches total; returns (time of the first event, time of the last)."""
-    deadline = time.perf_counter() + timeout
-    first = None
-    while time.perf_counter() < deadline:
-        seen = count()
-        now = time.perf_counter()
-        if seen and first is None:
-            first = now
-        if seen >= total:
-            return first or now, now
-        await asyncio.sleep(0.005)
-    raise TimeoutError(f"only {count()} of {total} events consumed")
-
-
-async def bare_agent(settings: Settings, broker_url: str, topic: str, total: int) -> float:
-    conf = faust_settings(settings, broker_url)
-    app = faust.App(f"bench-bare-{uuid.uuid4().hex[:6]}", **conf)
-    source = app.topic(
-        topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-    )
-    seen = [0]
-
-    @app.agent(source)
-    async def count(stream: Any) -> None:
-        async for _ in stream.events():
-            seen[0] += 1
-
-    worker = faust.Worker(
-        app, loglevel="warn", quiet=True, daemon=False, loop=asyncio.get_running_loop()
-    )
-    worker.spinner = None
-    tune_collector()  # as running_pipeline does for the scorer
-    await worker.start()
-    try:
-        first, last = await _until(lambda: seen[0], total)
-    finally:
-        await worker.stop()
-    return total / (last - first)
+from services.runtime.worker import running_pipeline
 
 
 def _scored() -> float:
@@ -96,7 +45,7 @@ def _scored() -> float:
 async def scorer(settings: Settings, broker_url: str, total: int) -> float:
     before = _scored()
     async with running_pipeline(settings, broker_url, services=("scoring",)):
-        first, last = await _until(lambda: _scored() - before, total)
+        first, last = await until(lambda: _scored() - before, total)
     return total / (last - first)
 
 
@@ -121,13 +70,7 @@ async def main(args: argparse.Namespace) -> None:
                 metrics_port=0,
             )
             observations = f"{prefix}.observations"
-            ensure_topics(broker.url, [TopicSpec(observations, args.partitions)])
-            publisher = KafkaPublisher(broker.url)
-            for event in events:
-                publisher.send(
-                    observations, event.contact_id.encode(), EVENT_ADAPTER.dump_json(event)
-                )
-            publisher.close()
+            load_topic(broker.url, observations, args.partitions, events)
             bare = await bare_agent(settings, broker.url, observations, len(events))
             scored = await scorer(settings, broker.url, len(events))
             results["bare"].append(bare)
