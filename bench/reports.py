@@ -16,14 +16,12 @@ import multiprocessing
 import os
 import sys
 import time
-from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.reference import ReferenceData
-from services.demo.campaign import CampaignSpec, generate_campaign
+from services.demo.campaign import CampaignSpec, campaign_waves
 from services.recompute import recompute
 from services.reporting.contacts import contact_texts
 from services.reporting.deidentify import default_deidentifier
@@ -51,19 +49,7 @@ def main(args: argparse.Namespace) -> None:
     models, active = load_models(Settings())
     started = time.perf_counter()
     spec = CampaignSpec(municipalities=args.municipalities, surveys_per_municipality=12)
-    events = []
-    for wave in range(1, args.waves + 1):
-        events.extend(
-            generate_campaign(
-                replace(
-                    spec,
-                    wave=wave,
-                    seed=spec.seed + wave - 1,
-                    start=spec.start + timedelta(weeks=26 * (wave - 1)),
-                ),
-                reference,
-            )
-        )
+    events = campaign_waves(spec, args.waves, reference)
     result = recompute(events, models.by_key, active, reference)
     rows = [r for b in result.benchmarks for r in figure_rows(b)]
     took = time.perf_counter() - started

@@ -31,11 +31,9 @@ from schemas.benchmarks import (
     BenchmarkUpdated,
     Figures,
     PartialUpdated,
-    ProcessFigures,
     Quadrant,
     ScopeKind,
     Standing,
-    SurveyFigures,
 )
 from schemas.events import SurveyResponse
 from schemas.reference import ReferenceData
@@ -407,10 +405,6 @@ def breakdown_figures(
     return out
 
 
-def survey_figures(records: Sequence[SurveyRecord]) -> dict[str, SurveyFigures]:
-    return breakdowns_of_answers(records)
-
-
 def standings(
     members: Mapping[str, Contribution], rules: AggregationRules
 ) -> dict[str, dict[str, Standing]]:
@@ -465,10 +459,6 @@ def quadrants(
     return out, label
 
 
-def process_out(records: Iterable[ProcessRecord]) -> ProcessFigures:
-    return figures_of_records(records)
-
-
 def previous_wave(waves: Iterable[int], wave: int) -> int | None:
     earlier = [w for w in waves if w < wave]
     return max(earlier) if earlier else None
@@ -505,8 +495,8 @@ def benchmark(
         as_of=None if current.as_of is None else datetime.fromtimestamp(current.as_of, UTC),
         contacts=current.contacts,
         breakdowns=breakdown_figures(current, None if previous is None else previous[1], rules),
-        process=process_out(current.process),
-        surveys=survey_figures(current.surveys),
+        process=figures_of_records(current.process),
+        surveys=breakdowns_of_answers(current.surveys),
         standings=ranked,
         quadrants=placed,
         quadrant_reference=reference,

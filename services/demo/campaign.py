@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from functools import cache
 from pathlib import Path
@@ -76,7 +76,15 @@ from schemas.reference import ReferenceData
 from schemas.scoring_model import Criterion, OrdinalScale, ScoringModel
 from services.scoring.catalogue import default_model
 
-__all__ = ["CASES", "JARGON", "CampaignSpec", "Case", "generate_campaign", "write_jsonl"]
+__all__ = [
+    "CASES",
+    "JARGON",
+    "CampaignSpec",
+    "Case",
+    "campaign_waves",
+    "generate_campaign",
+    "write_jsonl",
+]
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
@@ -1176,6 +1184,25 @@ def generate_campaign(
                 arrivals.append((arrival, event.event_id, event))
     arrivals.sort(key=lambda item: (item[0], item[1]))
     return [cast(Event, event) for _, _, event in arrivals]
+
+
+def campaign_waves(spec: CampaignSpec, waves: int, reference: ReferenceData) -> list[Event]:
+    """A remeasurement: `waves` waves of the campaign, half a year apart (wave w uses seed
+    spec.seed + w − 1), as one log in event-time order."""
+    events: list[Event] = []
+    for wave in range(1, waves + 1):
+        events.extend(
+            generate_campaign(
+                replace(
+                    spec,
+                    wave=wave,
+                    seed=spec.seed + wave - 1,
+                    start=spec.start + timedelta(weeks=26 * (wave - 1)),
+                ),
+                reference,
+            )
+        )
+    return sorted(events, key=lambda e: (e.occurred_at, e.event_id))
 
 
 def write_jsonl(events: Iterable[Event], path: Path) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,11 +19,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from schemas.events import Event
 from schemas.reference import ReferenceData
 from schemas.scoring_model import ScoringModel
 from services.aggregation.benchmarks import rules_for
-from services.demo.campaign import CampaignSpec, generate_campaign, write_jsonl
+from services.demo.campaign import CampaignSpec, campaign_waves, write_jsonl
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import parse_jsonl
 from services.ingest.publisher import KafkaPublisher
@@ -91,25 +90,6 @@ def _progress(console: Console) -> Progress:
         console=console,
         transient=False,
     )
-
-
-def campaign_waves(spec: CampaignSpec, waves: int, reference: ReferenceData) -> list[Event]:
-    """A remeasurement: `waves` waves of the campaign, half a year apart (wave w uses seed
-    spec.seed + w − 1), as one log in event-time order."""
-    events: list[Event] = []
-    for wave in range(1, waves + 1):
-        events.extend(
-            generate_campaign(
-                replace(
-                    spec,
-                    wave=wave,
-                    seed=spec.seed + wave - 1,
-                    start=spec.start + timedelta(weeks=26 * (wave - 1)),
-                ),
-                reference,
-            )
-        )
-    return sorted(events, key=lambda e: (e.occurred_at, e.event_id))
 
 
 async def run_demo(

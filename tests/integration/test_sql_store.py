@@ -17,7 +17,7 @@ import services.ingest.mail_store
 import services.reporting.store  # registers the reporting tables on Base.metadata
 import services.reporting.text_store
 from schemas.benchmarks import BenchmarkUpdated, Figures
-from services.aggregation.benchmarks import process_out
+from services.aggregation.process import figures_of_records
 from services.aggregation.statistics import band
 from services.reporting.figures import FigureRow, content_sha256, figure_rows
 from services.reporting.store import BenchmarkStore
@@ -42,7 +42,7 @@ def figures(n: int, mean: float | None, potential_mean: float | None = None) -> 
     )
 
 
-NO_PROCESS = process_out([])
+NO_PROCESS = figures_of_records([])
 
 
 def bench(
