@@ -105,6 +105,7 @@ def register(pipeline: Pipeline) -> None:
         app.Table(
             "municipality-ledgers",
             key_type=str,
+            value_type=bytes,  # raw in the changelog too, so recovery reads back these bytes
             default=None,
             partitions=settings.partitions,
             help="Municipality → latest revision entry per contact, survey responses, versions.",
@@ -115,6 +116,7 @@ def register(pipeline: Pipeline) -> None:
         app.Table(
             "scope-contributions",
             key_type=str,
+            value_type=bytes,  # raw in the changelog too, so recovery reads back these bytes
             default=None,
             partitions=settings.partitions,
             help="'kind:id:campaign|wave|municipality' → that municipality's latest contribution.",
@@ -125,6 +127,7 @@ def register(pipeline: Pipeline) -> None:
         app.Table(
             "scope-versions",
             key_type=str,
+            value_type=bytes,  # raw in the changelog too, so recovery reads back these bytes
             default=None,
             partitions=settings.partitions,
             help="'kind:id:campaign|wave' → version of its last published benchmark.",
