@@ -11,7 +11,9 @@
    `--rate` events/s; twice a second a *probe* — a new assessed call in a campaign of its own
    — is ingested too, and SQL is polled (every 2 ms) until that municipality's benchmark of the
    probe campaign counts the probe's contact. Prints p50/p95/p99/max of
-   ingest → visible in SQL (target p99 ≤ 250 ms).
+   ingest → visible in SQL (target p99 ≤ 250 ms), and where that time goes: each probe's record
+   timestamps on the observations, scores and benchmarks topics split it into ingest (SQL
+   archive + publish), scoring, aggregation and materialising (→ SQL).
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import bare_agent, load_topic
+from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import select
 
+from schemas.benchmarks import BenchmarkUpdated, scope_key
 from schemas.events import EVENT_ADAPTER, CallAssessed, Event
 from schemas.reference import ReferenceData
+from schemas.scores import ScoreRevision
 from services.demo.campaign import CampaignSpec, generate_campaign
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import Accepted
@@ -45,7 +50,7 @@ from services.ingest.service import ingest
 from services.reporting.store import ScopeState
 from services.runtime.broker import EmbeddedBroker
 from services.runtime.db import make_engine
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, bootstrap_servers
 from services.runtime.topics import Topics
 from services.runtime.worker import running_pipeline, wait_until_drained
 
@@ -65,7 +70,7 @@ class ProbeWatcher(threading.Thread):
             ScopeState.scope_id == municipality,
             ScopeState.campaign == campaign,
         )
-        self.seen: dict[int, float] = {}
+        self.seen: dict[int, float] = {}  # probe → wall-clock time its contact showed
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -75,7 +80,7 @@ class ProbeWatcher(threading.Thread):
                 document = conn.execute(self.query).scalar()
                 conn.rollback()  # a fresh snapshot on the next read
                 count = int(document["contacts"]) if document else 0
-                now = time.monotonic()
+                now = time.time()
                 for k in range(shown + 1, count + 1):
                     self.seen[k] = now
                 shown = max(shown, count)
@@ -107,7 +112,8 @@ def drive(
 ) -> None:
     """The load: its own process (as `meetlat ingest` would be), so it does not compete with
     the pipeline for the interpreter. Ingests background events at `rate` and a probe twice a
-    second; reports (events sent, achieved rate, probe latencies in seconds)."""
+    second; reports (events sent, achieved rate, probe → (sent, visible in SQL), wall-clock
+    seconds)."""
     topics = Topics.for_settings(settings)
     archive = EventArchive(make_engine(settings.sqlalchemy_url))
     publisher = KafkaPublisher(broker_url)
@@ -130,7 +136,7 @@ def drive(
         if elapsed >= probes * 0.5:
             probes += 1
             at += timedelta(seconds=1)
-            sent[probes] = time.monotonic()
+            sent[probes] = time.time()
             ingest(accepted([probe(probe_municipality, probes, at)]), archive, publisher, topics)
         time.sleep(max(0.0, start + (elapsed // tick + 1) * tick - time.monotonic()))
     achieved = cursor / (time.monotonic() - start)
@@ -139,7 +145,9 @@ def drive(
         time.sleep(0.01)
     watcher.stop.set()
     publisher.close()
-    results.put((cursor, achieved, [watcher.seen[k] - sent[k] for k in sent if k in watcher.seen]))
+    results.put(
+        (cursor, achieved, {k: (sent[k], watcher.seen[k]) for k in sent if k in watcher.seen})
+    )
 
 
 async def latency(
@@ -149,7 +157,7 @@ async def latency(
     probe_municipality: str,
     rate: float,
     seconds: float,
-) -> list[float]:
+) -> dict[int, tuple[float, float]]:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     process = context.Process(
@@ -157,13 +165,76 @@ async def latency(
         args=(settings, broker_url, background, probe_municipality, rate, seconds, results),
     )
     process.start()
-    sent, achieved, latencies = await asyncio.to_thread(results.get)
+    sent, achieved, probes = await asyncio.to_thread(results.get)
     await asyncio.to_thread(process.join)
     print(
         f"latency phase: {sent:,} background events at {achieved:,.0f}/s from a separate "
-        f"process, {len(latencies)} probes seen in SQL"
+        f"process, {len(probes)} probes seen in SQL"
     )
-    return latencies
+    return probes
+
+
+def record_times(broker_url: str, topic: str, probe_of: Any) -> dict[int, float]:
+    """Probe → timestamp (s) of the first record on `topic` that `probe_of(record)` (a probe
+    number or None) recognises; the topic is read from the start to its end."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker_url), enable_auto_commit=False, group_id=None
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        seen: dict[int, float] = {}
+        quiet = 0
+        while quiet < 3 and any(consumer.position(tp) < end[tp] for tp in partitions):
+            batches = consumer.poll(timeout_ms=500)
+            quiet = 0 if batches else quiet + 1
+            for records in batches.values():
+                for record in records:
+                    k = probe_of(record)
+                    if k is not None and k not in seen:
+                        seen[k] = record.timestamp / 1000
+        return seen
+    finally:
+        consumer.close()
+
+
+def stages(
+    broker_url: str, topics: Topics, municipality: str, probes: dict[int, tuple[float, float]]
+) -> dict[str, list[float]]:
+    """Each stage's share of every probe's latency, in ms (probes seen on every topic)."""
+
+    def observed(record: Any) -> int | None:
+        key = (record.key or b"").decode()
+        return int(key.removeprefix("probe-")) if key.startswith("probe-") else None
+
+    def scored(record: Any) -> int | None:
+        if not record.value.startswith(b"{") or b'"probe-' not in record.value:
+            return None
+        contact = ScoreRevision.model_validate_json(record.value).contact_id
+        return int(contact.removeprefix("probe-")) if contact.startswith("probe-") else None
+
+    probe_scope = scope_key("municipality", municipality, "bench-probe", 1).encode()
+
+    def benchmarked(record: Any) -> int | None:
+        if record.key != probe_scope:
+            return None
+        return BenchmarkUpdated.model_validate_json(record.value).contacts
+
+    times = [
+        record_times(broker_url, topics.observations, observed),
+        record_times(broker_url, topics.scores, scored),
+        record_times(broker_url, topics.benchmarks, benchmarked),
+    ]
+    names = ["ingest", "scoring", "aggregation", "materialising"]
+    out: dict[str, list[float]] = {name: [] for name in names}
+    for k, (sent, visible) in probes.items():
+        if all(k in t for t in times):
+            marks = [sent, *(t[k] for t in times), visible]
+            for name, start, stop in zip(names, marks, marks[1:], strict=False):
+                out[name].append(1000 * (stop - start))
+    return out
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -199,20 +270,23 @@ async def main(args: argparse.Namespace) -> None:
         async with running_pipeline(settings, broker.url) as pipeline:
             archive = EventArchive(pipeline.engine)
             publisher = KafkaPublisher(broker.url)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             await asyncio.to_thread(ingest, accepted(events), archive, publisher, pipeline.topics)
             publisher.flush()
             await wait_until_drained(pipeline, broker.url, settle_checks=1)
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu
             publisher.close()
             full = len(events) / elapsed
             print(
                 f"full pipeline (ingest → score → aggregate → SQL): {len(events):,} events in "
                 f"{elapsed:.1f} s = {full:,.0f} events/s; ratio to the bare agent "
-                f"{full / bare:.2f} (target ≥ 0.75)",
+                f"{full / bare:.2f} (target ≥ 0.75); {1000 * cpu / len(events):.2f} CPU ms per "
+                "event in the pipeline's process",
                 flush=True,
             )
-            latencies = await latency(
+            cpu, started = time.process_time(), time.perf_counter()
+            probes = await latency(
                 settings,
                 broker.url,
                 background,
@@ -220,13 +294,24 @@ async def main(args: argparse.Namespace) -> None:
                 args.rate,
                 args.seconds,
             )
-        if latencies:
-            ms = [1000 * v for v in latencies]
+            busy = (time.process_time() - cpu) / (time.perf_counter() - started)
+            print(f"latency phase: the pipeline's process used {100 * busy:.0f}% of one core")
+            split = stages(broker.url, pipeline.topics, probe_municipality, probes)
+        if probes:
+            ms = [1000 * (visible - sent) for sent, visible in probes.values()]
             print(
                 f"ingest → benchmark visible in SQL at {args.rate:.0f} events/s: "
                 f"p50 {statistics.median(ms):.0f} ms, p95 {percentile(ms, 0.95):.0f} ms, "
                 f"p99 {percentile(ms, 0.99):.0f} ms, max {max(ms):.0f} ms over {len(ms)} probes "
                 "(target p99 ≤ 250 ms)"
+            )
+            print(
+                "  by stage (p50 / p99 ms; record timestamps have 1 ms resolution): "
+                + ", ".join(
+                    f"{name} {statistics.median(v):.0f} / {percentile(v, 0.99):.0f}"
+                    for name, v in split.items()
+                    if v
+                )
             )
 
 

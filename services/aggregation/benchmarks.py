@@ -375,7 +375,9 @@ def figures(
     change = None
     if previous is not None:
         change = compare_waves(previous, values, rules.alpha)
-    return Figures(
+    # built from figures computed here, so pydantic's validation would only cost time (the
+    # aggregator builds some 40 of these per municipality update)
+    return Figures.model_construct(
         n=summary.n,
         mean=summary.mean,
         sd=summary.sd,

@@ -25,7 +25,6 @@ def latest_benchmarks(
         enable_auto_commit=False,
         group_id=None,
         client_id="meetlat-benchmarks-reader",
-        check_crcs=False,  # kafka-python's pure-Python CRC-32C costs more than the parsing
     )
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
