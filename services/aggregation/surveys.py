@@ -14,12 +14,11 @@ Pure functions over `SurveyResponse` events, following the NVVB factsheet (seed 
   None and the status says "too few responses", never a number.
 
 Duplicated events (same event_id) count once, and the figures do not depend on the order of
-the responses (integer counts, `math.fsum`).
+the responses (integer answers: exact integer sums, one correctly rounded division).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Final, Literal, NamedTuple, Protocol, get_args
 
@@ -35,7 +34,6 @@ Status = Literal["published", "too few responses"]
 
 SURVEY_CHANNELS: tuple[SurveyChannel, ...] = get_args(SurveyChannel)
 ALL: Final = "all"
-HOSTMANSHIP_ITEMS: Final = 6
 
 
 class SurveyAnswers(Protocol):
@@ -126,12 +124,13 @@ def _figures(unique: Sequence[SurveyAnswers]) -> SurveyFigures:
         respondents=n,
         published=True,
         status=PUBLISHED,
-        totaaloordeel=math.fsum(r.totaaloordeel for r in unique) / n,
+        # answers are whole numbers: their sum is exact, and int / int is correctly rounded
+        totaaloordeel=sum(r.totaaloordeel for r in unique) / n,
         ces=100.0 * (little - much) / n,
         nps=100.0 * (promoters - detractors) / len(recommends) if recommends else None,
         nps_respondents=len(recommends),
         hostmanship=tuple(
-            math.fsum(r.hostmanship[i] for r in unique) / n for i in range(HOSTMANSHIP_ITEMS)
+            sum(item) / n for item in zip(*(r.hostmanship for r in unique), strict=True)
         ),
     )
 
