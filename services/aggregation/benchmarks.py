@@ -217,6 +217,9 @@ class Ledger:
     _contributions: dict[tuple[str, int], Contribution] = field(
         default_factory=dict, compare=False, repr=False
     )  # computed per wave, forgotten when the ledger changes
+    _figures: dict[tuple[str, int], FiguresMemo] = field(
+        default_factory=dict, compare=False, repr=False
+    )  # per wave: most breakdowns keep their samples when one contact changes
 
     def apply_revision(self, revision: ScoreRevision, phases: PhaseLookup) -> bool:
         """Record `revision` if it is newer than what the ledger has; True if it was."""
@@ -279,6 +282,9 @@ class Ledger:
             as_of=max(stamps) if stamps else None,
             contacts=len(contacts),
         )
+
+    def figures_memo(self, campaign: str, wave: int) -> FiguresMemo:
+        return self._figures.setdefault((campaign, wave), {})
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -397,13 +403,31 @@ def figures(
     )
 
 
+FiguresMemo = dict[str, tuple[tuple[Any, ...], Figures]]
+"""Breakdown → (the samples its figures were computed from, those figures)."""
+
+
 def breakdown_figures(
-    current: Contribution, previous: Contribution | None, rules: AggregationRules
+    current: Contribution,
+    previous: Contribution | None,
+    rules: AggregationRules,
+    memo: FiguresMemo | None = None,
 ) -> dict[str, Figures]:
+    """Figures of every breakdown; with `memo`, a breakdown whose samples (and previous wave's
+    samples) are what they were last time reuses its figures instead of computing them."""
     out: dict[str, Figures] = {}
     for key, (values, potentials) in current.samples.items():
         before = None if previous is None else previous.samples.get(key, ([], []))[0]
-        out[key] = figures(values, potentials, before, rules)
+        if memo is None:
+            out[key] = figures(values, potentials, before, rules)
+            continue
+        samples = (values, potentials, before)
+        held = memo.get(key)
+        if held is not None and held[0] == samples:
+            out[key] = held[1]
+        else:
+            out[key] = figures(values, potentials, before, rules)
+            memo[key] = (samples, out[key])
     return out
 
 
@@ -477,6 +501,7 @@ def benchmark(
     previous: tuple[int, Contribution] | None,
     rules: AggregationRules,
     members: Mapping[str, Contribution] | None = None,
+    memo: FiguresMemo | None = None,
 ) -> BenchmarkUpdated:
     """The full figure set of a scope's wave; `members` (Chamber, nation) adds standings, and
     for the nation the quadrants."""
@@ -496,7 +521,9 @@ def benchmark(
         version=version,
         as_of=None if current.as_of is None else datetime.fromtimestamp(current.as_of, UTC),
         contacts=current.contacts,
-        breakdowns=breakdown_figures(current, None if previous is None else previous[1], rules),
+        breakdowns=breakdown_figures(
+            current, None if previous is None else previous[1], rules, memo
+        ),
         process=figures_of_records(current.process),
         surveys=breakdowns_of_answers(current.surveys),
         standings=ranked,
@@ -541,6 +568,7 @@ def municipality_updates(
             part,
             None if before is None else (before, ledger.contribution(campaign, before)),
             rules,
+            memo=ledger.figures_memo(campaign, wave),
         )
         message = PartialUpdated(
             target_kind=targets[0][0],

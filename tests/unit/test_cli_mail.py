@@ -23,6 +23,9 @@ def test_mail_analyze_json_classifies_an_auto_reply() -> None:
 
 
 def test_mail_analyze_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["mail", "analyze", str(tmp_path / "nope.eml")])
+    # wide enough that rich does not wrap the message inside the (long) temporary path
+    result = CliRunner().invoke(
+        app, ["mail", "analyze", str(tmp_path / "nope.eml")], env={"COLUMNS": "300"}
+    )
     assert result.exit_code == 2
     assert "does not exist" in result.output
