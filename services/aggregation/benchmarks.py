@@ -274,7 +274,7 @@ class Ledger:
         stamps = [e.as_of for e in contacts] + [s.as_of for s in surveys]
         return Contribution(
             samples={
-                key: (sorted(values.get(key, ())), sorted(potentials.get(key, ())))
+                key: (tuple(sorted(values.get(key, ()))), tuple(sorted(potentials.get(key, ()))))
                 for key in sorted(values.keys() | potentials.keys())
             },
             process=[e.process for e in contacts],
@@ -311,7 +311,9 @@ class Ledger:
 class Contribution:
     """A set of contacts and responses of one campaign wave: a municipality's, or merged."""
 
-    samples: dict[str, tuple[list[float], list[float]]]  # breakdown → sorted (values, potentials)
+    # breakdown → sorted (values, potentials); tuples, not lists: tuples of floats drop out of
+    # the cyclic collector's view, which otherwise walks every sample of every scope held
+    samples: dict[str, tuple[tuple[float, ...], tuple[float, ...]]]
     process: list[ProcessRecord]  # in no particular order: process figures do not depend on it
     surveys: list[SurveyRecord]  # likewise
     as_of: float | None
@@ -335,7 +337,7 @@ class Contribution:
     ) -> Contribution:
         records = [ProcessRecord.from_json(p) for p in process]
         return cls(
-            samples={k: (list(v), list(p)) for k, (v, p) in samples.items()},
+            samples={k: (tuple(v), tuple(p)) for k, (v, p) in samples.items()},
             process=records,
             surveys=[SurveyRecord.from_json(s) for s in surveys],
             as_of=None if as_of is None else as_of.timestamp(),
@@ -360,7 +362,9 @@ def merge(parts: Iterable[Contribution]) -> Contribution:
             potentials.setdefault(key, []).extend(pots)
     stamps = [p.as_of for p in items if p.as_of is not None]
     return Contribution(
-        samples={k: (sorted(values[k]), sorted(potentials[k])) for k in sorted(values)},
+        samples={
+            k: (tuple(sorted(values[k])), tuple(sorted(potentials[k]))) for k in sorted(values)
+        },
         process=[r for p in items for r in p.process],
         surveys=[r for p in items for r in p.surveys],
         as_of=max(stamps) if stamps else None,
@@ -381,9 +385,7 @@ def figures(
     change = None
     if previous is not None:
         change = compare_waves(previous, values, rules.alpha)
-    # built from figures computed here, so pydantic's validation would only cost time (the
-    # aggregator builds some 40 of these per municipality update)
-    return Figures.model_construct(
+    return Figures(
         n=summary.n,
         mean=summary.mean,
         sd=summary.sd,
@@ -417,7 +419,7 @@ def breakdown_figures(
     samples) are what they were last time reuses its figures instead of computing them."""
     out: dict[str, Figures] = {}
     for key, (values, potentials) in current.samples.items():
-        before = None if previous is None else previous.samples.get(key, ([], []))[0]
+        before = None if previous is None else previous.samples.get(key, ((), ()))[0]
         if memo is None:
             out[key] = figures(values, potentials, before, rules)
             continue
