@@ -68,8 +68,10 @@ BATCH = 1000
 BATCH_SECONDS = 0.02
 """Municipality level: a short window, so a revision reaches SQL quickly."""
 COMBINE_SECONDS = 1.0
+COMBINE_BATCH = 10_000
 """Chamber and nation: merging every member is the costly step, so a scope is recomputed at
-most about once a second (and once per BATCH contributions under load), never per revision."""
+most about once a second (and once per COMBINE_BATCH contributions under load), never per
+revision."""
 
 
 def _ledger(raw: bytes | None) -> Ledger:
@@ -228,7 +230,7 @@ def register(pipeline: Pipeline) -> None:
 
     @app.agent(partials_topic, name="scope-combiner")
     async def scope_combiner(stream: Any) -> None:
-        async for events in stream.take_events(BATCH, within=COMBINE_SECONDS):
+        async for events in stream.take_events(COMBINE_BATCH, within=COMBINE_SECONDS):
             with METRICS.timed():
                 touched: dict[str, set[int]] = defaultdict(set)
                 partition_of: dict[str, int] = {}
