@@ -14,7 +14,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import Any, get_args
 
 from schemas.events import (
@@ -46,65 +45,92 @@ class ContactError(ValueError):
     """An event that cannot belong to this contact (it contradicts its facts or the model)."""
 
 
-@dataclass(frozen=True)
 class ContactFacts:
-    """Everything known about one contact, in event-time order."""
+    """Everything known about one contact, in event-time order, with what the rules look up
+    in it. The lookups are derived when the facts are made and carried along when an event
+    is added in order (the scorer adds every event it sees to its contact's facts). Immutable;
+    equal when the events are."""
+
+    __slots__ = ("_by_kind", "_encoded", "event_ids", "events", "head", "last_fact_at", "retracted")
 
     events: tuple[Event, ...]
+    event_ids: tuple[str, ...]
+    head: Event | None  # the first event of the contact's channel (not a rescore request)
+    last_fact_at: datetime | None  # the latest event time (the first event that has it)
+    retracted: frozenset[str]  # event ids a reclassification retracted: they do not count
+    _by_kind: dict[type, tuple[Event, ...]]  # the counting events of each event class
+    _encoded: tuple[bytes, ...] | None  # each event's stored JSON, once asked for
+
+    def __init__(self, events: tuple[Event, ...]) -> None:
+        self.events = events
+        self.event_ids = tuple(e.event_id for e in events)
+        self.head = next((e for e in events if channel_of(e) is not None), None)
+        self.last_fact_at = max((e.occurred_at for e in events), default=None)
+        self.retracted = frozenset(
+            ident for e in events if isinstance(e, MailReclassified) for ident in e.retracts
+        )
+        by_kind: dict[type, list[Event]] = {}
+        for e in events:
+            if e.event_id not in self.retracted:
+                by_kind.setdefault(type(e), []).append(e)
+        self._by_kind = {kind: tuple(found) for kind, found in by_kind.items()}
+        self._encoded = None
 
     @classmethod
     def of(cls, events: Iterable[Event]) -> ContactFacts:
         unique = {e.event_id: e for e in events}
         return cls(tuple(sorted(unique.values(), key=event_order)))
 
-    def with_event(self, event: Event, raw: bytes | None = None) -> ContactFacts:
-        """These facts plus one new event (not a duplicate), still in event-time order.
-        `raw`: the JSON the event was validated from, if at hand (stored as it is)."""
-        events = self.events
-        if not events or event_order(event) >= event_order(events[-1]):
-            facts = ContactFacts((*events, event))  # the usual case: facts arrive in order
-            encoded = self.__dict__.get("encoded")
-            if encoded is not None:  # keep the stored form up to date, one event at a time
-                facts.__dict__["encoded"] = (*encoded, raw or EVENT_ADAPTER.dump_json(event))
-            return facts
-        return ContactFacts.of((*events, event))
-
     @classmethod
     def stored(cls) -> ContactFacts:
         """No facts yet, and their stored JSON (`encoded`) kept up to date as they are added
         (for the scorer, which stores them; the batch oracle does not need it)."""
         facts = cls(())
-        facts.__dict__["encoded"] = ()
+        facts._encoded = ()
         return facts
 
-    @cached_property
+    def with_event(self, event: Event, raw: bytes | None = None) -> ContactFacts:
+        """These facts plus one new event (not a duplicate), still in event-time order.
+        `raw`: the JSON the event was validated from, if at hand (stored as it is)."""
+        events = self.events
+        if events and event_order(event) < event_order(events[-1]):
+            return ContactFacts.of((*events, event))  # out of order: derived anew
+        if isinstance(event, MailReclassified):
+            facts = ContactFacts((*events, event))  # it changes which facts count
+        else:  # the usual case: the facts arrive in order, and the lookups grow with them
+            facts = ContactFacts.__new__(ContactFacts)
+            facts.events = (*events, event)
+            facts.event_ids = (*self.event_ids, event.event_id)
+            head = self.head
+            facts.head = event if head is None and channel_of(event) is not None else head
+            last = self.last_fact_at
+            facts.last_fact_at = last if last == event.occurred_at else event.occurred_at
+            facts.retracted = retracted = self.retracted
+            by_kind = self._by_kind
+            if event.event_id not in retracted:
+                kind = type(event)
+                by_kind = {**by_kind, kind: (*by_kind.get(kind, ()), event)}
+            facts._by_kind = by_kind
+            facts._encoded = None
+        if self._encoded is not None:  # keep the stored form up to date, one event at a time
+            facts._encoded = (*self._encoded, raw or EVENT_ADAPTER.dump_json(event))
+        return facts
+
+    @property
     def encoded(self) -> tuple[bytes, ...]:
         """Each event's canonical JSON (what the scorer's state table stores)."""
-        return tuple(EVENT_ADAPTER.dump_json(e) for e in self.events)
+        if self._encoded is None:
+            self._encoded = tuple(EVENT_ADAPTER.dump_json(e) for e in self.events)
+        return self._encoded
 
-    @cached_property
+    @property
     def channel(self) -> Channel | None:
-        return next((c for e in self.events if (c := channel_of(e)) is not None), None)
-
-    @cached_property
-    def retracted(self) -> frozenset[str]:
-        """Event ids a human reclassification of a mail retracted: they no longer count."""
-        return frozenset(
-            ident for e in self.events if isinstance(e, MailReclassified) for ident in e.retracts
-        )
+        return None if self.head is None else channel_of(self.head)
 
     def _counting(self) -> Sequence[Event]:
         if not self.retracted:
             return self.events
         return [e for e in self.events if e.event_id not in self.retracted]
-
-    @cached_property
-    def _by_kind(self) -> dict[type, list[Event]]:
-        """The counting events of each event class, in order (one pass; used by the lookups)."""
-        index: dict[type, list[Event]] = {}
-        for e in self._counting():
-            index.setdefault(type(e), []).append(e)
-        return index
 
     def first(self, kind: type) -> Event | None:
         if kind in _EVENT_CLASSES:
@@ -122,6 +148,17 @@ class ContactFacts:
         if kind in _EVENT_CLASSES:
             return list(self._by_kind.get(kind, ()))
         return [e for e in self._counting() if isinstance(e, kind)]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ContactFacts):
+            return NotImplemented
+        return self.events == other.events
+
+    def __hash__(self) -> int:
+        return hash(self.events)
+
+    def __repr__(self) -> str:
+        return f"ContactFacts(events={self.events!r})"
 
 
 # The concrete event classes (none derives from another): for these, "is an instance of" is
@@ -486,7 +523,8 @@ def score_contact(
 
 def _identity(facts: ContactFacts, channel: Channel, model: ScoringModel) -> dict[str, Any]:
     """The fields that say which contact a score is of, and under which model."""
-    head = next(e for e in facts.events if channel_of(e) is not None)
+    head = facts.head
+    assert head is not None  # the contact has a channel
     return {
         "contact_id": head.contact_id,
         "municipality": head.municipality,
@@ -496,7 +534,7 @@ def _identity(facts: ContactFacts, channel: Channel, model: ScoringModel) -> dic
         "channel": channel,
         "model_id": model.id,
         "model_version": model.version,
-        "last_fact_at": max(e.occurred_at for e in facts.events),
+        "last_fact_at": facts.last_fact_at,
     }
 
 

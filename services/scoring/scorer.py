@@ -164,7 +164,7 @@ def absorb(
 ) -> ContactState:
     """Add one fact without re-scoring (the batch oracle scores each contact once, at the
     end). Same checks as `observe`; returns `state` itself for a duplicate."""
-    if any(e.event_id == event.event_id for e in state.facts.events):
+    if event.event_id in state.facts.event_ids:
         return state
     check_belongs(state.facts, event)
     pinned = state.model_key or active.key
@@ -172,7 +172,10 @@ def absorb(
     errors = _model_errors(event, model, lookup, state.facts)
     if errors:
         raise ContactError("; ".join(errors))
-    return _with(state, facts=state.facts.with_event(event, raw), model_key=pinned)
+    facts = state.facts.with_event(event, raw)
+    return ContactState(
+        facts, pinned, state.revision, state.score_digest, state.deadline, state.last_score
+    )
 
 
 def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> Step:
@@ -181,18 +184,25 @@ def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> St
     outcome = score_contact(state.facts, model, watermark)
     deadline = min(outcome.deadlines) if outcome.deadlines else None
     score = outcome.score
-    if score is None or score == state.last_score:
-        if deadline == state.deadline:
-            return Step(state)
-        return Step(_with(state, deadline=deadline))
-    score_json = score.model_dump_json().encode()
-    digest = hashlib.sha256(score_json).hexdigest()
-    if digest == state.score_digest:
-        return Step(_with(state, deadline=deadline, last_score=score))
-    new_state = ContactState(
-        state.facts, state.model_key, state.revision + 1, digest, deadline, score
+    last_score: ContactScore | None
+    if score is not None and score != state.last_score:
+        score_json = score.model_dump_json().encode()
+        digest = hashlib.sha256(score_json).hexdigest()
+        if digest != state.score_digest:
+            revised = ContactState(
+                state.facts, state.model_key, state.revision + 1, digest, deadline, score
+            )
+            return Step(revised, score, score_json)
+        last_score = score  # the score emitted before a restart: no new revision
+    elif deadline == state.deadline:
+        return Step(state)
+    else:
+        last_score = state.last_score
+    return Step(
+        ContactState(
+            state.facts, state.model_key, state.revision, state.score_digest, deadline, last_score
+        )
     )
-    return Step(new_state, score, score_json)
 
 
 def first_revision(
@@ -208,17 +218,3 @@ def first_revision(
     if score is None:
         return None
     return ScoreRevision.model_construct(**dict(score), revision=1)
-
-
-def _with(state: ContactState, **changes: Any) -> ContactState:
-    """`dataclasses.replace`, without its per-call field introspection (hot path)."""
-    fields: dict[str, Any] = {
-        "facts": state.facts,
-        "model_key": state.model_key,
-        "revision": state.revision,
-        "score_digest": state.score_digest,
-        "deadline": state.deadline,
-        "last_score": state.last_score,
-    }
-    fields.update(changes)
-    return ContactState(**fields)
