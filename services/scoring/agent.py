@@ -23,12 +23,19 @@ from __future__ import annotations
 import json
 from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 
-from schemas.events import CHANNELS, EVENT_ADAPTER, OBSERVATION_ADAPTER, Heartbeat, channel_of
+from schemas.events import (
+    CHANNELS,
+    EVENT_ADAPTER,
+    OBSERVATION_ADAPTER,
+    Channel,
+    Heartbeat,
+    channel_of,
+)
 from services.ingest.parsing import describe
 from services.runtime.app import Pipeline
 from services.runtime.deadletter import deadletter_headers, message_source
@@ -60,9 +67,11 @@ class _Cache:
     """Decoded table values, trusted while the table still holds the object they came from
     (after a rebalance or recovery it holds another object, and the value is decoded anew).
 
-    Reads go to the table's store directly (no per-key sensors); writes are collected and sent
-    to the changelog by `Batch.flush` straight through the producer, already serialised: the
-    key as faust's json key serialiser writes it, the value as the raw bytes the table holds.
+    Reads go to the dict behind the table's memory store (the store is a `FastUserDict`
+    over it, whose generic mapping methods cost microseconds a read); writes are collected
+    and sent to the changelog by `Batch.flush` straight through the producer, already
+    serialised: the key as faust's json key serialiser writes it, the value as the raw bytes
+    the table holds.
     """
 
     def __init__(self, table: Any) -> None:
@@ -70,8 +79,12 @@ class _Cache:
         self.entries: dict[str, tuple[Any, Any]] = {}
         self.changelog = table.changelog_topic.get_topic_name()
 
+    @property
+    def stored(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.table.data.data)
+
     def get(self, key: str, decode: Any) -> Any:
-        raw = self.table.data.get(key)
+        raw = self.stored.get(key)
         entry = self.entries.get(key)
         if entry is not None and entry[0] is raw:
             return entry[1]
@@ -81,17 +94,17 @@ class _Cache:
 
     def put(self, key: str, value: Any) -> None:
         """Keep `value` for this batch; `write` persists it."""
-        self.entries[key] = (self.table.data.get(key), value)
+        self.entries[key] = (self.stored.get(key), value)
 
     def drop(self, key: str) -> None:
         """Forget `key` now; `write(..., None, ...)` sends the deletion to the changelog."""
-        self.table.data.pop(key, None)
+        self.stored.pop(key, None)
         self.entries.pop(key, None)
 
     async def write(self, producer: Any, key: str, raw: bytes | None, partition: int) -> None:
         """Store `raw` (None: it was dropped) and send it to the changelog partition."""
         if raw is not None:
-            self.table.data[key] = raw
+            self.stored[key] = raw
             self.entries[key] = (raw, self.entries[key][1])
         await producer.send(self.changelog, _json_key(key), raw, partition, None, None)
 
@@ -146,22 +159,19 @@ def register(pipeline: Pipeline) -> None:
     scores_topic = scores.get_topic_name()
 
     revisions = {channel: REVISIONS.labels(channel) for channel in CHANNELS}
-    corrections: dict[str, Any] = {}
 
     def publish(step: Step, batch: Batch) -> None:
         """Queue a revision; `Batch.flush` sends it (before the batch is acknowledged)."""
         score = step.score
         assert score is not None
         batch.revisions.append((score.municipality.encode(), step.revision_json()))
-        revisions[score.channel].inc()
+        batch.channels[score.channel] += 1
         for correction in score.corrections:
-            counter = corrections.get(correction.kind)
-            if counter is None:
-                counter = corrections[correction.kind] = CORRECTIONS.labels(correction.kind)
-            counter.inc()
+            batch.corrections[correction.kind] += 1
 
     class Batch:
-        """What one batch changed, written to the tables when it ends."""
+        """What one batch changed, written to the tables when it ends, and what it counted
+        (added to the metrics once per batch)."""
 
         def __init__(self) -> None:
             self.contacts: dict[str, int] = {}  # contact → partition of its events
@@ -169,6 +179,9 @@ def register(pipeline: Pipeline) -> None:
             self.clocks: dict[str, int] = {}
             self.revisions: list[tuple[bytes, bytes]] = []
             self.consumed: Tally[str] = Tally()
+            self.channels: Tally[Channel] = Tally()  # revisions by channel
+            self.corrections: Tally[str] = Tally()  # corrections in revisions, by kind
+            self.fired = 0  # contacts re-evaluated at a deadline
 
         def keep(self, contact_id: str, step: Step, clock: PartitionClock, partition: int) -> None:
             contacts.put(contact_id, step.state)
@@ -197,13 +210,19 @@ def register(pipeline: Pipeline) -> None:
                 METRICS.consumed(kind, count)
             if self.revisions:
                 METRICS.produced("score.revision", len(self.revisions))
+            for channel, count in self.channels.items():
+                revisions[channel].inc(count)
+            for kind, count in self.corrections.items():
+                CORRECTIONS.labels(kind).inc(count)
+            if self.fired:
+                DEADLINES_FIRED.inc(self.fired)
 
     async def fire_due(clock: PartitionClock, partition: int, message: Any, batch: Batch) -> None:
         """Re-evaluate every contact whose deadline the watermark has passed."""
         source = message_source(message)
         watermark = datetime.fromtimestamp(clock.watermark, UTC)
         for contact_id in clock.due():
-            DEADLINES_FIRED.inc()
+            batch.fired += 1
             state = contacts.get(contact_id, ContactState.from_bytes)
             step = advance(state, lookup, watermark)
             if is_orphan(step.state.facts, lookup(step.state.model_key), watermark):

@@ -55,17 +55,17 @@ class ContactState:
         }
 
     def to_bytes(self) -> bytes:
-        """Compact changelog value: the events' canonical JSON embedded as they are."""
-        head = json.dumps(
-            {
-                "model": self.model_key,
-                "revision": self.revision,
-                "digest": self.score_digest,
-                "deadline": self.deadline.timestamp() if self.deadline else None,
-            }
+        """Compact changelog value: the events' canonical JSON embedded as they are, then the
+        other fields as `json.dumps` writes them (formatted directly: this runs for every
+        contact a batch changed)."""
+        deadline = b"null" if self.deadline is None else repr(self.deadline.timestamp()).encode()
+        return b'{"events":[%s],"model": %s, "revision": %d, "digest": %s, "deadline": %s}' % (
+            b",".join(self.facts.encoded),
+            json.dumps(self.model_key).encode(),
+            self.revision,
+            json.dumps(self.score_digest).encode(),
+            deadline,
         )
-        events = b",".join(self.facts.encoded)
-        return b'{"events":[' + events + b"]," + head[1:].encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes | str | None) -> ContactState:
