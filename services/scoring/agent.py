@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, cast
 
 from prometheus_client import Counter, Gauge
@@ -68,7 +69,8 @@ class _Cache:
     (after a rebalance or recovery it holds another object, and the value is decoded anew).
 
     Reads go to the dict behind the table's memory store (the store is a `FastUserDict`
-    over it, whose generic mapping methods cost microseconds a read); writes are collected
+    over it, whose generic mapping methods cost microseconds a read; the store and its dict
+    live as long as the table, and recovery updates that dict); writes are collected
     and sent to the changelog by `Batch.flush` straight through the producer, already
     serialised: the key as faust's json key serialiser writes it, the value as the raw bytes
     the table holds.
@@ -79,7 +81,7 @@ class _Cache:
         self.entries: dict[str, tuple[Any, Any]] = {}
         self.changelog = table.changelog_topic.get_topic_name()
 
-    @property
+    @cached_property
     def stored(self) -> dict[str, Any]:
         return cast(dict[str, Any], self.table.data.data)
 
