@@ -78,7 +78,8 @@ class _Cache:
 
     def __init__(self, table: Any) -> None:
         self.table = table
-        self.entries: dict[str, tuple[Any, Any]] = {}
+        self.values: dict[str, Any] = {}  # key → decoded value
+        self.sources: dict[str, Any] = {}  # key → the table's raw value it stands for
         self.changelog = table.changelog_topic.get_topic_name()
 
     @cached_property
@@ -87,27 +88,28 @@ class _Cache:
 
     def get(self, key: str, decode: Any) -> Any:
         raw = self.stored.get(key)
-        entry = self.entries.get(key)
-        if entry is not None and entry[0] is raw:
-            return entry[1]
-        value = decode(raw)
-        self.entries[key] = (raw, value)
+        value = self.values.get(key)
+        if value is not None and self.sources[key] is raw:
+            return value
+        value = self.values[key] = decode(raw)
+        self.sources[key] = raw
         return value
 
     def put(self, key: str, value: Any) -> None:
         """Keep `value` for this batch; `write` persists it."""
-        self.entries[key] = (self.stored.get(key), value)
+        self.values[key] = value
+        self.sources[key] = self.stored.get(key)
 
     def drop(self, key: str) -> None:
         """Forget `key` now; `write(..., None, ...)` sends the deletion to the changelog."""
         self.stored.pop(key, None)
-        self.entries.pop(key, None)
+        self.values.pop(key, None)
+        self.sources.pop(key, None)
 
     async def write(self, producer: Any, key: str, raw: bytes | None, partition: int) -> None:
         """Store `raw` (None: it was dropped) and send it to the changelog partition."""
         if raw is not None:
-            self.stored[key] = raw
-            self.entries[key] = (raw, self.entries[key][1])
+            self.stored[key] = self.sources[key] = raw
         await producer.send(self.changelog, _json_key(key), raw, partition, None, None)
 
 
@@ -200,12 +202,12 @@ def register(pipeline: Pipeline) -> None:
             for municipality, value in self.revisions:
                 await producer.send(scores_topic, municipality, value, None, None, None)
             for contact_id, partition in self.contacts.items():
-                state = contacts.entries[contact_id][1]
+                state = contacts.values[contact_id]
                 await contacts.write(producer, contact_id, state.to_bytes(), partition)
             for contact_id, partition in self.dropped.items():
                 await contacts.write(producer, contact_id, None, partition)
             for key, partition in self.clocks.items():
-                clock = clocks.entries[key][1]
+                clock = clocks.values[key]
                 await clocks.write(producer, key, json.dumps(clock.to_json()).encode(), partition)
                 OPEN_CONTACTS.labels(str(partition)).set(len(clock.pending))
             for kind, count in self.consumed.items():

@@ -59,7 +59,7 @@ class ContactFacts:
     last_fact_at: datetime | None  # the latest event time (the first event that has it)
     retracted: frozenset[str]  # event ids a reclassification retracted: they do not count
     _by_kind: dict[type, tuple[Event, ...]]  # the counting events of each event class
-    _encoded: tuple[bytes, ...] | None  # each event's stored JSON, once asked for
+    _encoded: bytes | None  # the events' stored JSON, once asked for
 
     def __init__(self, events: tuple[Event, ...]) -> None:
         self.events = events
@@ -86,7 +86,7 @@ class ContactFacts:
         """No facts yet, and their stored JSON (`encoded`) kept up to date as they are added
         (for the scorer, which stores them; the batch oracle does not need it)."""
         facts = cls(())
-        facts._encoded = ()
+        facts._encoded = b""
         return facts
 
     def with_event(self, event: Event, raw: bytes | None = None) -> ContactFacts:
@@ -113,14 +113,18 @@ class ContactFacts:
             facts._by_kind = by_kind
             facts._encoded = None
         if self._encoded is not None:  # keep the stored form up to date, one event at a time
-            facts._encoded = (*self._encoded, raw or EVENT_ADAPTER.dump_json(event))
+            stored = raw or EVENT_ADAPTER.dump_json(event)
+            facts._encoded = self._encoded + b"," + stored if self._encoded else stored
         return facts
 
     @property
-    def encoded(self) -> tuple[bytes, ...]:
-        """Each event's canonical JSON (what the scorer's state table stores)."""
+    def encoded(self) -> bytes:
+        """The events' JSON, comma-separated (the scorer's state table stores them as a JSON
+        array): as they were validated from when added to stored facts, else their canonical
+        dump. One bytes value, not a tuple: the scorer keeps one for every contact, and
+        bytes are no work for the cyclic garbage collector."""
         if self._encoded is None:
-            self._encoded = tuple(EVENT_ADAPTER.dump_json(e) for e in self.events)
+            self._encoded = b",".join(EVENT_ADAPTER.dump_json(e) for e in self.events)
         return self._encoded
 
     @property

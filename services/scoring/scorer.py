@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -34,16 +34,13 @@ from services.scoring.rules import (
 ModelLookup = Callable[[str], ScoringModel]  # 'id@version' → model (KeyError when unknown)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContactState:
     facts: ContactFacts
     model_key: str = ""
     revision: int = 0
-    score_digest: str = ""
+    score_digest: str = ""  # of the last emitted score's JSON: a new score is emitted if it differs
     deadline: datetime | None = None  # the next event time at which the score may change
-    # The last emitted score, kept in memory only: comparing with it is much cheaper than
-    # hashing every new score (after a restart the digest decides).
-    last_score: ContactScore | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,7 +57,7 @@ class ContactState:
         contact a batch changed)."""
         deadline = b"null" if self.deadline is None else repr(self.deadline.timestamp()).encode()
         return b'{"events":[%s],"model": %s, "revision": %d, "digest": %s, "deadline": %s}' % (
-            b",".join(self.facts.encoded),
+            self.facts.encoded,
             json.dumps(self.model_key).encode(),
             self.revision,
             json.dumps(self.score_digest).encode(),
@@ -173,9 +170,7 @@ def absorb(
     if errors:
         raise ContactError("; ".join(errors))
     facts = state.facts.with_event(event, raw)
-    return ContactState(
-        facts, pinned, state.revision, state.score_digest, state.deadline, state.last_score
-    )
+    return ContactState(facts, pinned, state.revision, state.score_digest, state.deadline)
 
 
 def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> Step:
@@ -184,24 +179,20 @@ def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> St
     outcome = score_contact(state.facts, model, watermark)
     deadline = min(outcome.deadlines) if outcome.deadlines else None
     score = outcome.score
-    last_score: ContactScore | None
-    if score is not None and score != state.last_score:
+    if score is not None:
+        # Scores are compared by their JSON's digest (also after a restart, when it is all
+        # that is kept): any new fact changes the score anyway, if only its last fact time.
         score_json = score.model_dump_json().encode()
         digest = hashlib.sha256(score_json).hexdigest()
         if digest != state.score_digest:
             revised = ContactState(
-                state.facts, state.model_key, state.revision + 1, digest, deadline, score
+                state.facts, state.model_key, state.revision + 1, digest, deadline
             )
             return Step(revised, score, score_json)
-        last_score = score  # the score emitted before a restart: no new revision
-    elif deadline == state.deadline:
+    if deadline == state.deadline:
         return Step(state)
-    else:
-        last_score = state.last_score
     return Step(
-        ContactState(
-            state.facts, state.model_key, state.revision, state.score_digest, deadline, last_score
-        )
+        ContactState(state.facts, state.model_key, state.revision, state.score_digest, deadline)
     )
 
 
