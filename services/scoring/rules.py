@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 from schemas.events import (
+    CHANNELS,
     EVENT_ADAPTER,
     CallAnswered,
     CallAssessed,
@@ -203,7 +204,7 @@ class Observed:
     deadlines: tuple[datetime, ...] = ()  # not yet passed, but they would change the score
 
 
-def _phone_facts(facts: ContactFacts, model: ScoringModel, watermark: datetime) -> Observed:
+def _phone_facts(facts: ContactFacts, tables: _ModelTables, watermark: datetime) -> Observed:
     values: dict[str, str | float] = {}
     answered = facts.first(CallAnswered)
     if isinstance(answered, CallAnswered):
@@ -221,7 +222,7 @@ def _phone_facts(facts: ContactFacts, model: ScoringModel, watermark: datetime) 
     self_callback = facts.first(SelfCallback) is not None
     values["callback_promised"] = "yes" if promised is not None else "no"
     values["self_callback"] = "yes" if self_callback else "no"
-    deadlines: list[datetime] = []
+    deadlines: tuple[datetime, ...] = ()
     missed = False
     if isinstance(promised, CallbackPromised):
         if made is not None:
@@ -232,31 +233,17 @@ def _phone_facts(facts: ContactFacts, model: ScoringModel, watermark: datetime) 
             values["callback"] = "not_kept"
             missed = True
         else:
-            deadlines.append(promised.deadline)  # undecided until the deadline passes
+            deadlines = (promised.deadline,)  # undecided until the deadline passes
     elif self_callback:
         values["callback"] = "not_offered"
     elif made is not None:
         values["callback"] = "kept"
 
-    corrections: list[Correction] = []
-    points = model.corrections.self_callback
     if self_callback:
-        corrections.append(
-            Correction(
-                kind="self_callback",
-                points=points,
-                reason="the entrepreneur had to call back himself",
-            )
-        )
-    elif missed:
-        corrections.append(
-            Correction(
-                kind="callback_not_kept",
-                points=points,
-                reason="a promised callback was not made by its deadline",
-            )
-        )
-    return Observed(values, tuple(corrections), tuple(deadlines))
+        return Observed(values, tables.self_callback, deadlines)
+    if missed:
+        return Observed(values, tables.callback_not_kept, deadlines)
+    return Observed(values, (), deadlines)
 
 
 def reply_deadline(sent: MailSent, model: ScoringModel) -> datetime:
@@ -292,21 +279,63 @@ def _mail_facts(facts: ContactFacts, model: ScoringModel) -> Observed:
 # ------------------------------------------------------------------ scoring
 
 
-# CriterionScore is frozen and a function of (criterion, assessed or not, observation): the
-# scorer reuses the instances it made before instead of building (and validating) them anew.
-# Per model (kept alive with its memo); bounded, since measured quantities vary freely.
-_CRITERION_MEMO: dict[int, tuple[ScoringModel, dict[tuple[Any, ...], CriterionScore]]] = {}
+# What scoring reads from a model, as plain Python values: reading a pydantic model's attribute
+# costs several times a plain object's, and the scorer would do so dozens of times per event.
+@dataclass(frozen=True)
+class _ModelTables:
+    model: ScoringModel
+    criteria: dict[str, tuple[tuple[Criterion, str, str | None], ...]]  # (criterion, id, observe)
+    criticals: dict[str, Critical]  # the knock-out criteria by id
+    reply_within: timedelta
+    self_callback: tuple[Correction, ...]
+    callback_not_kept: tuple[Correction, ...]
+    # CriterionScore is frozen and a function of (criterion, assessed or not, observation):
+    # the scorer reuses the instances it made before instead of building (and validating)
+    # them anew, each with its value, weight and dimension for the means. Bounded, since
+    # measured quantities vary freely.
+    scores: dict[tuple[Any, ...], _Weighed] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, model: ScoringModel) -> _ModelTables:
+        points = model.corrections.self_callback
+        return cls(
+            model=model,
+            criteria={
+                channel: tuple((c, c.id, c.observe) for c in model.for_channel(channel))
+                for channel in CHANNELS
+            },
+            criticals={c.id: c.critical for c in model.criteria if c.critical is not None},
+            reply_within=timedelta(hours=model.mail_reply_deadline_hours),
+            self_callback=(
+                Correction(
+                    kind="self_callback",
+                    points=points,
+                    reason="the entrepreneur had to call back himself",
+                ),
+            ),
+            callback_not_kept=(
+                Correction(
+                    kind="callback_not_kept",
+                    points=points,
+                    reason="a promised callback was not made by its deadline",
+                ),
+            ),
+        )
+
+
+# a criterion's score, and its criterion's id, value, weight and dimension
+_Weighed = tuple[CriterionScore, str, float | None, float, str]
+_TABLES: dict[int, _ModelTables] = {}
 _CRITERION_MEMO_SIZE = 20_000
 
 
-def _criterion_memo(model: ScoringModel) -> dict[tuple[Any, ...], CriterionScore]:
-    entry = _CRITERION_MEMO.get(id(model))
-    if entry is None or entry[0] is not model:
-        entry = _CRITERION_MEMO[id(model)] = (model, {})
-    memo = entry[1]
-    if len(memo) > _CRITERION_MEMO_SIZE:
-        memo.clear()
-    return memo
+def _tables(model: ScoringModel) -> _ModelTables:
+    tables = _TABLES.get(id(model))
+    if tables is None or tables.model is not model:
+        tables = _TABLES[id(model)] = _ModelTables.of(model)
+    if len(tables.scores) > _CRITERION_MEMO_SIZE:
+        tables.scores.clear()
+    return tables
 
 
 def _criterion_score(
@@ -344,28 +373,29 @@ def _criterion_score(
 
 
 def _breakdown(
-    model: ScoringModel,
+    tables: _ModelTables,
     channel: Channel,
     answers: Mapping[str, str] | None,
     observed: Mapping[str, str | float],
-) -> tuple[CriterionScore, ...]:
-    memo = _criterion_memo(model)
+) -> list[_Weighed]:
+    memo = tables.scores
     assessed = answers is not None
     out = []
     observation: str | float | None
-    for criterion in model.for_channel(channel):
-        if criterion.observe is None:
-            observation = answers.get(criterion.id) if answers is not None else None
+    for criterion, criterion_id, observe in tables.criteria[channel]:
+        if observe is None:
+            observation = answers.get(criterion_id) if answers is not None else None
         else:
-            observation = observed.get(criterion.observe)
+            observation = observed.get(observe)
         # a float by its exact bits: -0.0 == 0.0, but they are shown differently
         exact = observation.hex() if isinstance(observation, float) else observation
-        key = (criterion.id, assessed, exact)
-        item = memo.get(key)
-        if item is None:
-            item = memo[key] = _criterion_score(criterion, answers, observed)
-        out.append(item)
-    return tuple(out)
+        key = (criterion_id, assessed, exact)
+        weighed = memo.get(key)
+        if weighed is None:
+            item = _criterion_score(criterion, answers, observed)
+            weighed = memo[key] = (item, criterion_id, item.value, item.weight, item.dimension)
+        out.append(weighed)
+    return out
 
 
 def weighted_mean(scores: Iterable[CriterionScore]) -> float | None:
@@ -378,52 +408,47 @@ def weighted_mean(scores: Iterable[CriterionScore]) -> float | None:
     return math.fsum(v * w for v, w in applicable) / math.fsum(w for _, w in applicable)
 
 
-def _means(
-    breakdown: Iterable[CriterionScore],
-) -> tuple[float | None, float | None, float | None]:
+def _means(breakdown: list[_Weighed]) -> tuple[float | None, float | None, float | None]:
     """`weighted_mean` of the whole breakdown, of its form and of its content criteria, in one
     pass (the same sums, so the same figures)."""
-    values: dict[str, list[float]] = {"": [], "form": [], "content": []}
-    weights: dict[str, list[float]] = {"": [], "form": [], "content": []}
-    for s in breakdown:
-        if s.value is None or s.weight <= 0:
+    products: list[float] = []
+    weights: list[float] = []
+    form_products: list[float] = []
+    form_weights: list[float] = []
+    content_products: list[float] = []
+    content_weights: list[float] = []
+    for _, _, value, weight, dimension in breakdown:
+        if value is None or weight <= 0:
             continue
-        product = s.value * s.weight
-        values[""].append(product)
-        weights[""].append(s.weight)
-        if s.dimension in values:
-            values[s.dimension].append(product)
-            weights[s.dimension].append(s.weight)
-    return tuple(  # type: ignore[return-value]
-        math.fsum(values[d]) / math.fsum(weights[d]) if weights[d] else None
-        for d in ("", "form", "content")
+        product = value * weight
+        products.append(product)
+        weights.append(weight)
+        if dimension == "form":
+            form_products.append(product)
+            form_weights.append(weight)
+        elif dimension == "content":
+            content_products.append(product)
+            content_weights.append(weight)
+    fsum = math.fsum
+    return (
+        fsum(products) / fsum(weights) if weights else None,
+        fsum(form_products) / fsum(form_weights) if form_weights else None,
+        fsum(content_products) / fsum(content_weights) if content_weights else None,
     )
 
 
-_CRITICALS: dict[int, tuple[ScoringModel, dict[str, Critical]]] = {}
-
-
-def _criticals(model: ScoringModel) -> dict[str, Critical]:
-    """The model's knock-out criteria by id (precomputed per model)."""
-    entry = _CRITICALS.get(id(model))
-    if entry is None or entry[0] is not model:
-        found = {c.id: c.critical for c in model.criteria if c.critical is not None}
-        entry = _CRITICALS[id(model)] = (model, found)
-    return entry[1]
-
-
 def _critical(
-    raw: float, breakdown: Iterable[CriterionScore], model: ScoringModel
+    raw: float, breakdown: list[_Weighed], tables: _ModelTables
 ) -> tuple[float, list[Correction]]:
     """Apply knock-out criteria: cap (or zero) the score when a critical value is too low."""
     capped = raw
     notes: list[Correction] = []
-    criticals = _criticals(model)
+    criticals = tables.criticals
     if not criticals:
         return capped, notes
-    for item in breakdown:
-        critical = criticals.get(item.criterion)
-        if critical is None or not critical.applies(item.value):
+    for _, criterion_id, value, _, _ in breakdown:
+        critical = criticals.get(criterion_id)
+        if critical is None or not critical.applies(value):
             continue
         limit = 0.0 if critical.effect == "zero" or critical.cap is None else critical.cap
         if capped > limit:
@@ -431,7 +456,7 @@ def _critical(
                 Correction(
                     kind=f"critical_{critical.effect}",
                     points=capped - limit,
-                    reason=f"critical criterion {item.criterion!r} scored below {critical.below:g}",
+                    reason=f"critical criterion {criterion_id!r} scored below {critical.below:g}",
                 )
             )
             capped = limit
@@ -450,13 +475,16 @@ def is_orphan(facts: ContactFacts, model: ScoringModel, watermark: datetime) -> 
     if facts.channel != "mail" or facts.first(MailSent) is not None or not facts.events:
         return False
     earliest = facts.events[0].occurred_at
-    return watermark >= earliest + timedelta(hours=model.mail_reply_deadline_hours)
+    return watermark >= earliest + _tables(model).reply_within
 
 
 @dataclass(frozen=True)
 class Outcome:
     score: ContactScore | None
     deadlines: tuple[datetime, ...]  # future event times at which the score may change
+
+
+_UNSCORED = Outcome(None, ())
 
 
 def score_contact(
@@ -466,17 +494,16 @@ def score_contact(
     scored yet), and the deadlines still ahead that could change it."""
     channel = facts.channel
     if channel is None:
-        return Outcome(None, ())
+        return _UNSCORED
+    tables = _tables(model)
     if channel == "mail":
         sent = facts.first(MailSent)
         if not isinstance(sent, MailSent):
             # a reply without its sent mail: an orphan once the reply deadline has passed
-            orphaned_at = facts.events[0].occurred_at + timedelta(
-                hours=model.mail_reply_deadline_hours
-            )
+            orphaned_at = facts.events[0].occurred_at + tables.reply_within
             return Outcome(None, (orphaned_at,) if watermark < orphaned_at else ())
         if facts.first(MailReplied) is None:
-            deadline = reply_deadline(sent, model)
+            deadline = sent.occurred_at + tables.reply_within  # reply_deadline(sent, model)
             if watermark < deadline:
                 return Outcome(None, (deadline,))
             return Outcome(
@@ -501,15 +528,15 @@ def score_contact(
     else:
         assessed = facts.last(CallAssessed)
         if assessed is None:  # cheap exit: most facts of a call arrive before its assessment
-            return Outcome(None, ())
-        observed = _phone_facts(facts, model, watermark)
+            return _UNSCORED
+        observed = _phone_facts(facts, tables, watermark)
 
     answers: Mapping[str, str] | None = getattr(assessed, "answers", None)
-    breakdown = _breakdown(model, channel, answers, observed.values)
+    breakdown = _breakdown(tables, channel, answers, observed.values)
     raw, form, content = _means(breakdown)
     if raw is None:
         return Outcome(None, observed.deadlines)
-    capped, knockouts = _critical(raw, breakdown, model)
+    capped, knockouts = _critical(raw, breakdown, tables)
     total = max(0.0, capped - math.fsum(c.points for c in observed.corrections))
     score = ContactScore(
         **_identity(facts, channel, model),
@@ -519,7 +546,7 @@ def score_contact(
         potential=round(capped, 6),
         answered=facts.first(CallAnswered) is not None if channel == "phone" else True,
         facts=observed.values,
-        breakdown=breakdown,
+        breakdown=tuple(weighed[0] for weighed in breakdown),
         corrections=(*knockouts, *observed.corrections),
     )
     return Outcome(score, observed.deadlines)
