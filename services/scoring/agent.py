@@ -34,6 +34,7 @@ from schemas.events import (
     EVENT_ADAPTER,
     OBSERVATION_ADAPTER,
     Channel,
+    Event,
     Heartbeat,
     channel_of,
 )
@@ -151,56 +152,59 @@ def register(pipeline: Pipeline) -> None:
     )
 
     lookup = pipeline.models.by_key
-
-    async def dead_letter(
-        source: str, key: bytes | None, value: bytes, reason: str, kind: str
-    ) -> None:
-        await deadletter.send(
-            key=key, value=value, headers=deadletter_headers(reason, kind, "scoring", source)
-        )
-        METRICS.deadlettered(kind)
-
     scores_topic = scores.get_topic_name()
-
     revisions = {channel: REVISIONS.labels(channel) for channel in CHANNELS}
 
-    def publish(step: Step, batch: Batch) -> None:
-        """Queue a revision; `Batch.flush` sends it (before the batch is acknowledged)."""
-        score = step.score
-        assert score is not None
-        batch.revisions.append((score.municipality.encode(), step.revision_json()))
-        batch.channels[score.channel] += 1
-        for correction in score.corrections:
-            batch.corrections[correction.kind] += 1
-
     class Batch:
-        """What one batch changed, written to the tables when it ends, and what it counted
-        (added to the metrics once per batch)."""
+        """What one batch changed, written to the tables when it ends, what it sends, and
+        what it counted (added to the metrics once per batch)."""
 
         def __init__(self) -> None:
             self.contacts: dict[str, int] = {}  # contact → partition of its events
             self.dropped: dict[str, int] = {}  # orphaned contacts to delete
             self.clocks: dict[str, int] = {}
             self.revisions: list[tuple[bytes, bytes]] = []
+            self.dead_letters: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = []
             self.consumed: Tally[str] = Tally()
             self.channels: Tally[Channel] = Tally()  # revisions by channel
             self.corrections: Tally[str] = Tally()  # corrections in revisions, by kind
             self.fired = 0  # contacts re-evaluated at a deadline
 
-        def keep(self, contact_id: str, step: Step, clock: PartitionClock, partition: int) -> None:
-            contacts.put(contact_id, step.state)
+        def dead_letter(
+            self, source: str, key: bytes | None, value: bytes, reason: str, kind: str
+        ) -> None:
+            headers = deadletter_headers(reason, kind, "scoring", source)
+            self.dead_letters.append((key, value, headers))
+            METRICS.deadlettered(kind)
+
+        def keep(
+            self, contact_id: str, state: ContactState, clock: PartitionClock, partition: int
+        ) -> None:
+            contacts.put(contact_id, state)
             self.contacts[contact_id] = partition
-            self.dropped.pop(contact_id, None)
-            deadline = step.state.deadline
-            if clock.schedule(contact_id, deadline.timestamp() if deadline else None):
-                self.clocks[f"p{partition}"] = partition
+            if self.dropped:
+                self.dropped.pop(contact_id, None)
+            deadline = state.deadline
+            if clock.schedule(contact_id, None if deadline is None else deadline.timestamp()):
+                self.clocks[clock_keys[partition]] = partition
+
+        def publish(self, step: Step) -> None:
+            """Queue a revision; `flush` sends it (before the batch is acknowledged)."""
+            score = step.score
+            assert score is not None
+            self.revisions.append((score.municipality.encode(), step.revision_json()))
+            self.channels[score.channel] += 1
+            for correction in score.corrections:
+                self.corrections[correction.kind] += 1
 
         async def flush(self) -> None:
-            """Send the revisions and the changed table values straight through the producer
-            (faust flushes it before it commits the offsets of the batch)."""
+            """Send the revisions, dead letters and changed table values straight through the
+            producer (faust flushes it before it commits the offsets of the batch)."""
             producer = await app.maybe_start_producer()
             for municipality, value in self.revisions:
                 await producer.send(scores_topic, municipality, value, None, None, None)
+            for message_key, value, headers in self.dead_letters:
+                await deadletter.send(key=message_key, value=value, headers=headers)
             for contact_id, partition in self.contacts.items():
                 state = contacts.values[contact_id]
                 await contacts.write(producer, contact_id, state.to_bytes(), partition)
@@ -221,7 +225,7 @@ def register(pipeline: Pipeline) -> None:
             if self.fired:
                 DEADLINES_FIRED.inc(self.fired)
 
-    async def fire_due(clock: PartitionClock, partition: int, message: Any, batch: Batch) -> None:
+    def fire_due(clock: PartitionClock, partition: int, message: Any, batch: Batch) -> None:
         """Re-evaluate every contact whose deadline the watermark has passed."""
         source = message_source(message)
         watermark = datetime.fromtimestamp(clock.watermark, UTC)
@@ -231,7 +235,7 @@ def register(pipeline: Pipeline) -> None:
             step = advance(state, lookup, watermark)
             if is_orphan(step.state.facts, lookup(step.state.model_key), watermark):
                 for fact in step.state.facts.events:
-                    await dead_letter(
+                    batch.dead_letter(
                         source,
                         contact_id.encode(),
                         EVENT_ADAPTER.dump_json(fact),
@@ -242,22 +246,18 @@ def register(pipeline: Pipeline) -> None:
                 batch.contacts.pop(contact_id, None)
                 batch.dropped[contact_id] = partition
                 clock.schedule(contact_id, None)
-                batch.clocks[f"p{partition}"] = partition
+                batch.clocks[clock_keys[partition]] = partition
                 continue
-            batch.keep(contact_id, step, clock, partition)
+            batch.keep(contact_id, step.state, clock, partition)
             if step.score is not None:
-                publish(step, batch)
+                batch.publish(step)
 
-    clock_keys: dict[int, str] = {}
+    clock_keys = {partition: f"p{partition}" for partition in range(partitions)}
     as_of: list[Any] = [None, None]  # the last watermark turned into a datetime, and that
 
-    def watermark_of(clock: PartitionClock) -> datetime:
-        seconds = max(clock.watermark, 0.0)
-        if as_of[0] != seconds:
-            as_of[0], as_of[1] = seconds, datetime.fromtimestamp(seconds, UTC)
-        return as_of[1]
-
-    async def score(event: Any, batch: Batch) -> None:
+    def score(event: Any, batch: Batch) -> None:
+        """Add one event to its contact (or its partition's clock). Synchronous: what it
+        sends waits in `batch` until the batch ends."""
         message = event.message
         partition = message.partition
         value = event.value or b""
@@ -265,36 +265,40 @@ def register(pipeline: Pipeline) -> None:
             fact = OBSERVATION_ADAPTER.validate_json(value)
         except ValidationError as exc:
             batch.consumed["invalid"] += 1
-            await dead_letter(
+            batch.dead_letter(
                 message_source(message), message.key, value, describe(exc), "invalid_event"
             )
             return
         batch.consumed[fact.type] += 1
-        key = clock_keys.get(partition)
-        if key is None:
-            key = clock_keys[partition] = f"p{partition}"
+        key = clock_keys.get(partition) or clock_keys.setdefault(partition, f"p{partition}")
         clock = clocks.get(key, _decode_clock)
-        if isinstance(fact, Heartbeat):
+        if type(fact) is Heartbeat:  # (exact classes: isinstance is slow on pydantic models)
             clock.advance(fact.occurred_at.timestamp())
             batch.clocks[key] = partition  # persist the watermark a heartbeat vouches for
-        elif channel_of(fact) is not None or fact.type == "contact.rescore_requested":
-            state = contacts.get(fact.contact_id, ContactState.from_bytes)
-            try:
-                step = observe(state, fact, lookup, active, watermark_of(clock), value)
-            except (ContactError, KeyError) as exc:
-                await dead_letter(
-                    message_source(message), message.key, value, str(exc), "contradicts_contact"
-                )
-                return
-            if step.state is not state:
-                batch.keep(fact.contact_id, step, clock, partition)
-            if step.score is not None:
-                publish(step, batch)
-            clock.advance((fact.occurred_at - lateness).timestamp())
-        else:  # survey responses carry event time too, but belong to no contact
-            clock.advance((fact.occurred_at - lateness).timestamp())
+        else:
+            event_time = fact.occurred_at
+            observed = cast(Event, fact)
+            if channel_of(observed) is not None or observed.type == "contact.rescore_requested":
+                contact_id = observed.contact_id
+                state = contacts.get(contact_id, ContactState.from_bytes)
+                seconds = max(clock.watermark, 0.0)
+                if as_of[0] != seconds:
+                    as_of[0], as_of[1] = seconds, datetime.fromtimestamp(seconds, UTC)
+                try:
+                    step = observe(state, observed, lookup, active, as_of[1], value)
+                except (ContactError, KeyError) as exc:
+                    batch.dead_letter(
+                        message_source(message), message.key, value, str(exc), "contradicts_contact"
+                    )
+                    return
+                if step.state is not state:
+                    batch.keep(contact_id, step.state, clock, partition)
+                if step.score is not None:
+                    batch.publish(step)
+            # survey responses carry event time too, but belong to no contact
+            clock.advance((event_time - lateness).timestamp())
         if clock.watermark >= clock.next_due:
-            await fire_due(clock, partition, message, batch)
+            fire_due(clock, partition, message, batch)
 
     @app.agent(observations, name="scorer")
     async def scorer(stream: Any) -> None:
@@ -302,5 +306,5 @@ def register(pipeline: Pipeline) -> None:
             with METRICS.timed():
                 batch = Batch()
                 for event in events:
-                    await score(event, batch)
+                    score(event, batch)
                 await batch.flush()  # before take_events acknowledges the batch

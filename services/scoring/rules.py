@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_args
+from typing import Any, NamedTuple, TypeVar, cast, get_args
 
 from schemas.events import (
     CHANNELS,
@@ -26,6 +26,7 @@ from schemas.events import (
     CallTransferred,
     Channel,
     Event,
+    EventBase,
     MailAssessed,
     MailAutoReplied,
     MailReclassified,
@@ -40,6 +41,7 @@ from schemas.scores import ContactScore, Correction, CriterionScore
 from schemas.scoring_model import Criterion, Critical, ScoringModel
 
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+E = TypeVar("E", bound=EventBase)
 
 
 class ContactError(ValueError):
@@ -96,7 +98,7 @@ class ContactFacts:
         events = self.events
         if events and event_order(event) < event_order(events[-1]):
             return ContactFacts.of((*events, event))  # out of order: derived anew
-        if isinstance(event, MailReclassified):
+        if type(event) is MailReclassified:
             facts = ContactFacts((*events, event))  # it changes which facts count
         else:  # the usual case: the facts arrive in order, and the lookups grow with them
             facts = ContactFacts.__new__(ContactFacts)
@@ -137,21 +139,21 @@ class ContactFacts:
             return self.events
         return [e for e in self.events if e.event_id not in self.retracted]
 
-    def first(self, kind: type) -> Event | None:
+    def first(self, kind: type[E]) -> E | None:
         if kind in _EVENT_CLASSES:
             found = self._by_kind.get(kind)
-            return found[0] if found else None
+            return cast(E, found[0]) if found else None
         return next((e for e in self._counting() if isinstance(e, kind)), None)
 
-    def last(self, kind: type) -> Event | None:
+    def last(self, kind: type[E]) -> E | None:
         if kind in _EVENT_CLASSES:
             found = self._by_kind.get(kind)
-            return found[-1] if found else None
+            return cast(E, found[-1]) if found else None
         return next((e for e in reversed(self._counting()) if isinstance(e, kind)), None)
 
-    def all(self, kind: type) -> list[Event]:
+    def all(self, kind: type[E]) -> list[E]:
         if kind in _EVENT_CLASSES:
-            return list(self._by_kind.get(kind, ()))
+            return cast(list[E], list(self._by_kind.get(kind, ())))
         return [e for e in self._counting() if isinstance(e, kind)]
 
     def __eq__(self, other: object) -> bool:
@@ -174,7 +176,7 @@ _EVENT_CLASSES = frozenset(get_args(get_args(Event)[0]))
 def check_belongs(facts: ContactFacts, event: Event) -> None:
     """Raise ContactError when `event` cannot be a fact of the contact described by `facts`."""
     channel = channel_of(event)
-    if channel is None and not isinstance(event, RescoreRequested):
+    if channel is None and type(event) is not RescoreRequested:
         raise ContactError(f"a {event.type} event is not part of a contact")
     if not facts.events:
         return
@@ -184,6 +186,13 @@ def check_belongs(facts: ContactFacts, event: Event) -> None:
             f"contact {event.contact_id} is a {known} contact; {event.type} does not fit"
         )
     first = facts.events[0]
+    if (first.municipality, first.campaign, first.wave, first.case) == (
+        event.municipality,
+        event.campaign,
+        event.wave,
+        event.case,
+    ):
+        return
     for name in ("municipality", "campaign", "wave", "case"):
         if getattr(first, name) != getattr(event, name):
             raise ContactError(
@@ -195,11 +204,10 @@ def check_belongs(facts: ContactFacts, event: Event) -> None:
 # ------------------------------------------------------------------ observed facts
 
 
-@dataclass(frozen=True)
-class Observed:
+class Observed(NamedTuple):
     """The facts a model's `observe:` criteria refer to, derived from the events."""
 
-    values: dict[str, str | float] = field(default_factory=dict)
+    values: dict[str, str | float]
     corrections: tuple[Correction, ...] = ()
     deadlines: tuple[datetime, ...] = ()  # not yet passed, but they would change the score
 
@@ -207,9 +215,9 @@ class Observed:
 def _phone_facts(facts: ContactFacts, tables: _ModelTables, watermark: datetime) -> Observed:
     values: dict[str, str | float] = {}
     answered = facts.first(CallAnswered)
-    if isinstance(answered, CallAnswered):
+    if answered is not None:
         values["seconds_waited"] = answered.seconds_waited
-    transfers = [e for e in facts.all(CallTransferred) if isinstance(e, CallTransferred)]
+    transfers = facts.all(CallTransferred)
     values["transfers"] = float(len(transfers))
     values["absent_transfers"] = float(sum(not t.colleague_available for t in transfers))
     values["warm_transfers"] = float(sum(t.briefed and t.colleague_available for t in transfers))
@@ -224,7 +232,7 @@ def _phone_facts(facts: ContactFacts, tables: _ModelTables, watermark: datetime)
     values["self_callback"] = "yes" if self_callback else "no"
     deadlines: tuple[datetime, ...] = ()
     missed = False
-    if isinstance(promised, CallbackPromised):
+    if promised is not None:
         if made is not None:
             on_time = made.occurred_at <= promised.deadline
             values["callback"] = "kept" if on_time else "kept_late"
@@ -255,11 +263,11 @@ def _mail_facts(facts: ContactFacts, model: ScoringModel) -> Observed:
     sent = facts.first(MailSent)
     reply = facts.first(MailReplied)
     values["auto_reply"] = "yes" if facts.first(MailAutoReplied) is not None else "no"
-    if isinstance(sent, MailSent):
+    if sent is not None:
         values["sent_at"] = sent.occurred_at.isoformat()
-    if isinstance(reply, MailReplied):
+    if reply is not None:
         values["replied_at"] = reply.occurred_at.isoformat()
-        if isinstance(sent, MailSent):
+        if sent is not None:
             hours = (reply.occurred_at - sent.occurred_at).total_seconds() / 3600
             values["reply_hours"] = max(0.0, hours)
         if reply.salutation_correct is not None:
@@ -466,7 +474,7 @@ def _critical(
 def effective_model_key(facts: ContactFacts, pinned: str) -> str:
     """The model a contact is scored with: the latest rescore request, else the pinned one."""
     rescore = facts.last(RescoreRequested)
-    return rescore.model if isinstance(rescore, RescoreRequested) else pinned
+    return pinned if rescore is None else rescore.model
 
 
 def is_orphan(facts: ContactFacts, model: ScoringModel, watermark: datetime) -> bool:
@@ -478,8 +486,7 @@ def is_orphan(facts: ContactFacts, model: ScoringModel, watermark: datetime) -> 
     return watermark >= earliest + _tables(model).reply_within
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     score: ContactScore | None
     deadlines: tuple[datetime, ...]  # future event times at which the score may change
 
@@ -496,9 +503,10 @@ def score_contact(
     if channel is None:
         return _UNSCORED
     tables = _tables(model)
+    assessed: CallAssessed | MailAssessed | None
     if channel == "mail":
         sent = facts.first(MailSent)
-        if not isinstance(sent, MailSent):
+        if sent is None:
             # a reply without its sent mail: an orphan once the reply deadline has passed
             orphaned_at = facts.events[0].occurred_at + tables.reply_within
             return Outcome(None, (orphaned_at,) if watermark < orphaned_at else ())
@@ -531,7 +539,7 @@ def score_contact(
             return _UNSCORED
         observed = _phone_facts(facts, tables, watermark)
 
-    answers: Mapping[str, str] | None = getattr(assessed, "answers", None)
+    answers = None if assessed is None else assessed.answers
     breakdown = _breakdown(tables, channel, answers, observed.values)
     raw, form, content = _means(breakdown)
     if raw is None:
