@@ -373,10 +373,26 @@ class ScoringModel(_Frozen):
         """The channel's criteria, in model order."""
         return list(self.by_channel.get(channel, ()))
 
+    @cached_property
+    def fitting_answers(self) -> Mapping[str, frozenset[tuple[str, str]]]:
+        """Each channel's (criterion, answer) pairs that fit: an answered criterion's answer
+        on its ordinal scale."""
+        return {
+            channel: frozenset(
+                (c.id, answer)
+                for c in self.criteria
+                if c.channel == channel and c.observe is None and isinstance(c.scale, OrdinalScale)
+                for answer in c.scale.values
+            )
+            for channel in CHANNELS
+        }
+
     def answer_errors(self, channel: Channel, answers: Mapping[str, str]) -> list[str]:
         """Why these assessed answers contradict the model (empty when they fit): an unknown
         criterion for the channel, a criterion that is observed rather than answered, or an
         answer not on its ordinal scale. Each message names the criterion."""
+        if self.fitting_answers[channel].issuperset(answers.items()):
+            return []  # the usual case, checked at once
         errors: list[str] = []
         by_id = self.by_id
         for criterion_id, answer in answers.items():

@@ -54,11 +54,21 @@ class ContactFacts:
     is added in order (the scorer adds every event it sees to its contact's facts). Immutable;
     equal when the events are."""
 
-    __slots__ = ("_by_kind", "_encoded", "event_ids", "events", "head", "last_fact_at", "retracted")
+    __slots__ = (
+        "_by_kind",
+        "_encoded",
+        "channel",
+        "event_ids",
+        "events",
+        "head",
+        "last_fact_at",
+        "retracted",
+    )
 
     events: tuple[Event, ...]
     event_ids: tuple[str, ...]
     head: Event | None  # the first event of the contact's channel (not a rescore request)
+    channel: Channel | None  # the head's
     last_fact_at: datetime | None  # the latest event time (the first event that has it)
     retracted: frozenset[str]  # event ids a reclassification retracted: they do not count
     _by_kind: dict[type, tuple[Event, ...]]  # the counting events of each event class
@@ -68,6 +78,7 @@ class ContactFacts:
         self.events = events
         self.event_ids = tuple(e.event_id for e in events)
         self.head = next((e for e in events if channel_of(e) is not None), None)
+        self.channel = None if self.head is None else channel_of(self.head)
         self.last_fact_at = max((e.occurred_at for e in events), default=None)
         self.retracted = frozenset(
             ident for e in events if isinstance(e, MailReclassified) for ident in e.retracts
@@ -96,7 +107,11 @@ class ContactFacts:
         """These facts plus one new event (not a duplicate), still in event-time order.
         `raw`: the JSON the event was validated from, if at hand (stored as it is)."""
         events = self.events
-        if events and event_order(event) < event_order(events[-1]):
+        at = event.occurred_at
+        latest = self.last_fact_at
+        if latest is None or at > latest:
+            latest = at
+        elif at < latest or event.event_id < events[-1].event_id:
             return ContactFacts.of((*events, event))  # out of order: derived anew
         if type(event) is MailReclassified:
             facts = ContactFacts((*events, event))  # it changes which facts count
@@ -104,10 +119,10 @@ class ContactFacts:
             facts = ContactFacts.__new__(ContactFacts)
             facts.events = (*events, event)
             facts.event_ids = (*self.event_ids, event.event_id)
-            head = self.head
-            facts.head = event if head is None and channel_of(event) is not None else head
-            last = self.last_fact_at
-            facts.last_fact_at = last if last == event.occurred_at else event.occurred_at
+            facts.head, facts.channel = self.head, self.channel
+            if facts.head is None and (channel := channel_of(event)) is not None:
+                facts.head, facts.channel = event, channel
+            facts.last_fact_at = latest
             facts.retracted = retracted = self.retracted
             by_kind = self._by_kind
             if event.event_id not in retracted:
@@ -129,10 +144,6 @@ class ContactFacts:
         if self._encoded is None:
             self._encoded = b",".join(EVENT_ADAPTER.dump_json(e) for e in self.events)
         return self._encoded
-
-    @property
-    def channel(self) -> Channel | None:
-        return None if self.head is None else channel_of(self.head)
 
     def _counting(self) -> Sequence[Event]:
         if not self.retracted:

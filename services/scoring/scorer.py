@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
@@ -33,8 +32,10 @@ from services.scoring.rules import (
 ModelLookup = Callable[[str], ScoringModel]  # 'id@version' → model (KeyError when unknown)
 
 
-@dataclass(frozen=True, slots=True)
-class ContactState:
+class ContactState(NamedTuple):
+    """One contact's facts and what scoring them has produced so far (a tuple: the scorer
+    makes one for every event)."""
+
     facts: ContactFacts
     model_key: str = ""
     revision: int = 0
@@ -66,7 +67,7 @@ class ContactState:
     @classmethod
     def from_bytes(cls, raw: bytes | str | None) -> ContactState:
         if not raw:
-            return cls(ContactFacts.stored())
+            return NEW_STATE
         value = json.loads(raw)
         if isinstance(value, str):  # written through faust's json value serialiser (before raw)
             value = json.loads(value)
@@ -87,6 +88,7 @@ class ContactState:
 
 
 EMPTY_STATE = ContactState(ContactFacts(()))
+NEW_STATE = ContactState(ContactFacts.stored())  # a contact the scorer has not seen yet
 
 
 class Step(NamedTuple):
