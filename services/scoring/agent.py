@@ -269,19 +269,19 @@ def register(pipeline: Pipeline) -> None:
                 message_source(message), message.key, value, describe(exc), "invalid_event"
             )
             return
-        batch.consumed[fact.type] += 1
+        kind = fact.type
+        batch.consumed[kind] += 1
         key = clock_keys.get(partition) or clock_keys.setdefault(partition, f"p{partition}")
         clock = clocks.get(key, _decode_clock)
         if type(fact) is Heartbeat:  # (exact classes: isinstance is slow on pydantic models)
             clock.advance(fact.occurred_at.timestamp())
             batch.clocks[key] = partition  # persist the watermark a heartbeat vouches for
         else:
-            event_time = fact.occurred_at
             observed = cast(Event, fact)
-            if channel_of(observed) is not None or observed.type == "contact.rescore_requested":
+            if channel_of(observed) is not None or kind == "contact.rescore_requested":
                 contact_id = observed.contact_id
                 state = contacts.get(contact_id, ContactState.from_bytes)
-                seconds = max(clock.watermark, 0.0)
+                seconds = clock.watermark if clock.watermark > 0.0 else 0.0
                 if as_of[0] != seconds:
                     as_of[0], as_of[1] = seconds, datetime.fromtimestamp(seconds, UTC)
                 try:
@@ -295,8 +295,8 @@ def register(pipeline: Pipeline) -> None:
                     batch.keep(contact_id, step.state, clock, partition)
                 if step.score is not None:
                     batch.publish(step)
-            # survey responses carry event time too, but belong to no contact
-            clock.advance((event_time - lateness).timestamp())
+            # (survey responses carry event time too, but belong to no contact)
+            clock.advance((observed.occurred_at - lateness).timestamp())
         if clock.watermark >= clock.next_due:
             fire_due(clock, partition, message, batch)
 

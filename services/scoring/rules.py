@@ -132,7 +132,7 @@ class ContactFacts:
             facts._encoded = None
         if self._encoded is not None:  # keep the stored form up to date, one event at a time
             stored = raw or EVENT_ADAPTER.dump_json(event)
-            facts._encoded = self._encoded + b"," + stored if self._encoded else stored
+            facts._encoded = b"%s,%s" % (self._encoded, stored) if self._encoded else stored
         return facts
 
     @property
@@ -565,7 +565,7 @@ def score_contact(
         potential=round(capped, 6),
         answered=facts.first(CallAnswered) is not None if channel == "phone" else True,
         facts=observed.values,
-        breakdown=tuple(weighed[0] for weighed in breakdown),
+        breakdown=tuple([weighed[0] for weighed in breakdown]),
         corrections=(*knockouts, *observed.corrections),
     )
     return Outcome(score, observed.deadlines)
