@@ -42,6 +42,7 @@ from services.ingest.parsing import describe
 from services.runtime.app import Pipeline
 from services.runtime.deadletter import deadletter_headers, message_source
 from services.runtime.metrics import ServiceMetrics
+from services.runtime.sending import BulkSend
 from services.scoring.clock import PartitionClock
 from services.scoring.rules import ContactError, is_orphan
 from services.scoring.scorer import ContactState, Step, advance, observe
@@ -107,11 +108,11 @@ class _Cache:
         self.values.pop(key, None)
         self.sources.pop(key, None)
 
-    async def write(self, producer: Any, key: str, raw: bytes | None, partition: int) -> None:
+    def write(self, send: BulkSend, key: str, raw: bytes | None, partition: int) -> None:
         """Store `raw` (None: it was dropped) and send it to the changelog partition."""
         if raw is not None:
             self.stored[key] = self.sources[key] = raw
-        await producer.send(self.changelog, _json_key(key), raw, partition, None, None)
+        send.add(self.changelog, partition, _json_key(key), raw)
 
 
 def _decode_clock(raw: bytes | None) -> PartitionClock:
@@ -153,6 +154,7 @@ def register(pipeline: Pipeline) -> None:
 
     lookup = pipeline.models.by_key
     scores_topic = scores.get_topic_name()
+    revision_partitions: dict[tuple[str, bytes], int] = {}  # by municipality
     revisions = {channel: REVISIONS.labels(channel) for channel in CHANNELS}
 
     class Batch:
@@ -199,21 +201,26 @@ def register(pipeline: Pipeline) -> None:
 
         async def flush(self) -> None:
             """Send the revisions, dead letters and changed table values straight through the
-            producer (faust flushes it before it commits the offsets of the batch)."""
-            producer = await app.maybe_start_producer()
+            producer, in bulk (faust flushes it before it commits the offsets of the batch)."""
+            send = BulkSend(await app.maybe_start_producer(), revision_partitions)
             for municipality, value in self.revisions:
-                await producer.send(scores_topic, municipality, value, None, None, None)
-            for message_key, value, headers in self.dead_letters:
-                await deadletter.send(key=message_key, value=value, headers=headers)
+                send.add(
+                    scores_topic,
+                    await send.partition(scores_topic, municipality),
+                    municipality,
+                    value,
+                )
             for contact_id, partition in self.contacts.items():
-                state = contacts.values[contact_id]
-                await contacts.write(producer, contact_id, state.to_bytes(), partition)
+                contacts.write(send, contact_id, contacts.values[contact_id].to_bytes(), partition)
             for contact_id, partition in self.dropped.items():
-                await contacts.write(producer, contact_id, None, partition)
+                contacts.write(send, contact_id, None, partition)
             for key, partition in self.clocks.items():
                 clock = clocks.values[key]
-                await clocks.write(producer, key, json.dumps(clock.to_json()).encode(), partition)
+                clocks.write(send, key, json.dumps(clock.to_json()).encode(), partition)
                 OPEN_CONTACTS.labels(str(partition)).set(len(clock.pending))
+            await send.submit()
+            for message_key, value, headers in self.dead_letters:
+                await deadletter.send(key=message_key, value=value, headers=headers)
             for kind, count in self.consumed.items():
                 METRICS.consumed(kind, count)
             if self.revisions:
