@@ -23,16 +23,26 @@ from __future__ import annotations
 import json
 from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import cached_property
+from typing import Any, cast
 
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 
-from schemas.events import CHANNELS, EVENT_ADAPTER, OBSERVATION_ADAPTER, Heartbeat, channel_of
+from schemas.events import (
+    CHANNELS,
+    EVENT_ADAPTER,
+    OBSERVATION_ADAPTER,
+    Channel,
+    Event,
+    Heartbeat,
+    channel_of,
+)
 from services.ingest.parsing import describe
 from services.runtime.app import Pipeline
 from services.runtime.deadletter import deadletter_headers, message_source
 from services.runtime.metrics import ServiceMetrics
+from services.runtime.sending import BulkSend
 from services.scoring.clock import PartitionClock
 from services.scoring.rules import ContactError, is_orphan
 from services.scoring.scorer import ContactState, Step, advance, observe
@@ -60,40 +70,49 @@ class _Cache:
     """Decoded table values, trusted while the table still holds the object they came from
     (after a rebalance or recovery it holds another object, and the value is decoded anew).
 
-    Reads go to the table's store directly (no per-key sensors); writes are collected and sent
-    to the changelog by `Batch.flush` straight through the producer, already serialised: the
-    key as faust's json key serialiser writes it, the value as the raw bytes the table holds.
+    Reads go to the dict behind the table's memory store (the store is a `FastUserDict`
+    over it, whose generic mapping methods cost microseconds a read; the store and its dict
+    live as long as the table, and recovery updates that dict); writes are collected
+    and sent to the changelog by `Batch.flush` straight through the producer, already
+    serialised: the key as faust's json key serialiser writes it, the value as the raw bytes
+    the table holds.
     """
 
     def __init__(self, table: Any) -> None:
         self.table = table
-        self.entries: dict[str, tuple[Any, Any]] = {}
+        self.values: dict[str, Any] = {}  # key → decoded value
+        self.sources: dict[str, Any] = {}  # key → the table's raw value it stands for
         self.changelog = table.changelog_topic.get_topic_name()
 
+    @cached_property
+    def stored(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.table.data.data)
+
     def get(self, key: str, decode: Any) -> Any:
-        raw = self.table.data.get(key)
-        entry = self.entries.get(key)
-        if entry is not None and entry[0] is raw:
-            return entry[1]
-        value = decode(raw)
-        self.entries[key] = (raw, value)
+        raw = self.stored.get(key)
+        value = self.values.get(key)
+        if value is not None and self.sources[key] is raw:
+            return value
+        value = self.values[key] = decode(raw)
+        self.sources[key] = raw
         return value
 
     def put(self, key: str, value: Any) -> None:
         """Keep `value` for this batch; `write` persists it."""
-        self.entries[key] = (self.table.data.get(key), value)
+        self.values[key] = value
+        self.sources[key] = self.stored.get(key)
 
     def drop(self, key: str) -> None:
         """Forget `key` now; `write(..., None, ...)` sends the deletion to the changelog."""
-        self.table.data.pop(key, None)
-        self.entries.pop(key, None)
+        self.stored.pop(key, None)
+        self.values.pop(key, None)
+        self.sources.pop(key, None)
 
-    async def write(self, producer: Any, key: str, raw: bytes | None, partition: int) -> None:
+    def write(self, send: BulkSend, key: str, raw: bytes | None, partition: int) -> None:
         """Store `raw` (None: it was dropped) and send it to the changelog partition."""
         if raw is not None:
-            self.table.data[key] = raw
-            self.entries[key] = (raw, self.entries[key][1])
-        await producer.send(self.changelog, _json_key(key), raw, partition, None, None)
+            self.stored[key] = self.sources[key] = raw
+        send.add(self.changelog, partition, _json_key(key), raw)
 
 
 def _decode_clock(raw: bytes | None) -> PartitionClock:
@@ -134,81 +153,96 @@ def register(pipeline: Pipeline) -> None:
     )
 
     lookup = pipeline.models.by_key
-
-    async def dead_letter(
-        source: str, key: bytes | None, value: bytes, reason: str, kind: str
-    ) -> None:
-        await deadletter.send(
-            key=key, value=value, headers=deadletter_headers(reason, kind, "scoring", source)
-        )
-        METRICS.deadlettered(kind)
-
     scores_topic = scores.get_topic_name()
-
+    revision_partitions: dict[tuple[str, bytes], int] = {}  # by municipality
     revisions = {channel: REVISIONS.labels(channel) for channel in CHANNELS}
-    corrections: dict[str, Any] = {}
-
-    def publish(step: Step, batch: Batch) -> None:
-        """Queue a revision; `Batch.flush` sends it (before the batch is acknowledged)."""
-        score = step.score
-        assert score is not None
-        batch.revisions.append((score.municipality.encode(), step.revision_json()))
-        revisions[score.channel].inc()
-        for correction in score.corrections:
-            counter = corrections.get(correction.kind)
-            if counter is None:
-                counter = corrections[correction.kind] = CORRECTIONS.labels(correction.kind)
-            counter.inc()
 
     class Batch:
-        """What one batch changed, written to the tables when it ends."""
+        """What one batch changed, written to the tables when it ends, what it sends, and
+        what it counted (added to the metrics once per batch)."""
 
         def __init__(self) -> None:
             self.contacts: dict[str, int] = {}  # contact → partition of its events
             self.dropped: dict[str, int] = {}  # orphaned contacts to delete
             self.clocks: dict[str, int] = {}
             self.revisions: list[tuple[bytes, bytes]] = []
+            self.dead_letters: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = []
             self.consumed: Tally[str] = Tally()
+            self.channels: Tally[Channel] = Tally()  # revisions by channel
+            self.corrections: Tally[str] = Tally()  # corrections in revisions, by kind
+            self.fired = 0  # contacts re-evaluated at a deadline
 
-        def keep(self, contact_id: str, step: Step, clock: PartitionClock, partition: int) -> None:
-            contacts.put(contact_id, step.state)
+        def dead_letter(
+            self, source: str, key: bytes | None, value: bytes, reason: str, kind: str
+        ) -> None:
+            headers = deadletter_headers(reason, kind, "scoring", source)
+            self.dead_letters.append((key, value, headers))
+            METRICS.deadlettered(kind)
+
+        def keep(
+            self, contact_id: str, state: ContactState, clock: PartitionClock, partition: int
+        ) -> None:
+            contacts.put(contact_id, state)
             self.contacts[contact_id] = partition
-            self.dropped.pop(contact_id, None)
-            deadline = step.state.deadline
-            if clock.schedule(contact_id, deadline.timestamp() if deadline else None):
-                self.clocks[f"p{partition}"] = partition
+            if self.dropped:
+                self.dropped.pop(contact_id, None)
+            deadline = state.deadline
+            if clock.schedule(contact_id, None if deadline is None else deadline.timestamp()):
+                self.clocks[clock_keys[partition]] = partition
+
+        def publish(self, step: Step) -> None:
+            """Queue a revision; `flush` sends it (before the batch is acknowledged)."""
+            score = step.score
+            assert score is not None
+            self.revisions.append((score.municipality.encode(), step.revision_json()))
+            self.channels[score.channel] += 1
+            for correction in score.corrections:
+                self.corrections[correction.kind] += 1
 
         async def flush(self) -> None:
-            """Send the revisions and the changed table values straight through the producer
-            (faust flushes it before it commits the offsets of the batch)."""
-            producer = await app.maybe_start_producer()
+            """Send the revisions, dead letters and changed table values straight through the
+            producer, in bulk (faust flushes it before it commits the offsets of the batch)."""
+            send = BulkSend(await app.maybe_start_producer(), revision_partitions)
             for municipality, value in self.revisions:
-                await producer.send(scores_topic, municipality, value, None, None, None)
+                send.add(
+                    scores_topic,
+                    await send.partition(scores_topic, municipality),
+                    municipality,
+                    value,
+                )
             for contact_id, partition in self.contacts.items():
-                state = contacts.entries[contact_id][1]
-                await contacts.write(producer, contact_id, state.to_bytes(), partition)
+                contacts.write(send, contact_id, contacts.values[contact_id].to_bytes(), partition)
             for contact_id, partition in self.dropped.items():
-                await contacts.write(producer, contact_id, None, partition)
+                contacts.write(send, contact_id, None, partition)
             for key, partition in self.clocks.items():
-                clock = clocks.entries[key][1]
-                await clocks.write(producer, key, json.dumps(clock.to_json()).encode(), partition)
+                clock = clocks.values[key]
+                clocks.write(send, key, json.dumps(clock.to_json()).encode(), partition)
                 OPEN_CONTACTS.labels(str(partition)).set(len(clock.pending))
+            await send.submit()
+            for message_key, value, headers in self.dead_letters:
+                await deadletter.send(key=message_key, value=value, headers=headers)
             for kind, count in self.consumed.items():
                 METRICS.consumed(kind, count)
             if self.revisions:
                 METRICS.produced("score.revision", len(self.revisions))
+            for channel, count in self.channels.items():
+                revisions[channel].inc(count)
+            for kind, count in self.corrections.items():
+                CORRECTIONS.labels(kind).inc(count)
+            if self.fired:
+                DEADLINES_FIRED.inc(self.fired)
 
-    async def fire_due(clock: PartitionClock, partition: int, message: Any, batch: Batch) -> None:
+    def fire_due(clock: PartitionClock, partition: int, message: Any, batch: Batch) -> None:
         """Re-evaluate every contact whose deadline the watermark has passed."""
         source = message_source(message)
         watermark = datetime.fromtimestamp(clock.watermark, UTC)
         for contact_id in clock.due():
-            DEADLINES_FIRED.inc()
+            batch.fired += 1
             state = contacts.get(contact_id, ContactState.from_bytes)
             step = advance(state, lookup, watermark)
             if is_orphan(step.state.facts, lookup(step.state.model_key), watermark):
                 for fact in step.state.facts.events:
-                    await dead_letter(
+                    batch.dead_letter(
                         source,
                         contact_id.encode(),
                         EVENT_ADAPTER.dump_json(fact),
@@ -219,22 +253,18 @@ def register(pipeline: Pipeline) -> None:
                 batch.contacts.pop(contact_id, None)
                 batch.dropped[contact_id] = partition
                 clock.schedule(contact_id, None)
-                batch.clocks[f"p{partition}"] = partition
+                batch.clocks[clock_keys[partition]] = partition
                 continue
-            batch.keep(contact_id, step, clock, partition)
+            batch.keep(contact_id, step.state, clock, partition)
             if step.score is not None:
-                publish(step, batch)
+                batch.publish(step)
 
-    clock_keys: dict[int, str] = {}
+    clock_keys = {partition: f"p{partition}" for partition in range(partitions)}
     as_of: list[Any] = [None, None]  # the last watermark turned into a datetime, and that
 
-    def watermark_of(clock: PartitionClock) -> datetime:
-        seconds = max(clock.watermark, 0.0)
-        if as_of[0] != seconds:
-            as_of[0], as_of[1] = seconds, datetime.fromtimestamp(seconds, UTC)
-        return as_of[1]
-
-    async def score(event: Any, batch: Batch) -> None:
+    def score(event: Any, batch: Batch) -> None:
+        """Add one event to its contact (or its partition's clock). Synchronous: what it
+        sends waits in `batch` until the batch ends."""
         message = event.message
         partition = message.partition
         value = event.value or b""
@@ -242,36 +272,40 @@ def register(pipeline: Pipeline) -> None:
             fact = OBSERVATION_ADAPTER.validate_json(value)
         except ValidationError as exc:
             batch.consumed["invalid"] += 1
-            await dead_letter(
+            batch.dead_letter(
                 message_source(message), message.key, value, describe(exc), "invalid_event"
             )
             return
-        batch.consumed[fact.type] += 1
-        key = clock_keys.get(partition)
-        if key is None:
-            key = clock_keys[partition] = f"p{partition}"
+        kind = fact.type
+        batch.consumed[kind] += 1
+        key = clock_keys.get(partition) or clock_keys.setdefault(partition, f"p{partition}")
         clock = clocks.get(key, _decode_clock)
-        if isinstance(fact, Heartbeat):
+        if type(fact) is Heartbeat:  # (exact classes: isinstance is slow on pydantic models)
             clock.advance(fact.occurred_at.timestamp())
             batch.clocks[key] = partition  # persist the watermark a heartbeat vouches for
-        elif channel_of(fact) is not None or fact.type == "contact.rescore_requested":
-            state = contacts.get(fact.contact_id, ContactState.from_bytes)
-            try:
-                step = observe(state, fact, lookup, active, watermark_of(clock), value)
-            except (ContactError, KeyError) as exc:
-                await dead_letter(
-                    message_source(message), message.key, value, str(exc), "contradicts_contact"
-                )
-                return
-            if step.state is not state:
-                batch.keep(fact.contact_id, step, clock, partition)
-            if step.score is not None:
-                publish(step, batch)
-            clock.advance((fact.occurred_at - lateness).timestamp())
-        else:  # survey responses carry event time too, but belong to no contact
-            clock.advance((fact.occurred_at - lateness).timestamp())
+        else:
+            observed = cast(Event, fact)
+            if channel_of(observed) is not None or kind == "contact.rescore_requested":
+                contact_id = observed.contact_id
+                state = contacts.get(contact_id, ContactState.from_bytes)
+                seconds = clock.watermark if clock.watermark > 0.0 else 0.0
+                if as_of[0] != seconds:
+                    as_of[0], as_of[1] = seconds, datetime.fromtimestamp(seconds, UTC)
+                try:
+                    step = observe(state, observed, lookup, active, as_of[1], value)
+                except (ContactError, KeyError) as exc:
+                    batch.dead_letter(
+                        message_source(message), message.key, value, str(exc), "contradicts_contact"
+                    )
+                    return
+                if step.state is not state:
+                    batch.keep(contact_id, step.state, clock, partition)
+                if step.score is not None:
+                    batch.publish(step)
+            # (survey responses carry event time too, but belong to no contact)
+            clock.advance((observed.occurred_at - lateness).timestamp())
         if clock.watermark >= clock.next_due:
-            await fire_due(clock, partition, message, batch)
+            fire_due(clock, partition, message, batch)
 
     @app.agent(observations, name="scorer")
     async def scorer(stream: Any) -> None:
@@ -279,5 +313,5 @@ def register(pipeline: Pipeline) -> None:
             with METRICS.timed():
                 batch = Batch()
                 for event in events:
-                    await score(event, batch)
+                    score(event, batch)
                 await batch.flush()  # before take_events acknowledges the batch

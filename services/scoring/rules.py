@@ -14,10 +14,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
-from typing import Any, get_args
+from typing import Any, NamedTuple, TypeVar, cast, get_args
 
 from schemas.events import (
+    CHANNELS,
     EVENT_ADAPTER,
     CallAnswered,
     CallAssessed,
@@ -26,6 +26,7 @@ from schemas.events import (
     CallTransferred,
     Channel,
     Event,
+    EventBase,
     MailAssessed,
     MailAutoReplied,
     MailReclassified,
@@ -40,88 +41,142 @@ from schemas.scores import ContactScore, Correction, CriterionScore
 from schemas.scoring_model import Criterion, Critical, ScoringModel
 
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+E = TypeVar("E", bound=EventBase)
 
 
 class ContactError(ValueError):
     """An event that cannot belong to this contact (it contradicts its facts or the model)."""
 
 
-@dataclass(frozen=True)
 class ContactFacts:
-    """Everything known about one contact, in event-time order."""
+    """Everything known about one contact, in event-time order, with what the rules look up
+    in it. The lookups are derived when the facts are made and carried along when an event
+    is added in order (the scorer adds every event it sees to its contact's facts). Immutable;
+    equal when the events are."""
+
+    __slots__ = (
+        "_by_kind",
+        "_encoded",
+        "channel",
+        "event_ids",
+        "events",
+        "head",
+        "last_fact_at",
+        "retracted",
+    )
 
     events: tuple[Event, ...]
+    event_ids: tuple[str, ...]
+    head: Event | None  # the first event of the contact's channel (not a rescore request)
+    channel: Channel | None  # the head's
+    last_fact_at: datetime | None  # the latest event time (the first event that has it)
+    retracted: frozenset[str]  # event ids a reclassification retracted: they do not count
+    _by_kind: dict[type, tuple[Event, ...]]  # the counting events of each event class
+    _encoded: bytes | None  # the events' stored JSON, once asked for
+
+    def __init__(self, events: tuple[Event, ...]) -> None:
+        self.events = events
+        self.event_ids = tuple(e.event_id for e in events)
+        self.head = next((e for e in events if channel_of(e) is not None), None)
+        self.channel = None if self.head is None else channel_of(self.head)
+        self.last_fact_at = max((e.occurred_at for e in events), default=None)
+        self.retracted = frozenset(
+            ident for e in events if isinstance(e, MailReclassified) for ident in e.retracts
+        )
+        by_kind: dict[type, list[Event]] = {}
+        for e in events:
+            if e.event_id not in self.retracted:
+                by_kind.setdefault(type(e), []).append(e)
+        self._by_kind = {kind: tuple(found) for kind, found in by_kind.items()}
+        self._encoded = None
 
     @classmethod
     def of(cls, events: Iterable[Event]) -> ContactFacts:
         unique = {e.event_id: e for e in events}
         return cls(tuple(sorted(unique.values(), key=event_order)))
 
-    def with_event(self, event: Event, raw: bytes | None = None) -> ContactFacts:
-        """These facts plus one new event (not a duplicate), still in event-time order.
-        `raw`: the JSON the event was validated from, if at hand (stored as it is)."""
-        events = self.events
-        if not events or event_order(event) >= event_order(events[-1]):
-            facts = ContactFacts((*events, event))  # the usual case: facts arrive in order
-            encoded = self.__dict__.get("encoded")
-            if encoded is not None:  # keep the stored form up to date, one event at a time
-                facts.__dict__["encoded"] = (*encoded, raw or EVENT_ADAPTER.dump_json(event))
-            return facts
-        return ContactFacts.of((*events, event))
-
     @classmethod
     def stored(cls) -> ContactFacts:
         """No facts yet, and their stored JSON (`encoded`) kept up to date as they are added
         (for the scorer, which stores them; the batch oracle does not need it)."""
         facts = cls(())
-        facts.__dict__["encoded"] = ()
+        facts._encoded = b""
         return facts
 
-    @cached_property
-    def encoded(self) -> tuple[bytes, ...]:
-        """Each event's canonical JSON (what the scorer's state table stores)."""
-        return tuple(EVENT_ADAPTER.dump_json(e) for e in self.events)
+    def with_event(self, event: Event, raw: bytes | None = None) -> ContactFacts:
+        """These facts plus one new event (not a duplicate), still in event-time order.
+        `raw`: the JSON the event was validated from, if at hand (stored as it is)."""
+        events = self.events
+        at = event.occurred_at
+        latest = self.last_fact_at
+        if latest is None or at > latest:
+            latest = at
+        elif at < latest or event.event_id < events[-1].event_id:
+            return ContactFacts.of((*events, event))  # out of order: derived anew
+        if type(event) is MailReclassified:
+            facts = ContactFacts((*events, event))  # it changes which facts count
+        else:  # the usual case: the facts arrive in order, and the lookups grow with them
+            facts = ContactFacts.__new__(ContactFacts)
+            facts.events = (*events, event)
+            facts.event_ids = (*self.event_ids, event.event_id)
+            facts.head, facts.channel = self.head, self.channel
+            if facts.head is None and (channel := channel_of(event)) is not None:
+                facts.head, facts.channel = event, channel
+            facts.last_fact_at = latest
+            facts.retracted = retracted = self.retracted
+            by_kind = self._by_kind
+            if event.event_id not in retracted:
+                kind = type(event)
+                by_kind = {**by_kind, kind: (*by_kind.get(kind, ()), event)}
+            facts._by_kind = by_kind
+            facts._encoded = None
+        if self._encoded is not None:  # keep the stored form up to date, one event at a time
+            stored = raw or EVENT_ADAPTER.dump_json(event)
+            facts._encoded = b"%s,%s" % (self._encoded, stored) if self._encoded else stored
+        return facts
 
-    @cached_property
-    def channel(self) -> Channel | None:
-        return next((c for e in self.events if (c := channel_of(e)) is not None), None)
-
-    @cached_property
-    def retracted(self) -> frozenset[str]:
-        """Event ids a human reclassification of a mail retracted: they no longer count."""
-        return frozenset(
-            ident for e in self.events if isinstance(e, MailReclassified) for ident in e.retracts
-        )
+    @property
+    def encoded(self) -> bytes:
+        """The events' JSON, comma-separated (the scorer's state table stores them as a JSON
+        array): as they were validated from when added to stored facts, else their canonical
+        dump. One bytes value, not a tuple: the scorer keeps one for every contact, and
+        bytes are no work for the cyclic garbage collector."""
+        if self._encoded is None:
+            self._encoded = b",".join(EVENT_ADAPTER.dump_json(e) for e in self.events)
+        return self._encoded
 
     def _counting(self) -> Sequence[Event]:
         if not self.retracted:
             return self.events
         return [e for e in self.events if e.event_id not in self.retracted]
 
-    @cached_property
-    def _by_kind(self) -> dict[type, list[Event]]:
-        """The counting events of each event class, in order (one pass; used by the lookups)."""
-        index: dict[type, list[Event]] = {}
-        for e in self._counting():
-            index.setdefault(type(e), []).append(e)
-        return index
-
-    def first(self, kind: type) -> Event | None:
+    def first(self, kind: type[E]) -> E | None:
         if kind in _EVENT_CLASSES:
             found = self._by_kind.get(kind)
-            return found[0] if found else None
+            return cast(E, found[0]) if found else None
         return next((e for e in self._counting() if isinstance(e, kind)), None)
 
-    def last(self, kind: type) -> Event | None:
+    def last(self, kind: type[E]) -> E | None:
         if kind in _EVENT_CLASSES:
             found = self._by_kind.get(kind)
-            return found[-1] if found else None
+            return cast(E, found[-1]) if found else None
         return next((e for e in reversed(self._counting()) if isinstance(e, kind)), None)
 
-    def all(self, kind: type) -> list[Event]:
+    def all(self, kind: type[E]) -> list[E]:
         if kind in _EVENT_CLASSES:
-            return list(self._by_kind.get(kind, ()))
+            return cast(list[E], list(self._by_kind.get(kind, ())))
         return [e for e in self._counting() if isinstance(e, kind)]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ContactFacts):
+            return NotImplemented
+        return self.events == other.events
+
+    def __hash__(self) -> int:
+        return hash(self.events)
+
+    def __repr__(self) -> str:
+        return f"ContactFacts(events={self.events!r})"
 
 
 # The concrete event classes (none derives from another): for these, "is an instance of" is
@@ -132,7 +187,7 @@ _EVENT_CLASSES = frozenset(get_args(get_args(Event)[0]))
 def check_belongs(facts: ContactFacts, event: Event) -> None:
     """Raise ContactError when `event` cannot be a fact of the contact described by `facts`."""
     channel = channel_of(event)
-    if channel is None and not isinstance(event, RescoreRequested):
+    if channel is None and type(event) is not RescoreRequested:
         raise ContactError(f"a {event.type} event is not part of a contact")
     if not facts.events:
         return
@@ -142,6 +197,13 @@ def check_belongs(facts: ContactFacts, event: Event) -> None:
             f"contact {event.contact_id} is a {known} contact; {event.type} does not fit"
         )
     first = facts.events[0]
+    if (first.municipality, first.campaign, first.wave, first.case) == (
+        event.municipality,
+        event.campaign,
+        event.wave,
+        event.case,
+    ):
+        return
     for name in ("municipality", "campaign", "wave", "case"):
         if getattr(first, name) != getattr(event, name):
             raise ContactError(
@@ -153,21 +215,20 @@ def check_belongs(facts: ContactFacts, event: Event) -> None:
 # ------------------------------------------------------------------ observed facts
 
 
-@dataclass(frozen=True)
-class Observed:
+class Observed(NamedTuple):
     """The facts a model's `observe:` criteria refer to, derived from the events."""
 
-    values: dict[str, str | float] = field(default_factory=dict)
+    values: dict[str, str | float]
     corrections: tuple[Correction, ...] = ()
     deadlines: tuple[datetime, ...] = ()  # not yet passed, but they would change the score
 
 
-def _phone_facts(facts: ContactFacts, model: ScoringModel, watermark: datetime) -> Observed:
+def _phone_facts(facts: ContactFacts, tables: _ModelTables, watermark: datetime) -> Observed:
     values: dict[str, str | float] = {}
     answered = facts.first(CallAnswered)
-    if isinstance(answered, CallAnswered):
+    if answered is not None:
         values["seconds_waited"] = answered.seconds_waited
-    transfers = [e for e in facts.all(CallTransferred) if isinstance(e, CallTransferred)]
+    transfers = facts.all(CallTransferred)
     values["transfers"] = float(len(transfers))
     values["absent_transfers"] = float(sum(not t.colleague_available for t in transfers))
     values["warm_transfers"] = float(sum(t.briefed and t.colleague_available for t in transfers))
@@ -180,9 +241,9 @@ def _phone_facts(facts: ContactFacts, model: ScoringModel, watermark: datetime) 
     self_callback = facts.first(SelfCallback) is not None
     values["callback_promised"] = "yes" if promised is not None else "no"
     values["self_callback"] = "yes" if self_callback else "no"
-    deadlines: list[datetime] = []
+    deadlines: tuple[datetime, ...] = ()
     missed = False
-    if isinstance(promised, CallbackPromised):
+    if promised is not None:
         if made is not None:
             on_time = made.occurred_at <= promised.deadline
             values["callback"] = "kept" if on_time else "kept_late"
@@ -191,31 +252,17 @@ def _phone_facts(facts: ContactFacts, model: ScoringModel, watermark: datetime) 
             values["callback"] = "not_kept"
             missed = True
         else:
-            deadlines.append(promised.deadline)  # undecided until the deadline passes
+            deadlines = (promised.deadline,)  # undecided until the deadline passes
     elif self_callback:
         values["callback"] = "not_offered"
     elif made is not None:
         values["callback"] = "kept"
 
-    corrections: list[Correction] = []
-    points = model.corrections.self_callback
     if self_callback:
-        corrections.append(
-            Correction(
-                kind="self_callback",
-                points=points,
-                reason="the entrepreneur had to call back himself",
-            )
-        )
-    elif missed:
-        corrections.append(
-            Correction(
-                kind="callback_not_kept",
-                points=points,
-                reason="a promised callback was not made by its deadline",
-            )
-        )
-    return Observed(values, tuple(corrections), tuple(deadlines))
+        return Observed(values, tables.self_callback, deadlines)
+    if missed:
+        return Observed(values, tables.callback_not_kept, deadlines)
+    return Observed(values, (), deadlines)
 
 
 def reply_deadline(sent: MailSent, model: ScoringModel) -> datetime:
@@ -227,11 +274,11 @@ def _mail_facts(facts: ContactFacts, model: ScoringModel) -> Observed:
     sent = facts.first(MailSent)
     reply = facts.first(MailReplied)
     values["auto_reply"] = "yes" if facts.first(MailAutoReplied) is not None else "no"
-    if isinstance(sent, MailSent):
+    if sent is not None:
         values["sent_at"] = sent.occurred_at.isoformat()
-    if isinstance(reply, MailReplied):
+    if reply is not None:
         values["replied_at"] = reply.occurred_at.isoformat()
-        if isinstance(sent, MailSent):
+        if sent is not None:
             hours = (reply.occurred_at - sent.occurred_at).total_seconds() / 3600
             values["reply_hours"] = max(0.0, hours)
         if reply.salutation_correct is not None:
@@ -251,21 +298,63 @@ def _mail_facts(facts: ContactFacts, model: ScoringModel) -> Observed:
 # ------------------------------------------------------------------ scoring
 
 
-# CriterionScore is frozen and a function of (criterion, assessed or not, observation): the
-# scorer reuses the instances it made before instead of building (and validating) them anew.
-# Per model (kept alive with its memo); bounded, since measured quantities vary freely.
-_CRITERION_MEMO: dict[int, tuple[ScoringModel, dict[tuple[Any, ...], CriterionScore]]] = {}
+# What scoring reads from a model, as plain Python values: reading a pydantic model's attribute
+# costs several times a plain object's, and the scorer would do so dozens of times per event.
+@dataclass(frozen=True)
+class _ModelTables:
+    model: ScoringModel
+    criteria: dict[str, tuple[tuple[Criterion, str, str | None], ...]]  # (criterion, id, observe)
+    criticals: dict[str, Critical]  # the knock-out criteria by id
+    reply_within: timedelta
+    self_callback: tuple[Correction, ...]
+    callback_not_kept: tuple[Correction, ...]
+    # CriterionScore is frozen and a function of (criterion, assessed or not, observation):
+    # the scorer reuses the instances it made before instead of building (and validating)
+    # them anew, each with its value, weight and dimension for the means. Bounded, since
+    # measured quantities vary freely.
+    scores: dict[tuple[Any, ...], _Weighed] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, model: ScoringModel) -> _ModelTables:
+        points = model.corrections.self_callback
+        return cls(
+            model=model,
+            criteria={
+                channel: tuple((c, c.id, c.observe) for c in model.for_channel(channel))
+                for channel in CHANNELS
+            },
+            criticals={c.id: c.critical for c in model.criteria if c.critical is not None},
+            reply_within=timedelta(hours=model.mail_reply_deadline_hours),
+            self_callback=(
+                Correction(
+                    kind="self_callback",
+                    points=points,
+                    reason="the entrepreneur had to call back himself",
+                ),
+            ),
+            callback_not_kept=(
+                Correction(
+                    kind="callback_not_kept",
+                    points=points,
+                    reason="a promised callback was not made by its deadline",
+                ),
+            ),
+        )
+
+
+# a criterion's score, and its criterion's id, value, weight and dimension
+_Weighed = tuple[CriterionScore, str, float | None, float, str]
+_TABLES: dict[int, _ModelTables] = {}
 _CRITERION_MEMO_SIZE = 20_000
 
 
-def _criterion_memo(model: ScoringModel) -> dict[tuple[Any, ...], CriterionScore]:
-    entry = _CRITERION_MEMO.get(id(model))
-    if entry is None or entry[0] is not model:
-        entry = _CRITERION_MEMO[id(model)] = (model, {})
-    memo = entry[1]
-    if len(memo) > _CRITERION_MEMO_SIZE:
-        memo.clear()
-    return memo
+def _tables(model: ScoringModel) -> _ModelTables:
+    tables = _TABLES.get(id(model))
+    if tables is None or tables.model is not model:
+        tables = _TABLES[id(model)] = _ModelTables.of(model)
+    if len(tables.scores) > _CRITERION_MEMO_SIZE:
+        tables.scores.clear()
+    return tables
 
 
 def _criterion_score(
@@ -303,28 +392,29 @@ def _criterion_score(
 
 
 def _breakdown(
-    model: ScoringModel,
+    tables: _ModelTables,
     channel: Channel,
     answers: Mapping[str, str] | None,
     observed: Mapping[str, str | float],
-) -> tuple[CriterionScore, ...]:
-    memo = _criterion_memo(model)
+) -> list[_Weighed]:
+    memo = tables.scores
     assessed = answers is not None
     out = []
     observation: str | float | None
-    for criterion in model.for_channel(channel):
-        if criterion.observe is None:
-            observation = answers.get(criterion.id) if answers is not None else None
+    for criterion, criterion_id, observe in tables.criteria[channel]:
+        if observe is None:
+            observation = answers.get(criterion_id) if answers is not None else None
         else:
-            observation = observed.get(criterion.observe)
+            observation = observed.get(observe)
         # a float by its exact bits: -0.0 == 0.0, but they are shown differently
         exact = observation.hex() if isinstance(observation, float) else observation
-        key = (criterion.id, assessed, exact)
-        item = memo.get(key)
-        if item is None:
-            item = memo[key] = _criterion_score(criterion, answers, observed)
-        out.append(item)
-    return tuple(out)
+        key = (criterion_id, assessed, exact)
+        weighed = memo.get(key)
+        if weighed is None:
+            item = _criterion_score(criterion, answers, observed)
+            weighed = memo[key] = (item, criterion_id, item.value, item.weight, item.dimension)
+        out.append(weighed)
+    return out
 
 
 def weighted_mean(scores: Iterable[CriterionScore]) -> float | None:
@@ -337,52 +427,47 @@ def weighted_mean(scores: Iterable[CriterionScore]) -> float | None:
     return math.fsum(v * w for v, w in applicable) / math.fsum(w for _, w in applicable)
 
 
-def _means(
-    breakdown: Iterable[CriterionScore],
-) -> tuple[float | None, float | None, float | None]:
+def _means(breakdown: list[_Weighed]) -> tuple[float | None, float | None, float | None]:
     """`weighted_mean` of the whole breakdown, of its form and of its content criteria, in one
     pass (the same sums, so the same figures)."""
-    values: dict[str, list[float]] = {"": [], "form": [], "content": []}
-    weights: dict[str, list[float]] = {"": [], "form": [], "content": []}
-    for s in breakdown:
-        if s.value is None or s.weight <= 0:
+    products: list[float] = []
+    weights: list[float] = []
+    form_products: list[float] = []
+    form_weights: list[float] = []
+    content_products: list[float] = []
+    content_weights: list[float] = []
+    for _, _, value, weight, dimension in breakdown:
+        if value is None or weight <= 0:
             continue
-        product = s.value * s.weight
-        values[""].append(product)
-        weights[""].append(s.weight)
-        if s.dimension in values:
-            values[s.dimension].append(product)
-            weights[s.dimension].append(s.weight)
-    return tuple(  # type: ignore[return-value]
-        math.fsum(values[d]) / math.fsum(weights[d]) if weights[d] else None
-        for d in ("", "form", "content")
+        product = value * weight
+        products.append(product)
+        weights.append(weight)
+        if dimension == "form":
+            form_products.append(product)
+            form_weights.append(weight)
+        elif dimension == "content":
+            content_products.append(product)
+            content_weights.append(weight)
+    fsum = math.fsum
+    return (
+        fsum(products) / fsum(weights) if weights else None,
+        fsum(form_products) / fsum(form_weights) if form_weights else None,
+        fsum(content_products) / fsum(content_weights) if content_weights else None,
     )
 
 
-_CRITICALS: dict[int, tuple[ScoringModel, dict[str, Critical]]] = {}
-
-
-def _criticals(model: ScoringModel) -> dict[str, Critical]:
-    """The model's knock-out criteria by id (precomputed per model)."""
-    entry = _CRITICALS.get(id(model))
-    if entry is None or entry[0] is not model:
-        found = {c.id: c.critical for c in model.criteria if c.critical is not None}
-        entry = _CRITICALS[id(model)] = (model, found)
-    return entry[1]
-
-
 def _critical(
-    raw: float, breakdown: Iterable[CriterionScore], model: ScoringModel
+    raw: float, breakdown: list[_Weighed], tables: _ModelTables
 ) -> tuple[float, list[Correction]]:
     """Apply knock-out criteria: cap (or zero) the score when a critical value is too low."""
     capped = raw
     notes: list[Correction] = []
-    criticals = _criticals(model)
+    criticals = tables.criticals
     if not criticals:
         return capped, notes
-    for item in breakdown:
-        critical = criticals.get(item.criterion)
-        if critical is None or not critical.applies(item.value):
+    for _, criterion_id, value, _, _ in breakdown:
+        critical = criticals.get(criterion_id)
+        if critical is None or not critical.applies(value):
             continue
         limit = 0.0 if critical.effect == "zero" or critical.cap is None else critical.cap
         if capped > limit:
@@ -390,7 +475,7 @@ def _critical(
                 Correction(
                     kind=f"critical_{critical.effect}",
                     points=capped - limit,
-                    reason=f"critical criterion {item.criterion!r} scored below {critical.below:g}",
+                    reason=f"critical criterion {criterion_id!r} scored below {critical.below:g}",
                 )
             )
             capped = limit
@@ -400,7 +485,7 @@ def _critical(
 def effective_model_key(facts: ContactFacts, pinned: str) -> str:
     """The model a contact is scored with: the latest rescore request, else the pinned one."""
     rescore = facts.last(RescoreRequested)
-    return rescore.model if isinstance(rescore, RescoreRequested) else pinned
+    return pinned if rescore is None else rescore.model
 
 
 def is_orphan(facts: ContactFacts, model: ScoringModel, watermark: datetime) -> bool:
@@ -409,13 +494,15 @@ def is_orphan(facts: ContactFacts, model: ScoringModel, watermark: datetime) -> 
     if facts.channel != "mail" or facts.first(MailSent) is not None or not facts.events:
         return False
     earliest = facts.events[0].occurred_at
-    return watermark >= earliest + timedelta(hours=model.mail_reply_deadline_hours)
+    return watermark >= earliest + _tables(model).reply_within
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     score: ContactScore | None
     deadlines: tuple[datetime, ...]  # future event times at which the score may change
+
+
+_UNSCORED = Outcome(None, ())
 
 
 def score_contact(
@@ -425,17 +512,17 @@ def score_contact(
     scored yet), and the deadlines still ahead that could change it."""
     channel = facts.channel
     if channel is None:
-        return Outcome(None, ())
+        return _UNSCORED
+    tables = _tables(model)
+    assessed: CallAssessed | MailAssessed | None
     if channel == "mail":
         sent = facts.first(MailSent)
-        if not isinstance(sent, MailSent):
+        if sent is None:
             # a reply without its sent mail: an orphan once the reply deadline has passed
-            orphaned_at = facts.events[0].occurred_at + timedelta(
-                hours=model.mail_reply_deadline_hours
-            )
+            orphaned_at = facts.events[0].occurred_at + tables.reply_within
             return Outcome(None, (orphaned_at,) if watermark < orphaned_at else ())
         if facts.first(MailReplied) is None:
-            deadline = reply_deadline(sent, model)
+            deadline = sent.occurred_at + tables.reply_within  # reply_deadline(sent, model)
             if watermark < deadline:
                 return Outcome(None, (deadline,))
             return Outcome(
@@ -460,15 +547,15 @@ def score_contact(
     else:
         assessed = facts.last(CallAssessed)
         if assessed is None:  # cheap exit: most facts of a call arrive before its assessment
-            return Outcome(None, ())
-        observed = _phone_facts(facts, model, watermark)
+            return _UNSCORED
+        observed = _phone_facts(facts, tables, watermark)
 
-    answers: Mapping[str, str] | None = getattr(assessed, "answers", None)
-    breakdown = _breakdown(model, channel, answers, observed.values)
+    answers = None if assessed is None else assessed.answers
+    breakdown = _breakdown(tables, channel, answers, observed.values)
     raw, form, content = _means(breakdown)
     if raw is None:
         return Outcome(None, observed.deadlines)
-    capped, knockouts = _critical(raw, breakdown, model)
+    capped, knockouts = _critical(raw, breakdown, tables)
     total = max(0.0, capped - math.fsum(c.points for c in observed.corrections))
     score = ContactScore(
         **_identity(facts, channel, model),
@@ -478,7 +565,7 @@ def score_contact(
         potential=round(capped, 6),
         answered=facts.first(CallAnswered) is not None if channel == "phone" else True,
         facts=observed.values,
-        breakdown=breakdown,
+        breakdown=tuple([weighed[0] for weighed in breakdown]),
         corrections=(*knockouts, *observed.corrections),
     )
     return Outcome(score, observed.deadlines)
@@ -486,7 +573,8 @@ def score_contact(
 
 def _identity(facts: ContactFacts, channel: Channel, model: ScoringModel) -> dict[str, Any]:
     """The fields that say which contact a score is of, and under which model."""
-    head = next(e for e in facts.events if channel_of(e) is not None)
+    head = facts.head
+    assert head is not None  # the contact has a channel
     return {
         "contact_id": head.contact_id,
         "municipality": head.municipality,
@@ -496,7 +584,7 @@ def _identity(facts: ContactFacts, channel: Channel, model: ScoringModel) -> dic
         "channel": channel,
         "model_id": model.id,
         "model_version": model.version,
-        "last_fact_at": max(e.occurred_at for e in facts.events),
+        "last_fact_at": facts.last_fact_at,
     }
 
 

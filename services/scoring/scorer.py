@@ -14,10 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from schemas.events import EVENT_ADAPTER, CallAssessed, Event, MailAssessed, RescoreRequested
 from schemas.scores import ContactScore, ScoreRevision
@@ -34,16 +32,15 @@ from services.scoring.rules import (
 ModelLookup = Callable[[str], ScoringModel]  # 'id@version' → model (KeyError when unknown)
 
 
-@dataclass(frozen=True)
-class ContactState:
+class ContactState(NamedTuple):
+    """One contact's facts and what scoring them has produced so far (a tuple: the scorer
+    makes one for every event)."""
+
     facts: ContactFacts
     model_key: str = ""
     revision: int = 0
-    score_digest: str = ""
+    score_digest: str = ""  # of the last emitted score's JSON: a new score is emitted if it differs
     deadline: datetime | None = None  # the next event time at which the score may change
-    # The last emitted score, kept in memory only: comparing with it is much cheaper than
-    # hashing every new score (after a restart the digest decides).
-    last_score: ContactScore | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,22 +52,22 @@ class ContactState:
         }
 
     def to_bytes(self) -> bytes:
-        """Compact changelog value: the events' canonical JSON embedded as they are."""
-        head = json.dumps(
-            {
-                "model": self.model_key,
-                "revision": self.revision,
-                "digest": self.score_digest,
-                "deadline": self.deadline.timestamp() if self.deadline else None,
-            }
+        """Compact changelog value: the events' canonical JSON embedded as they are, then the
+        other fields as `json.dumps` writes them (formatted directly: this runs for every
+        contact a batch changed)."""
+        deadline = b"null" if self.deadline is None else repr(self.deadline.timestamp()).encode()
+        return b'{"events":[%s],"model": %s, "revision": %d, "digest": %s, "deadline": %s}' % (
+            self.facts.encoded,
+            json.dumps(self.model_key).encode(),
+            self.revision,
+            json.dumps(self.score_digest).encode(),
+            deadline,
         )
-        events = b",".join(self.facts.encoded)
-        return b'{"events":[' + events + b"]," + head[1:].encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes | str | None) -> ContactState:
         if not raw:
-            return cls(ContactFacts.stored())
+            return NEW_STATE
         value = json.loads(raw)
         if isinstance(value, str):  # written through faust's json value serialiser (before raw)
             value = json.loads(value)
@@ -91,19 +88,19 @@ class ContactState:
 
 
 EMPTY_STATE = ContactState(ContactFacts(()))
+NEW_STATE = ContactState(ContactFacts.stored())  # a contact the scorer has not seen yet
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """A transition's result: the new state and, when the score changed, the new revision
-    (built on first use; `revision_json` is its wire form, made from the JSON the score
-    digest was computed over)."""
+    (`revision_json` is its wire form, made from the JSON the score digest was computed
+    over)."""
 
     state: ContactState
     score: ContactScore | None = None  # the new score when a revision is due
     score_json: bytes = b""
 
-    @cached_property
+    @property
     def revision(self) -> ScoreRevision | None:
         if self.score is None:
             return None
@@ -119,10 +116,11 @@ class Step:
 def _model_errors(
     event: Event, model: ScoringModel, lookup: ModelLookup, facts: ContactFacts
 ) -> list[str]:
-    if isinstance(event, CallAssessed):
-        return model.answer_errors("phone", event.answers)
-    if isinstance(event, MailAssessed):
-        return model.answer_errors("mail", event.answers)
+    kind = type(event)  # an exact class (cheaper than isinstance, which pydantic's models slow)
+    if kind is CallAssessed:
+        return model.answer_errors("phone", cast(CallAssessed, event).answers)
+    if kind is MailAssessed:
+        return model.answer_errors("mail", cast(MailAssessed, event).answers)
     if isinstance(event, RescoreRequested):
         try:
             target = lookup(event.model)
@@ -164,7 +162,7 @@ def absorb(
 ) -> ContactState:
     """Add one fact without re-scoring (the batch oracle scores each contact once, at the
     end). Same checks as `observe`; returns `state` itself for a duplicate."""
-    if any(e.event_id == event.event_id for e in state.facts.events):
+    if event.event_id in state.facts.event_ids:
         return state
     check_belongs(state.facts, event)
     pinned = state.model_key or active.key
@@ -172,7 +170,8 @@ def absorb(
     errors = _model_errors(event, model, lookup, state.facts)
     if errors:
         raise ContactError("; ".join(errors))
-    return _with(state, facts=state.facts.with_event(event, raw), model_key=pinned)
+    facts = state.facts.with_event(event, raw)
+    return ContactState(facts, pinned, state.revision, state.score_digest, state.deadline)
 
 
 def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> Step:
@@ -181,18 +180,21 @@ def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> St
     outcome = score_contact(state.facts, model, watermark)
     deadline = min(outcome.deadlines) if outcome.deadlines else None
     score = outcome.score
-    if score is None or score == state.last_score:
-        if deadline == state.deadline:
-            return Step(state)
-        return Step(_with(state, deadline=deadline))
-    score_json = score.model_dump_json().encode()
-    digest = hashlib.sha256(score_json).hexdigest()
-    if digest == state.score_digest:
-        return Step(_with(state, deadline=deadline, last_score=score))
-    new_state = ContactState(
-        state.facts, state.model_key, state.revision + 1, digest, deadline, score
+    if score is not None:
+        # Scores are compared by their JSON's digest (also after a restart, when it is all
+        # that is kept): any new fact changes the score anyway, if only its last fact time.
+        score_json = score.model_dump_json().encode()
+        digest = hashlib.sha256(score_json).hexdigest()
+        if digest != state.score_digest:
+            revised = ContactState(
+                state.facts, state.model_key, state.revision + 1, digest, deadline
+            )
+            return Step(revised, score, score_json)
+    if deadline == state.deadline:
+        return Step(state)
+    return Step(
+        ContactState(state.facts, state.model_key, state.revision, state.score_digest, deadline)
     )
-    return Step(new_state, score, score_json)
 
 
 def first_revision(
@@ -208,17 +210,3 @@ def first_revision(
     if score is None:
         return None
     return ScoreRevision.model_construct(**dict(score), revision=1)
-
-
-def _with(state: ContactState, **changes: Any) -> ContactState:
-    """`dataclasses.replace`, without its per-call field introspection (hot path)."""
-    fields: dict[str, Any] = {
-        "facts": state.facts,
-        "model_key": state.model_key,
-        "revision": state.revision,
-        "score_digest": state.score_digest,
-        "deadline": state.deadline,
-        "last_score": state.last_score,
-    }
-    fields.update(changes)
-    return ContactState(**fields)
