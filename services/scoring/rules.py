@@ -11,11 +11,11 @@ and the batch oracle (watermark = end of time) call the same `score_contact`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any, get_args
+from typing import Any, Generic, TypeVar, get_args
 
 from schemas.events import (
     EVENT_ADAPTER,
@@ -412,17 +412,28 @@ def is_orphan(facts: ContactFacts, model: ScoringModel, watermark: datetime) -> 
     return watermark >= earliest + timedelta(hours=model.mail_reply_deadline_hours)
 
 
+Score = TypeVar("Score", bound=ContactScore)
+
+
 @dataclass(frozen=True)
-class Outcome:
-    score: ContactScore | None
+class Outcome(Generic[Score]):
+    score: Score | None
     deadlines: tuple[datetime, ...]  # future event times at which the score may change
 
 
 def score_contact(
     facts: ContactFacts, model: ScoringModel, watermark: datetime = END_OF_TIME
-) -> Outcome:
+) -> Outcome[ContactScore]:
     """The contact's score given everything known up to `watermark` (None while it cannot be
     scored yet), and the deadlines still ahead that could change it."""
+    return scored(facts, model, watermark, ContactScore)
+
+
+def scored(
+    facts: ContactFacts, model: ScoringModel, watermark: datetime, make: Callable[..., Score]
+) -> Outcome[Score]:
+    """`score_contact`, the score made by `make`: `ContactScore`, or a `ScoreRevision` with
+    its revision number (validated once, not copied from a ContactScore)."""
     channel = facts.channel
     if channel is None:
         return Outcome(None, ())
@@ -439,7 +450,7 @@ def score_contact(
             if watermark < deadline:
                 return Outcome(None, (deadline,))
             return Outcome(
-                ContactScore(
+                make(
                     **_identity(facts, channel, model),
                     total=model.unanswered_mail_score,
                     form=None,
@@ -470,7 +481,7 @@ def score_contact(
         return Outcome(None, observed.deadlines)
     capped, knockouts = _critical(raw, breakdown, model)
     total = max(0.0, capped - math.fsum(c.points for c in observed.corrections))
-    score = ContactScore(
+    score = make(
         **_identity(facts, channel, model),
         total=round(total, 6),
         form=_rounded(form),

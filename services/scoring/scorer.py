@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from schemas.events import EVENT_ADAPTER, CallAssessed, Event, MailAssessed, RescoreRequested
@@ -29,6 +29,7 @@ from services.scoring.rules import (
     check_belongs,
     effective_model_key,
     score_contact,
+    scored,
 )
 
 ModelLookup = Callable[[str], ScoringModel]  # 'id@version' → model (KeyError when unknown)
@@ -204,10 +205,7 @@ def first_revision(
     if state.revision or state.score_digest:
         raise ValueError("first_revision is for a contact without revisions")
     model = lookup(effective_model_key(state.facts, state.model_key))
-    score = score_contact(state.facts, model, watermark).score
-    if score is None:
-        return None
-    return ScoreRevision.model_construct(**dict(score), revision=1)
+    return scored(state.facts, model, watermark, partial(ScoreRevision, revision=1)).score
 
 
 def _with(state: ContactState, **changes: Any) -> ContactState:
