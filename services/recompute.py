@@ -158,14 +158,16 @@ def _score_shard(
     for index, event in enumerate(log):
         if isinstance(event, Heartbeat):
             continue
+        contact_id = event.contact_id
+        if shards > 1 and hash(contact_id) % shards != shard:
+            continue  # another shard's contact
         if channel_of(event) is None and not isinstance(event, RescoreRequested):
             continue  # survey responses are aggregated, not scored
-        contact_id = event.contact_id
         group = groups.get(contact_id)
-        if group is not None:
-            group.append((index, event))
-        elif shards == 1 or hash(contact_id) % shards == shard:
+        if group is None:
             groups[contact_id] = [(index, event)]
+        else:
+            group.append((index, event))
     try:
         model: ScoringModel | None = lookup(active.key)
     except KeyError:

@@ -155,18 +155,13 @@ class LedgerEntry:
         )
 
 
-def _weighted_mean(pairs: Sequence[tuple[float, float]]) -> float | None:
-    weight = math.fsum(w for _, w in pairs)
-    if weight <= 0:
-        return None
-    return math.fsum(v * w for v, w in pairs) / weight
-
-
 def ledger_entry(revision: ScoreRevision, phases: PhaseLookup) -> LedgerEntry:
-    """The breakdown samples of a revision (see `schemas.benchmarks` for the keys)."""
+    """The breakdown samples of a revision (see `schemas.benchmarks` for the keys); a phase's
+    sample is the weighted mean of its applicable criteria."""
     channel = f"channel={revision.channel}"
-    samples = {ALL: revision.total, channel: revision.total}
-    samples[f"{channel}/case={revision.case}"] = revision.total
+    case = f"{channel}/case={revision.case}"
+    total = revision.total
+    samples = {ALL: total, channel: total, case: total}
     if revision.form is not None:
         samples[f"{channel}/dimension=form"] = revision.form
     if revision.content is not None:
@@ -174,19 +169,24 @@ def ledger_entry(revision: ScoreRevision, phases: PhaseLookup) -> LedgerEntry:
     phase_of = phases(revision.model_id, revision.model_version)
     by_phase: dict[str, list[tuple[float, float]]] = {}
     for item in revision.breakdown:
-        if item.value is None:
+        value = item.value
+        if value is None:
             continue
-        samples[f"{channel}/criterion={item.criterion}"] = item.value
+        samples[f"{channel}/criterion={item.criterion}"] = value
         for phase in phase_of.get(item.criterion, ()):
-            by_phase.setdefault(phase, []).append((item.value, item.weight))
-    for phase, pairs in sorted(by_phase.items()):
-        mean = _weighted_mean(pairs)
-        if mean is not None:
-            samples[f"{channel}/phase={phase}"] = mean
-    potentials: dict[str, float] = {}
-    if revision.potential is not None:
-        for key in (ALL, channel, f"{channel}/case={revision.case}"):
-            potentials[key] = revision.potential
+            pairs = by_phase.get(phase)
+            if pairs is None:
+                by_phase[phase] = [(value, item.weight)]
+            else:
+                pairs.append((value, item.weight))
+    for phase in sorted(by_phase):
+        pairs = by_phase[phase]
+        weight = math.fsum([w for _, w in pairs])
+        if weight <= 0:
+            continue
+        samples[f"{channel}/phase={phase}"] = math.fsum([v * w for v, w in pairs]) / weight
+    potential = revision.potential
+    potentials = {} if potential is None else {ALL: potential, channel: potential, case: potential}
     return LedgerEntry(
         revision=revision.revision,
         campaign=revision.campaign,
@@ -266,15 +266,23 @@ class Ledger:
         return found
 
     def _contribution(self, campaign: str, wave: int) -> Contribution:
-        contacts = [e for e in self.contacts.values() if (e.campaign, e.wave) == (campaign, wave)]
-        surveys = [s for s in self.surveys.values() if (s.campaign, s.wave) == (campaign, wave)]
+        contacts = [e for e in self.contacts.values() if e.wave == wave and e.campaign == campaign]
+        surveys = [s for s in self.surveys.values() if s.wave == wave and s.campaign == campaign]
         values: dict[str, list[float]] = {}
         potentials: dict[str, list[float]] = {}
         for entry in contacts:
             for key, value in entry.samples.items():
-                values.setdefault(key, []).append(value)
+                found = values.get(key)
+                if found is None:
+                    values[key] = [value]
+                else:
+                    found.append(value)
             for key, value in entry.potentials.items():
-                potentials.setdefault(key, []).append(value)
+                found = potentials.get(key)
+                if found is None:
+                    potentials[key] = [value]
+                else:
+                    found.append(value)
         stamps = [e.as_of for e in contacts] + [s.as_of for s in surveys]
         return Contribution(
             samples={

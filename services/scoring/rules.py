@@ -251,21 +251,35 @@ def _mail_facts(facts: ContactFacts, model: ScoringModel) -> Observed:
 # ------------------------------------------------------------------ scoring
 
 
-# CriterionScore is frozen and a function of (criterion, assessed or not, observation): the
-# scorer reuses the instances it made before instead of building (and validating) them anew.
-# Per model (kept alive with its memo); bounded, since measured quantities vary freely.
-_CRITERION_MEMO: dict[int, tuple[ScoringModel, dict[tuple[Any, ...], CriterionScore]]] = {}
+@dataclass
+class _Prepared:
+    """What the scorer derives from a model once, kept with the model (by its id)."""
+
+    model: ScoringModel
+    criteria: dict[str, tuple[Criterion, ...]]  # channel → its criteria, in model order
+    criticals: dict[str, Critical]  # the knock-out criteria by id
+    # CriterionScore is frozen and a function of (criterion, assessed or not, observation):
+    # the scorer reuses the instances it made before instead of building (and validating)
+    # them anew. Bounded, since measured quantities vary freely.
+    scores: dict[tuple[Any, ...], CriterionScore]
+
+
+_PREPARED: dict[int, _Prepared] = {}
 _CRITERION_MEMO_SIZE = 20_000
 
 
-def _criterion_memo(model: ScoringModel) -> dict[tuple[Any, ...], CriterionScore]:
-    entry = _CRITERION_MEMO.get(id(model))
-    if entry is None or entry[0] is not model:
-        entry = _CRITERION_MEMO[id(model)] = (model, {})
-    memo = entry[1]
-    if len(memo) > _CRITERION_MEMO_SIZE:
-        memo.clear()
-    return memo
+def _prepared(model: ScoringModel) -> _Prepared:
+    entry = _PREPARED.get(id(model))
+    if entry is None or entry.model is not model:
+        entry = _PREPARED[id(model)] = _Prepared(
+            model,
+            {channel: tuple(model.for_channel(channel)) for channel in get_args(Channel)},
+            {c.id: c.critical for c in model.criteria if c.critical is not None},
+            {},
+        )
+    if len(entry.scores) > _CRITERION_MEMO_SIZE:
+        entry.scores.clear()
+    return entry
 
 
 def _criterion_score(
@@ -308,11 +322,12 @@ def _breakdown(
     answers: Mapping[str, str] | None,
     observed: Mapping[str, str | float],
 ) -> tuple[CriterionScore, ...]:
-    memo = _criterion_memo(model)
+    prepared = _prepared(model)
+    memo = prepared.scores
     assessed = answers is not None
     out = []
     observation: str | float | None
-    for criterion in model.for_channel(channel):
+    for criterion in prepared.criteria[channel]:
         if criterion.observe is None:
             observation = answers.get(criterion.id) if answers is not None else None
         else:
@@ -340,35 +355,22 @@ def weighted_mean(scores: Iterable[CriterionScore]) -> float | None:
 def _means(
     breakdown: Iterable[CriterionScore],
 ) -> tuple[float | None, float | None, float | None]:
-    """`weighted_mean` of the whole breakdown, of its form and of its content criteria, in one
-    pass (the same sums, so the same figures)."""
-    values: dict[str, list[float]] = {"": [], "form": [], "content": []}
-    weights: dict[str, list[float]] = {"": [], "form": [], "content": []}
-    for s in breakdown:
-        if s.value is None or s.weight <= 0:
-            continue
-        product = s.value * s.weight
-        values[""].append(product)
-        weights[""].append(s.weight)
-        if s.dimension in values:
-            values[s.dimension].append(product)
-            weights[s.dimension].append(s.weight)
-    return tuple(  # type: ignore[return-value]
-        math.fsum(values[d]) / math.fsum(weights[d]) if weights[d] else None
-        for d in ("", "form", "content")
-    )
+    """`weighted_mean` of the whole breakdown, of its form and of its content criteria (the
+    same sums, so the same figures)."""
+    applicable = [
+        (s.value * s.weight, s.weight, s.dimension)
+        for s in breakdown
+        if s.value is not None and not s.weight <= 0
+    ]
+    form = [a for a in applicable if a[2] == "form"]
+    content = [a for a in applicable if a[2] == "content"]
+    return _mean_of(applicable), _mean_of(form), _mean_of(content)
 
 
-_CRITICALS: dict[int, tuple[ScoringModel, dict[str, Critical]]] = {}
-
-
-def _criticals(model: ScoringModel) -> dict[str, Critical]:
-    """The model's knock-out criteria by id (precomputed per model)."""
-    entry = _CRITICALS.get(id(model))
-    if entry is None or entry[0] is not model:
-        found = {c.id: c.critical for c in model.criteria if c.critical is not None}
-        entry = _CRITICALS[id(model)] = (model, found)
-    return entry[1]
+def _mean_of(applicable: list[tuple[float, float, str]]) -> float | None:
+    if not applicable:
+        return None
+    return math.fsum([p for p, _, _ in applicable]) / math.fsum([w for _, w, _ in applicable])
 
 
 def _critical(
@@ -377,7 +379,7 @@ def _critical(
     """Apply knock-out criteria: cap (or zero) the score when a critical value is too low."""
     capped = raw
     notes: list[Correction] = []
-    criticals = _criticals(model)
+    criticals = _prepared(model).criticals
     if not criticals:
         return capped, notes
     for item in breakdown:
