@@ -203,6 +203,14 @@ def recompute(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print contact scores and benchmarks as JSON.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes to use (default: one per core for 20,000 events or more); "
+            "the result does not depend on it.",
+        ),
+    ] = None,
 ) -> None:
     """The batch oracle: score and aggregate an event file with the pipeline's own domain
     functions, without Kafka."""
@@ -221,7 +229,7 @@ def recompute(
             else:
                 err.print(f"[yellow]skipped[/] {outcome}")
     models, active = load_models(settings)
-    result = run(events, models.by_key, active, reference)
+    result = run(events, models.by_key, active, reference, workers=workers)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=1) + "\n")
         return

@@ -8,13 +8,19 @@ two-level partial maths as the aggregators. Every streaming result is tested aga
 from __future__ import annotations
 
 import gc
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+import multiprocessing
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from operator import itemgetter
+from typing import Any, TypeVar
 
-from schemas.benchmarks import BenchmarkUpdated
+from schemas.benchmarks import NATION_ID, BenchmarkUpdated
 from schemas.events import (
     CallAssessed,
     Channel,
@@ -32,8 +38,10 @@ from schemas.scoring_model import ScoringModel
 from services.aggregation.benchmarks import (
     AggregationRules,
     CombinedScope,
+    Contribution,
     Ledger,
-    municipality_updates,
+    contribution_targets,
+    municipality_benchmarks,
     rules_for,
 )
 from services.scoring.rules import END_OF_TIME, ContactError, ContactFacts, is_orphan
@@ -73,26 +81,30 @@ class Recomputation:
 
 
 def score_all(
-    events: Iterable[Event | Heartbeat], lookup: ModelLookup, active: ScoringModel
+    events: Iterable[Event | Heartbeat],
+    lookup: ModelLookup,
+    active: ScoringModel,
+    *,
+    workers: int | None = 1,
 ) -> tuple[dict[str, ScoreRevision], list[str]]:
     """Final revision per contact once every deadline has passed (watermark = end of time).
 
     Each event is checked as the scorer checks it, in log order; each contact is then scored
     once — the scorer's last revision equals that score whatever the order (property-tested).
     Events that contradict their contact or the model, and orphaned mail facts, are listed.
-
-    Events are grouped by contact first. A contact whose events all agree (one channel, one
-    municipality/campaign/wave/case, assessments that fit the active model, no rescore
-    request) passes every check `absorb` makes, so its facts are simply its distinct events;
-    any other contact is folded through `absorb` event by event, exactly as before."""
+    `workers`: processes to score in (None: one per core); contacts are independent, so the
+    result is the same."""
+    log = _as_sequence(events)
     with _cyclic_gc_paused():
-        return _score_all(events, lookup, active)
+        return _merged_scores(
+            in_parallel(_processes(workers, len(log)), partial(_score_shard, log, lookup, active))
+        )
 
 
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
-    """Scoring a national history makes millions of small objects and no reference cycles;
-    the cyclic collector would traverse the whole growing heap again and again."""
+    """The oracle makes millions of small objects and no reference cycles; the cyclic
+    collector would traverse the whole growing heap again and again."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -102,26 +114,65 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _score_all(
-    events: Iterable[Event | Heartbeat], lookup: ModelLookup, active: ScoringModel
-) -> tuple[dict[str, ScoreRevision], list[str]]:
+@dataclass
+class _Scored:
+    """One shard's contacts, each under its key: the log index of its first absorbed event
+    (contacts are listed in that order)."""
+
+    revisions: list[tuple[int, str, ScoreRevision]] = field(default_factory=list)
+    orphans: list[tuple[int, str]] = field(default_factory=list)  # key, contradiction
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # log index, contradiction
+
+
+def _merged_scores(shards: Iterable[_Scored]) -> tuple[dict[str, ScoreRevision], list[str]]:
+    """Scores in contact order; contradictions as `absorb` met them (log order), then the
+    orphans in contact order."""
+    revisions: list[tuple[int, str, ScoreRevision]] = []
+    orphans: list[tuple[int, str]] = []
+    rejected: list[tuple[int, str]] = []
+    for shard in shards:
+        revisions += shard.revisions
+        orphans += shard.orphans
+        rejected += shard.rejected
+    revisions.sort(key=itemgetter(0))
+    orphans.sort(key=itemgetter(0))
+    rejected.sort(key=itemgetter(0))
+    latest = {contact_id: revision for _, contact_id, revision in revisions}
+    return latest, [reason for _, reason in rejected] + [reason for _, reason in orphans]
+
+
+def _score_shard(
+    log: Sequence[Event | Heartbeat],
+    lookup: ModelLookup,
+    active: ScoringModel,
+    shard: int,
+    shards: int,
+) -> _Scored:
+    """Score the contacts of one shard (`hash(contact id) % shards`).
+
+    Events are grouped by contact first. A contact whose events all agree (one channel, one
+    municipality/campaign/wave/case, assessments that fit the active model, no rescore
+    request) passes every check `absorb` makes, so its facts are simply its distinct events;
+    any other contact is folded through `absorb` event by event, exactly as the scorer would."""
     groups: dict[str, list[tuple[int, Event]]] = {}
-    for index, event in enumerate(events):
+    for index, event in enumerate(log):
         if isinstance(event, Heartbeat):
             continue
+        contact_id = event.contact_id
+        if shards > 1 and hash(contact_id) % shards != shard:
+            continue  # another shard's contact
         if channel_of(event) is None and not isinstance(event, RescoreRequested):
             continue  # survey responses are aggregated, not scored
-        group = groups.get(event.contact_id)
+        group = groups.get(contact_id)
         if group is None:
-            groups[event.contact_id] = [(index, event)]
+            groups[contact_id] = [(index, event)]
         else:
             group.append((index, event))
     try:
         model: ScoringModel | None = lookup(active.key)
     except KeyError:
         model = None  # every event is a contradiction: leave it to `absorb` to say so
-    states: list[tuple[int, str, ContactState]] = []  # (first absorbed event, contact, state)
-    rejected: list[tuple[int, str]] = []
+    out = _Scored()
     fits: dict[tuple[Any, ...], bool] = {}  # assessments' answers → fit the model
     for contact_id, group in groups.items():
         if model is not None and _agrees(group, model, fits):
@@ -129,31 +180,25 @@ def _score_all(
             for _, event in group:
                 unique.setdefault(event.event_id, event)
             facts = ContactFacts(tuple(sorted(unique.values(), key=event_order)))
-            states.append((group[0][0], contact_id, ContactState(facts, active.key)))
-            continue
-        state, first = EMPTY_STATE, -1
-        for index, event in group:
-            try:
-                state = absorb(state, event, lookup, active)
-            except (ContactError, KeyError) as exc:
-                rejected.append((index, f"{event.event_id}: {exc}"))
-            else:
-                first = index if first < 0 else first
-        if first >= 0:
-            states.append((first, contact_id, state))
-    if rejected:  # as `absorb` met them: log order, then contacts by their first fact
-        rejected.sort()
-        states.sort(key=lambda entry: entry[0])
-    contradictions = [reason for _, reason in rejected]
-    latest: dict[str, ScoreRevision] = {}
-    for _, contact_id, state in states:
+            state, first = ContactState(facts, active.key), group[0][0]
+        else:
+            state, first = EMPTY_STATE, -1
+            for index, event in group:
+                try:
+                    state = absorb(state, event, lookup, active)
+                except (ContactError, KeyError) as exc:
+                    out.rejected.append((index, f"{event.event_id}: {exc}"))
+                else:
+                    first = index if first < 0 else first
+            if first < 0:
+                continue
         if is_orphan(state.facts, lookup(state.model_key), END_OF_TIME):
-            contradictions.append(f"{contact_id}: reply facts for a mail that was never sent")
+            out.orphans.append((first, f"{contact_id}: reply facts for a mail that was never sent"))
             continue
         revision = first_revision(state, lookup, END_OF_TIME)
         if revision is not None:
-            latest[contact_id] = revision
-    return latest, contradictions
+            out.revisions.append((first, contact_id, revision))
+    return out
 
 
 def _agrees(
@@ -187,27 +232,126 @@ def benchmarks_of(
     surveys: Iterable[SurveyResponse],
     reference: ReferenceData,
     rules: AggregationRules,
+    *,
+    workers: int | None = 1,
 ) -> list[BenchmarkUpdated]:
     """Municipality, Chamber and national benchmarks of every campaign wave (version 1 each),
-    through the same ledger → contribution → combined scope steps as the aggregators."""
-    ledgers: dict[str, Ledger] = defaultdict(Ledger)
-    for revision in scores:
-        ledgers[revision.municipality].apply_revision(revision, rules.phases)
-    for response in surveys:
-        ledgers[response.municipality].apply_survey(response)
-    out: list[BenchmarkUpdated] = []
-    combined: dict[str, CombinedScope] = {}
-    for code, ledger in sorted(ledgers.items()):
-        for update, messages in municipality_updates(
-            code, ledger, ledger.waves(), reference, rules
-        ):
-            out.append(update)
-            part = ledger.contribution(update.campaign, update.wave)  # what `messages` carry
-            for message in messages:
-                scope = CombinedScope(message.target_kind, message.target_id, message.campaign)
-                combined.setdefault(scope.prefix, scope).receive(message, part)
-    for _, scope in sorted(combined.items()):
-        out.extend(scope.updates(set(scope.waves), reference, rules))
+    through the same ledger → contribution → combined scope steps as the aggregators.
+
+    Municipalities are aggregated in shards of whole Chambers, one per process (`workers`,
+    None: one per core): a shard also combines its Chambers; the nation combines them all."""
+    revisions, responses = list(scores), list(surveys)
+    with _cyclic_gc_paused():
+        return _benchmarks(
+            revisions,
+            responses,
+            reference,
+            rules,
+            _processes(workers, len(revisions) + len(responses)),
+        )
+
+
+def _benchmarks(
+    revisions: list[ScoreRevision],
+    responses: list[SurveyResponse],
+    reference: ReferenceData,
+    rules: AggregationRules,
+    processes: int,
+) -> list[BenchmarkUpdated]:
+    aggregate = partial(_aggregate_shard, revisions, responses, reference, rules)
+    municipal: list[tuple[str, list[BenchmarkUpdated]]] = []
+    combined: list[tuple[str, list[BenchmarkUpdated]]] = []
+    nations: dict[str, CombinedScope] = {}
+    for part in in_parallel(processes, aggregate):
+        municipal += part.municipal
+        combined += part.chambers
+        for code, campaign, wave, version, contribution in part.national:
+            scope = CombinedScope("nation", NATION_ID, campaign)
+            nations.setdefault(scope.prefix, scope).keep(code, wave, version, contribution)
+    combined += [
+        (prefix, scope.updates(set(scope.waves), reference, rules))
+        for prefix, scope in nations.items()
+    ]
+    out = [update for _, updates in sorted(municipal, key=itemgetter(0)) for update in updates]
+    out += [update for _, updates in sorted(combined, key=itemgetter(0)) for update in updates]
+    return out
+
+
+@dataclass
+class _Aggregated:
+    """One shard's municipality and Chamber benchmarks (by municipality code and by scope
+    prefix) and its municipalities' contributions to the nation."""
+
+    municipal: list[tuple[str, list[BenchmarkUpdated]]] = field(default_factory=list)
+    chambers: list[tuple[str, list[BenchmarkUpdated]]] = field(default_factory=list)
+    national: list[tuple[str, str, int, int, Contribution]] = field(default_factory=list)
+
+
+def _aggregate_shard(
+    revisions: list[ScoreRevision],
+    responses: list[SurveyResponse],
+    reference: ReferenceData,
+    rules: AggregationRules,
+    shard: int,
+    shards: int,
+) -> _Aggregated:
+    """Aggregate the municipalities of one shard (see `_chamber_shards`), one at a time: a
+    municipality's ledger is dropped once its benchmarks and contributions are made."""
+    codes = _chamber_shards(revisions, responses, reference, shards)[shard]
+    mine: dict[str, tuple[list[ScoreRevision], list[SurveyResponse]]] = {}
+    for revision in revisions:
+        if revision.municipality in codes:
+            mine.setdefault(revision.municipality, ([], []))[0].append(revision)
+    for response in responses:
+        if response.municipality in codes:
+            mine.setdefault(response.municipality, ([], []))[1].append(response)
+    out = _Aggregated()
+    chambers: dict[str, CombinedScope] = {}
+    for code, (scored, surveyed) in sorted(mine.items()):
+        ledger = Ledger()
+        for revision in scored:
+            ledger.apply_revision(revision, rules.phases)
+        for response in surveyed:
+            ledger.apply_survey(response)
+        made = municipality_benchmarks(code, ledger, ledger.waves(), reference, rules)
+        out.municipal.append((code, [update for update, _ in made]))
+        for update, part in made:
+            for kind, target in contribution_targets(code, reference):
+                if kind == "nation":
+                    out.national.append((code, update.campaign, update.wave, update.version, part))
+                else:
+                    scope = CombinedScope(kind, target, update.campaign)
+                    scope = chambers.setdefault(scope.prefix, scope)
+                    scope.keep(code, update.wave, update.version, part)
+    out.chambers = [
+        (prefix, scope.updates(set(scope.waves), reference, rules))
+        for prefix, scope in chambers.items()
+    ]
+    return out
+
+
+def _chamber_shards(
+    revisions: list[ScoreRevision],
+    responses: list[SurveyResponse],
+    reference: ReferenceData,
+    shards: int,
+) -> list[set[str]]:
+    """Municipality codes in `shards` shards of about equal work (revisions and responses),
+    each Chamber's municipalities in one shard: the largest first, each to the least loaded
+    shard (the same in every process)."""
+    load: Counter[str] = Counter(r.municipality for r in revisions)
+    load.update(r.municipality for r in responses)
+    groups: dict[str, set[str]] = {}
+    for code in load:
+        chamber = reference.chamber_of.get(code)
+        groups.setdefault(f"chamber {chamber}" if chamber else code, set()).add(code)
+    weight = {key: sum(load[code] for code in codes) for key, codes in groups.items()}
+    out: list[set[str]] = [set() for _ in range(shards)]
+    sizes = [0] * shards
+    for key in sorted(groups, key=lambda k: (-weight[k], k)):
+        smallest = sizes.index(min(sizes))
+        out[smallest] |= groups[key]
+        sizes[smallest] += weight[key]
     return out
 
 
@@ -217,11 +361,72 @@ def recompute(
     active: ScoringModel,
     reference: ReferenceData,
     rules: AggregationRules | None = None,
+    *,
+    workers: int | None = None,
 ) -> Recomputation:
-    log = list(events)
-    scores, contradictions = score_all(log, lookup, active)
-    surveys = [e for e in log if isinstance(e, SurveyResponse)]
+    """Score and aggregate an event log. `workers`: processes to use; None: one per core
+    for a log of `PARALLEL_FROM` events or more, else this process alone. The result does
+    not depend on it."""
+    log = _as_sequence(events)
+    processes = _processes(workers, len(log))
     rules = rules or rules_for(active, lookup)
-    return Recomputation(
-        scores, benchmarks_of(scores.values(), surveys, reference, rules), contradictions
-    )
+    with _cyclic_gc_paused():
+        scores, contradictions = _merged_scores(
+            in_parallel(processes, partial(_score_shard, log, lookup, active))
+        )
+        surveys = [e for e in log if isinstance(e, SurveyResponse)]
+        benchmarks = _benchmarks(list(scores.values()), surveys, reference, rules, processes)
+    return Recomputation(scores, benchmarks, contradictions)
+
+
+# ---------------------------------------------------------------- processes
+
+PARALLEL_FROM = 20_000
+"""Events from which `recompute` uses every core by default; below, starting processes costs
+more than it saves."""
+
+Result = TypeVar("Result")
+
+
+def _as_sequence(events: Iterable[Event | Heartbeat]) -> Sequence[Event | Heartbeat]:
+    return events if isinstance(events, Sequence) else list(events)
+
+
+def _processes(workers: int | None, size: int) -> int:
+    if workers is None:
+        return len(os.sched_getaffinity(0)) if size >= PARALLEL_FROM else 1
+    return max(1, workers)
+
+
+def in_parallel(processes: int, work: Callable[[int, int], Result]) -> list[Result]:
+    """[work(0, n), work(1, n), …, work(n − 1, n)] for n = `processes`: shard 0 in this
+    process, the others at the same time in worker processes, which inherit `work` and its
+    inputs by fork (only the results are copied). Where fork is unsafe — another platform, or
+    a process that runs other threads — n is 1 and this process does all the work."""
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        processes = 1
+    if processes == 1:
+        return [work(0, 1)]
+    with ProcessPoolExecutor(
+        processes - 1,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_adopt,
+        initargs=(work, processes),
+    ) as pool:
+        others = [pool.submit(_adopted, shard) for shard in range(1, processes)]
+        own = work(0, processes)
+        return [own, *(future.result() for future in others)]
+
+
+_WORK: tuple[Callable[[int, int], Any], int] | None = None  # a worker's, inherited at fork
+
+
+def _adopt(work: Callable[[int, int], Any], processes: int) -> None:
+    global _WORK
+    _WORK = (work, processes)
+
+
+def _adopted(shard: int) -> Any:
+    assert _WORK is not None, "a worker process without work"
+    work, processes = _WORK
+    return work(shard, processes)

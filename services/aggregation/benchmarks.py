@@ -40,7 +40,14 @@ from schemas.reference import ReferenceData
 from schemas.scores import ScoreRevision
 from schemas.scoring_model import ScoringModel
 from services.aggregation.process import ProcessRecord, figures_of_records, process_record
-from services.aggregation.statistics import band, compare_waves, quadrant, ranks, summarise
+from services.aggregation.statistics import (
+    Summary,
+    band,
+    compare_summaries,
+    quadrant,
+    ranks,
+    summarise,
+)
 from services.aggregation.statistics import welch_label as _welch_label
 from services.aggregation.surveys import SurveyRecord, breakdowns_of_answers, overall_figures
 
@@ -148,18 +155,13 @@ class LedgerEntry:
         )
 
 
-def _weighted_mean(pairs: Sequence[tuple[float, float]]) -> float | None:
-    weight = math.fsum(w for _, w in pairs)
-    if weight <= 0:
-        return None
-    return math.fsum(v * w for v, w in pairs) / weight
-
-
 def ledger_entry(revision: ScoreRevision, phases: PhaseLookup) -> LedgerEntry:
-    """The breakdown samples of a revision (see `schemas.benchmarks` for the keys)."""
+    """The breakdown samples of a revision (see `schemas.benchmarks` for the keys); a phase's
+    sample is the weighted mean of its applicable criteria."""
     channel = f"channel={revision.channel}"
-    samples = {ALL: revision.total, channel: revision.total}
-    samples[f"{channel}/case={revision.case}"] = revision.total
+    case = f"{channel}/case={revision.case}"
+    total = revision.total
+    samples = {ALL: total, channel: total, case: total}
     if revision.form is not None:
         samples[f"{channel}/dimension=form"] = revision.form
     if revision.content is not None:
@@ -167,19 +169,24 @@ def ledger_entry(revision: ScoreRevision, phases: PhaseLookup) -> LedgerEntry:
     phase_of = phases(revision.model_id, revision.model_version)
     by_phase: dict[str, list[tuple[float, float]]] = {}
     for item in revision.breakdown:
-        if item.value is None:
+        value = item.value
+        if value is None:
             continue
-        samples[f"{channel}/criterion={item.criterion}"] = item.value
+        samples[f"{channel}/criterion={item.criterion}"] = value
         for phase in phase_of.get(item.criterion, ()):
-            by_phase.setdefault(phase, []).append((item.value, item.weight))
-    for phase, pairs in sorted(by_phase.items()):
-        mean = _weighted_mean(pairs)
-        if mean is not None:
-            samples[f"{channel}/phase={phase}"] = mean
-    potentials: dict[str, float] = {}
-    if revision.potential is not None:
-        for key in (ALL, channel, f"{channel}/case={revision.case}"):
-            potentials[key] = revision.potential
+            pairs = by_phase.get(phase)
+            if pairs is None:
+                by_phase[phase] = [(value, item.weight)]
+            else:
+                pairs.append((value, item.weight))
+    for phase in sorted(by_phase):
+        pairs = by_phase[phase]
+        weight = math.fsum([w for _, w in pairs])
+        if weight <= 0:
+            continue
+        samples[f"{channel}/phase={phase}"] = math.fsum([v * w for v, w in pairs]) / weight
+    potential = revision.potential
+    potentials = {} if potential is None else {ALL: potential, channel: potential, case: potential}
     return LedgerEntry(
         revision=revision.revision,
         campaign=revision.campaign,
@@ -262,15 +269,23 @@ class Ledger:
         return found
 
     def _contribution(self, campaign: str, wave: int) -> Contribution:
-        contacts = [e for e in self.contacts.values() if (e.campaign, e.wave) == (campaign, wave)]
-        surveys = [s for s in self.surveys.values() if (s.campaign, s.wave) == (campaign, wave)]
+        contacts = [e for e in self.contacts.values() if e.wave == wave and e.campaign == campaign]
+        surveys = [s for s in self.surveys.values() if s.wave == wave and s.campaign == campaign]
         values: dict[str, list[float]] = {}
         potentials: dict[str, list[float]] = {}
         for entry in contacts:
             for key, value in entry.samples.items():
-                values.setdefault(key, []).append(value)
+                found = values.get(key)
+                if found is None:
+                    values[key] = [value]
+                else:
+                    found.append(value)
             for key, value in entry.potentials.items():
-                potentials.setdefault(key, []).append(value)
+                found = potentials.get(key)
+                if found is None:
+                    potentials[key] = [value]
+                else:
+                    found.append(value)
         stamps = [e.as_of for e in contacts] + [s.as_of for s in surveys]
         return Contribution(
             samples={
@@ -318,6 +333,19 @@ class Contribution:
     surveys: list[SurveyRecord]  # likewise
     as_of: float | None
     contacts: int
+    # breakdown → summary of its values, made once: a wave's figures are also the next wave's
+    # "previous" figures
+    _summaries: dict[str, Summary] = field(default_factory=dict, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_summaries": {}}  # a cache: another process makes its own
+
+    def summary(self, breakdown: str) -> Summary:
+        found = self._summaries.get(breakdown)
+        if found is None:
+            values = self.samples.get(breakdown, ((), ()))[0]
+            found = self._summaries[breakdown] = summarise(values)
+        return found
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -376,15 +404,15 @@ def merge(parts: Iterable[Contribution]) -> Contribution:
 
 
 def figures(
-    values: Sequence[float],
+    summary: Summary,
     potentials: Sequence[float],
-    previous: Sequence[float] | None,
+    previous: Summary | None,
     rules: AggregationRules,
 ) -> Figures:
-    summary = summarise(values)
+    """A breakdown's figures from the summary of its values (and of the previous wave's)."""
     change = None
     if previous is not None:
-        change = compare_waves(previous, values, rules.alpha)
+        change = compare_summaries(previous, summary, rules.alpha)
     return Figures(
         n=summary.n,
         mean=summary.mean,
@@ -397,7 +425,7 @@ def figures(
         potential_n=len(potentials),
         potential_mean=math.fsum(potentials) / len(potentials) if potentials else None,
         band=band(summary.mean, rules.sufficient, rules.norm),
-        previous_n=None if previous is None else len(previous),
+        previous_n=None if previous is None else previous.n,
         previous_mean=None if change is None else change.previous_mean,
         change=None if change is None else change.change,
         p_value=None if change is None else change.p_value,
@@ -419,16 +447,17 @@ def breakdown_figures(
     samples) are what they were last time reuses its figures instead of computing them."""
     out: dict[str, Figures] = {}
     for key, (values, potentials) in current.samples.items():
-        before = None if previous is None else previous.samples.get(key, ((), ()))[0]
-        if memo is None:
-            out[key] = figures(values, potentials, before, rules)
-            continue
-        samples = (values, potentials, before)
-        held = memo.get(key)
-        if held is not None and held[0] == samples:
-            out[key] = held[1]
-        else:
-            out[key] = figures(values, potentials, before, rules)
+        samples = None
+        if memo is not None:
+            before_values = None if previous is None else previous.samples.get(key, ((), ()))[0]
+            samples = (values, potentials, before_values)
+            held = memo.get(key)
+            if held is not None and held[0] == samples:
+                out[key] = held[1]
+                continue
+        before = None if previous is None else previous.summary(key)
+        out[key] = figures(current.summary(key), potentials, before, rules)
+        if memo is not None and samples is not None:
             memo[key] = (samples, out[key])
     return out
 
@@ -548,13 +577,24 @@ def municipality_updates(
 ) -> list[tuple[BenchmarkUpdated, list[PartialUpdated]]]:
     """After `changed` waves of a municipality's ledger changed: each affected wave's new
     benchmark (bumping its version in the ledger) and the contribution messages for the
-    municipality's Chamber and the nation. A wave's figures carry its previous wave's, so the
-    later waves of a changed campaign are republished too."""
+    municipality's Chamber and the nation."""
+    return [
+        (update, partial_messages(code, update, part, reference))
+        for update, part in municipality_benchmarks(code, ledger, changed, reference, rules)
+    ]
+
+
+def municipality_benchmarks(
+    code: str,
+    ledger: Ledger,
+    changed: set[tuple[str, int]],
+    reference: ReferenceData,
+    rules: AggregationRules,
+) -> list[tuple[BenchmarkUpdated, Contribution]]:
+    """`municipality_updates` without the messages: each affected wave's new benchmark
+    (bumping its version in the ledger) and the contribution it is made of. A wave's figures
+    carry its previous wave's, so the later waves of a changed campaign are republished too."""
     present = ledger.waves()
-    targets: list[tuple[ScopeKind, str]] = [("nation", NATION_ID)]
-    chamber = reference.chamber_of.get(code)
-    if chamber:
-        targets.insert(0, ("chamber", chamber))
     out = []
     for campaign, wave in sorted(with_later_waves(changed, present)):
         part = ledger.contribution(campaign, wave)
@@ -572,22 +612,37 @@ def municipality_updates(
             rules,
             memo=ledger.figures_memo(campaign, wave),
         )
-        message = PartialUpdated(
-            target_kind=targets[0][0],
-            target_id=targets[0][1],
-            municipality=code,
-            campaign=campaign,
-            wave=wave,
-            version=version,
-            **part.to_wire(),
-        )
-        # validated once; the other targets differ only in the two target fields
-        messages = [message] + [
-            message.model_copy(update={"target_kind": kind, "target_id": target})
-            for kind, target in targets[1:]
-        ]
-        out.append((update, messages))
+        out.append((update, part))
     return out
+
+
+def contribution_targets(code: str, reference: ReferenceData) -> list[tuple[ScopeKind, str]]:
+    """The scopes a municipality contributes to: its Chamber (if it has one), the nation."""
+    chamber = reference.chamber_of.get(code)
+    nation: tuple[ScopeKind, str] = ("nation", NATION_ID)
+    return [("chamber", chamber), nation] if chamber else [nation]
+
+
+def partial_messages(
+    code: str, update: BenchmarkUpdated, part: Contribution, reference: ReferenceData
+) -> list[PartialUpdated]:
+    """The messages carrying a municipality's contribution (`part`, what `update` was made
+    of) to each of its target scopes."""
+    (kind, target), *others = contribution_targets(code, reference)
+    message = PartialUpdated(
+        target_kind=kind,
+        target_id=target,
+        municipality=code,
+        campaign=update.campaign,
+        wave=update.wave,
+        version=update.version,
+        **part.to_wire(),
+    )
+    # validated once; the other targets differ only in the two target fields
+    return [message] + [
+        message.model_copy(update={"target_kind": kind, "target_id": target})
+        for kind, target in others
+    ]
 
 
 def contribution_of(message: PartialUpdated) -> Contribution:
@@ -611,29 +666,45 @@ class CombinedScope:
 
     def receive(self, message: PartialUpdated, contribution: Contribution | None = None) -> bool:
         """Keep a member's contribution if it is newer than the one held; True if it was."""
-        members = self.waves.setdefault(message.wave, {})
-        held = members.get(message.municipality)
-        if held is not None and held[0] >= message.version:
-            return False
-        members[message.municipality] = (
+        if not self._newer(message.municipality, message.wave, message.version):
+            return False  # without reading the message's contribution
+        return self.keep(
+            message.municipality,
+            message.wave,
             message.version,
             contribution if contribution is not None else contribution_of(message),
         )
+
+    def keep(self, municipality: str, wave: int, version: int, contribution: Contribution) -> bool:
+        """`receive` of a contribution at hand (the batch oracle's, without its message)."""
+        if not self._newer(municipality, wave, version):
+            return False
+        self.waves.setdefault(wave, {})[municipality] = (version, contribution)
         return True
+
+    def _newer(self, municipality: str, wave: int, version: int) -> bool:
+        held = self.waves.setdefault(wave, {}).get(municipality)
+        return held is None or held[0] < version
 
     def updates(
         self, changed: set[int], reference: ReferenceData, rules: AggregationRules
     ) -> list[BenchmarkUpdated]:
         """The new benchmark of every changed wave and of the later waves (bumping versions)."""
         present = {(self.campaign, w) for w, members in self.waves.items() if members}
+        merged: dict[int, Contribution] = {}  # a wave's is also the next wave's previous
+
+        def merged_wave(wave: int) -> Contribution:
+            found = merged.get(wave)
+            if found is None:
+                members = self.waves[wave]
+                found = merged[wave] = merge(members[code][1] for code in sorted(members))
+            return found
+
         out = []
         for _, wave in sorted(with_later_waves({(self.campaign, w) for w in changed}, present)):
             members = {code: part for code, (_, part) in sorted(self.waves[wave].items())}
             before = previous_wave((w for _, w in present), wave)
-            previous = None
-            if before is not None:
-                prior = self.waves[before]
-                previous = (before, merge(prior[code][1] for code in sorted(prior)))
+            previous = None if before is None else (before, merged_wave(before))
             self.versions[wave] = self.versions.get(wave, 0) + 1
             out.append(
                 benchmark(
@@ -643,7 +714,7 @@ class CombinedScope:
                     self.campaign,
                     wave,
                     self.versions[wave],
-                    merge(members.values()),
+                    merged_wave(wave),
                     previous,
                     rules,
                     members=members,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -99,18 +100,67 @@ def working_hours_between(
     if end <= start:
         return 0.0
     zone = ZoneInfo(tz)
-    start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
-    day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    lo, hi = start.astimezone(UTC), end.astimezone(UTC)
+    first, last = start.astimezone(zone), end.astimezone(zone)
+    # Terms of an exact sum (fsum) over the working days from the first to the last local date
     seconds: list[float] = []
+    for year in range(first.year, last.year + 1):
+        office = _office_year(year, day_start, day_end, tz)
+        days, opens, closes = office.days, office.opens, office.closes
+        i = bisect_left(days, first.toordinal())
+        j = bisect_right(days, last.toordinal())
+        # Windows follow each other, so those wholly within start–end are a run [a, b):
+        # counted, not stepped through (fsum adds the same exact terms either way).
+        a = bisect_left(opens, lo, i, j)
+        b = max(a, bisect_right(closes, hi, i, j))
+        for k in (*range(i, a), *range(b, j)):  # the windows start or end cut
+            cut = min(closes[k], hi) - max(opens[k], lo)
+            if cut > _NOTHING:
+                seconds.append(cut.total_seconds())
+        odd = [length for k, length in office.odd if a <= k < b]
+        seconds.extend(length for length in odd if length > 0)
+        whole = b - a - len(odd)
+        if office.usual.is_integer():  # then the product is exact, as the sum of its terms
+            seconds.append(whole * office.usual)
+        else:
+            seconds.extend([office.usual] * whole)
+    return math.fsum(seconds) / 3600
+
+
+_NOTHING = timedelta(0)
+
+
+class _OfficeYear(NamedTuple):
+    """The working days of a (local) year and their office windows in UTC."""
+
+    days: list[int]  # ordinals, ascending
+    opens: list[datetime]  # per day; ascending, as are `closes`
+    closes: list[datetime]
+    usual: float  # seconds of a window on a day without a clock change in office hours
+    odd: tuple[tuple[int, float], ...]  # (index, seconds) of the other days' windows
+
+
+@lru_cache(maxsize=256)
+def _office_year(year: int, day_start: time, day_end: time, tz: str) -> _OfficeYear:
+    zone = ZoneInfo(tz)
+    days: list[int] = []
+    opens: list[datetime] = []
+    closes: list[datetime] = []
+    day, last = date(year, 1, 1), date(year, 12, 31)
     while day <= last:
         if is_working_day(day):
-            opens = datetime.combine(day, day_start, tzinfo=zone).astimezone(UTC)
-            closes = datetime.combine(day, day_end, tzinfo=zone).astimezone(UTC)
-            lo, hi = max(opens, start_utc), min(closes, end_utc)
-            if hi > lo:
-                seconds.append((hi - lo).total_seconds())
+            days.append(day.toordinal())
+            opens.append(datetime.combine(day, day_start, tzinfo=zone).astimezone(UTC))
+            closes.append(datetime.combine(day, day_end, tzinfo=zone).astimezone(UTC))
         day += timedelta(days=1)
-    return math.fsum(seconds) / 3600
+    base = date(2000, 1, 3)  # any day: the naive length of the window
+    usual = (datetime.combine(base, day_end) - datetime.combine(base, day_start)).total_seconds()
+    odd = tuple(
+        (k, length)
+        for k, (o, c) in enumerate(zip(opens, closes, strict=True))
+        if (length := (c - o).total_seconds()) != usual
+    )
+    return _OfficeYear(days, opens, closes, usual, odd)
 
 
 # ------------------------------------------------------------------ process figures

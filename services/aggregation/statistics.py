@@ -2,8 +2,8 @@
 
 No faust, Kafka or SQL here. Every function is deterministic and independent of the order of
 its input: sums use `math.fsum` (exactly rounded, so the same multiset of values always gives
-the same bits), medians use `statistics.median` (which sorts), and samples are sorted before
-they are handed to scipy. Distributions and tests come from scipy, never hand-rolled.
+the same bits) and medians use `statistics.median` (which sorts); scipy is handed figures of
+the samples, never the samples. Distributions and tests come from scipy, never hand-rolled.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _mean(values: Sequence[float]) -> float:
 
 def _sample_sd(values: Sequence[float], mean: float) -> float:
     """Sample standard deviation (ddof = 1); needs at least two values."""
-    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return math.sqrt(math.fsum([(v - mean) ** 2 for v in values]) / (len(values) - 1))
 
 
 # ---------------------------------------------------------------- summary
@@ -203,6 +203,11 @@ def welch_label(alpha: float = 0.05) -> str:
     return f"Welch's t-test (two-sided, α = {alpha:g})"
 
 
+def _check_alpha(alpha: float) -> None:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"compare_waves: alpha must lie in (0, 1), got {alpha!r}")
+
+
 def compare_waves(
     previous: Sequence[float], current: Sequence[float], alpha: float = 0.05
 ) -> WaveChange:
@@ -221,12 +226,17 @@ def compare_waves(
 
     Raises ValueError on a NaN or infinite value or an α outside (0, 1).
     """
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"compare_waves: alpha must lie in (0, 1), got {alpha!r}")
-    prev = sorted(_finite(previous, "compare_waves previous"))
-    cur = sorted(_finite(current, "compare_waves current"))
-    prev_mean = _mean(prev) if prev else None
-    cur_mean = _mean(cur) if cur else None
+    _check_alpha(alpha)
+    _finite(previous, "compare_waves previous")
+    _finite(current, "compare_waves current")
+    return compare_summaries(summarise(previous), summarise(current), alpha)
+
+
+def compare_summaries(previous: Summary, current: Summary, alpha: float = 0.05) -> WaveChange:
+    """`compare_waves` of two waves already summarised: the test reads only their n, mean,
+    sd, min and max, so the figures are the same bits (a benchmark summarises each wave once)."""
+    _check_alpha(alpha)
+    prev_mean, cur_mean = previous.mean, current.mean
     change = cur_mean - prev_mean if prev_mean is not None and cur_mean is not None else None
     label = welch_label(alpha)
 
@@ -240,18 +250,18 @@ def compare_waves(
             test=label,
         )
 
-    if len(prev) < 2 or len(cur) < 2:
+    if previous.n < 2 or current.n < 2:
         return result(None)
-    if prev[0] == prev[-1] and cur[0] == cur[-1]:  # neither wave has any spread
-        return result(None if prev[0] == cur[0] else 0.0)
-    v1 = _sample_sd(prev, prev_mean or 0.0) ** 2 / len(prev)
-    v2 = _sample_sd(cur, cur_mean or 0.0) ** 2 / len(cur)
+    if previous.min == previous.max and current.min == current.max:  # neither has any spread
+        return result(None if previous.min == current.min else 0.0)
+    v1 = (previous.sd or 0.0) ** 2 / previous.n
+    v2 = (current.sd or 0.0) ** 2 / current.n
     if v1 + v2 == 0.0:  # spreads too small to represent (underflow): as without spread
         return result(None if prev_mean == cur_mean else 0.0)
     t = ((cur_mean or 0.0) - (prev_mean or 0.0)) / math.sqrt(v1 + v2)
-    spread = v1**2 / (len(prev) - 1) + v2**2 / (len(cur) - 1)
+    spread = v1**2 / (previous.n - 1) + v2**2 / (current.n - 1)
     # Welch–Satterthwaite; when the squares underflow, the pooled degrees of freedom
-    df = (v1 + v2) ** 2 / spread if spread > 0.0 else float(len(prev) + len(cur) - 2)
+    df = (v1 + v2) ** 2 / spread if spread > 0.0 else float(previous.n + current.n - 2)
     p = float(2.0 * _special.stdtr(df, -abs(t)))
     return result(p if math.isfinite(p) else None)
 

@@ -51,8 +51,10 @@ def demo_matches_recompute(tmp_path: Path, database_url: str | None) -> None:
     assert snapshot.label == "demo"
     streamed = store.snapshot_figures(snapshot.id)
 
-    # and the oracle as a separate command (`meetlat recompute --json`), compared here
-    oracle = json.loads(run(["recompute", str(out / "events.jsonl"), "--json"], env).stdout)
+    # and the oracle as a separate command (`meetlat recompute --json`), compared here, in
+    # two worker processes: the streamed figures equal the sharded oracle's too
+    command = ["recompute", str(out / "events.jsonl"), "--json", "--workers", "2"]
+    oracle = json.loads(run(command, env).stdout)
     benchmarks = [BenchmarkUpdated.model_validate(b) for b in oracle["benchmarks"]]
     expected = [r for b in benchmarks for r in figure_rows(b)]
     assert compare_with_oracle(streamed, expected) == []

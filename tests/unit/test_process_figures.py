@@ -8,6 +8,7 @@ a day off only in lustrum years (2025, 2030), as the `holidays` library has it.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -183,6 +184,62 @@ def test_working_hours_add_up_and_stay_within_clock_hours(
     assert whole == pytest.approx(working_hours_between(a, b) + working_hours_between(b, c))
     assert 0.0 <= whole <= (c - a).total_seconds() / 3600 + 1e-9
     assert working_hours_between(c, a) == 0.0
+
+
+def stepped_working_hours(
+    start: datetime, end: datetime, day_start: time, day_end: time, tz: str
+) -> float:
+    """The definition, day by day: each working day's window placed in local time, clamped
+    to start–end and measured in UTC (what `working_hours_between` counts arithmetically)."""
+    zone = ZoneInfo(tz)
+    start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+    day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    seconds = []
+    while day <= last:
+        if is_working_day(day):
+            opens = datetime.combine(day, day_start, tzinfo=zone).astimezone(UTC)
+            closes = datetime.combine(day, day_end, tzinfo=zone).astimezone(UTC)
+            lo, hi = max(opens, start_utc), min(closes, end_utc)
+            if hi > lo:
+                seconds.append((hi - lo).total_seconds())
+        day += timedelta(days=1)
+    return math.fsum(seconds) / 3600
+
+
+# Tehran (until 2022) and Jerusalem change their clocks on weekdays, Tehran and Havana at midnight
+ZONES = ["Europe/Amsterdam", "Europe/London", "America/Havana", "Asia/Tehran", "Asia/Jerusalem"]
+WINDOWS = [
+    (time(9), time(17)),
+    (time(0), time(1)),  # a clock change at midnight moves or shortens the window
+    (time(1, 30), time(3, 15)),  # as does one at 02:00
+    (time(8, 30, 0, 123457), time(12, 0, 0, 1)),  # not a whole number of seconds
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(2010, 1, 1), max_value=datetime(2030, 1, 1)),
+    st.sampled_from(
+        [timedelta(hours=5), timedelta(days=3), timedelta(days=40), timedelta(days=800)]
+    ),
+    st.floats(min_value=0, max_value=1),
+    st.sampled_from(ZONES),
+    st.sampled_from(ZONES),
+    st.sampled_from(WINDOWS),
+)
+def test_working_hours_equal_stepping_day_by_day_bit_for_bit(
+    naive: datetime,
+    longest: timedelta,
+    fraction: float,
+    zone: str,
+    office: str,
+    window: tuple[time, time],
+) -> None:
+    start = naive.replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
+    end = (start + longest * fraction).astimezone(AMS)
+    expected = stepped_working_hours(start, end, *window, office)
+    found = working_hours_between(start, end, day_start=window[0], day_end=window[1], tz=office)
+    assert found.hex() == expected.hex()
 
 
 # ------------------------------------------------------------------ hand-made contacts
