@@ -26,20 +26,16 @@ from common import bare_agent, load_topic, until
 from schemas.reference import ReferenceData
 from services.demo.campaign import CampaignSpec, generate_campaign
 from services.runtime.broker import EmbeddedBroker
-from services.runtime.metrics import EVENTS_IN
 from services.runtime.settings import Settings
 from services.runtime.worker import running_pipeline
+from services.scoring.agent import METRICS as SCORING
 
 
-def _scored() -> float:
-    # Only this counter (polled every 5 ms in the loop being measured): collecting the whole
-    # registry (process, GC and every service's metrics) cost more than 1 ms a poll.
-    return sum(
-        sample.value
-        for family in EVENTS_IN.collect()
-        for sample in family.samples
-        if sample.name == "meetlat_events_in_total" and sample.labels.get("service") == "scoring"
-    )
+def _scored() -> int:
+    # The scorer's own running count of consumed events, polled every 5 ms in the loop being
+    # measured: collecting the Prometheus counter instead took 3-4 % of the scorer run's CPU,
+    # overhead the bare agent's plain counter does not have.
+    return SCORING.consumed_total
 
 
 async def scorer(settings: Settings, broker_url: str, total: int) -> float:

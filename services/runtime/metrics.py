@@ -48,19 +48,36 @@ MAIL_LAST_POLL = Gauge(
 
 
 class ServiceMetrics:
-    """The standard metrics, bound to one service's label."""
+    """The standard metrics, bound to one service's label (each labelled child looked up
+    once), and how many messages were counted as consumed through this object: a reading that
+    costs nothing, for progress probes (collecting a Prometheus metric builds every sample of
+    every child)."""
 
     def __init__(self, service: str) -> None:
         self.service = service
+        self.consumed_total = 0
+        self._consumed: dict[str, Counter] = {}
+        self._produced: dict[str, Counter] = {}
+        self._deadlettered: dict[str, Counter] = {}
 
     def consumed(self, event_type: str, count: int = 1) -> None:
-        EVENTS_IN.labels(self.service, event_type).inc(count)
+        child = self._consumed.get(event_type)
+        if child is None:
+            child = self._consumed[event_type] = EVENTS_IN.labels(self.service, event_type)
+        child.inc(count)
+        self.consumed_total += count
 
     def produced(self, event_type: str, count: int = 1) -> None:
-        EVENTS_OUT.labels(self.service, event_type).inc(count)
+        child = self._produced.get(event_type)
+        if child is None:
+            child = self._produced[event_type] = EVENTS_OUT.labels(self.service, event_type)
+        child.inc(count)
 
     def deadlettered(self, reason: str) -> None:
-        DEADLETTERED.labels(self.service, reason).inc()
+        child = self._deadlettered.get(reason)
+        if child is None:
+            child = self._deadlettered[reason] = DEADLETTERED.labels(self.service, reason)
+        child.inc()
 
     @contextmanager
     def timed(self) -> Iterator[None]:
