@@ -3,6 +3,10 @@
 `recompute` folds each contact's events through the scorer's `observe` in log order (as the
 scorer would see them on its partition) and aggregates the final revisions with the same
 two-level partial maths as the aggregators. Every streaming result is tested against it.
+
+Contacts are independent, and so are municipalities up to the Chamber and national combine:
+a large log is scored in shards by contact id and aggregated in shards of whole Chambers, one
+forked process per core, and the result is the same bits and order as in one process.
 """
 
 from __future__ import annotations
@@ -394,7 +398,11 @@ def _as_sequence(events: Iterable[Event | Heartbeat]) -> Sequence[Event | Heartb
 
 def _processes(workers: int | None, size: int) -> int:
     if workers is None:
-        return len(os.sched_getaffinity(0)) if size >= PARALLEL_FROM else 1
+        if size < PARALLEL_FROM:
+            return 1
+        if hasattr(os, "sched_getaffinity"):  # the cores this process may run on
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
     return max(1, workers)
 
 
