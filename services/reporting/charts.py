@@ -78,7 +78,7 @@ class BarChart:
     ticks: list[Tick]
     labelled: bool
     dense: bool = False  # too many bars to label or click: drawn as one path per band
-    band_paths: tuple[tuple[str, str], ...] = ()  # band → SVG path of all its bars
+    band_paths: tuple[tuple[str, str], ...] = ()  # band → SVG path of all its bars (dense or print)
 
     @property
     def values(self) -> list[float]:
@@ -146,11 +146,10 @@ def bar_chart(
         placed.append(PlacedBar(b, x, y, width, bottom - y, x + width / 2))
     dense = len(placed) >= DENSE
     paths: dict[str, list[str]] = {}
-    if dense:
-        for p in placed:
-            paths.setdefault(p.bar.band, []).append(
-                f"M{p.x:.2f} {p.y:.2f}h{p.width:.2f}v{p.height:.2f}h{-p.width:.2f}z"
-            )
+    for p in placed:
+        paths.setdefault(p.bar.band, []).append(
+            f"M{p.x:.2f} {p.y:.2f}h{p.width:.2f}v{p.height:.2f}h{-p.width:.2f}z"
+        )
     return BarChart(
         title,
         WIDTH,

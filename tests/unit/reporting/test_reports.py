@@ -17,7 +17,7 @@ from services.reporting.model import (
     NationalReport,
     weak_criteria,
 )
-from services.reporting.render import CSV_COLUMNS, FileLinks, nl_number
+from services.reporting.render import CSV_COLUMNS, FileLinks, nl_number, render_html
 from services.reporting.tips import default_tips
 from services.scoring.catalogue import default_model
 
@@ -173,6 +173,25 @@ def test_position_charts_follow_slide_24(campaign: Fixture) -> None:
         }
     links = {a["href"] for a in page.select("figure a[data-drill=municipality]")}
     assert f"municipality-{code}.html" in links
+
+
+def test_print_charts_draw_each_band_as_one_path(campaign: Fixture) -> None:
+    """For the PDF a bar chart is one path per band (one subpath per bar) with the
+    municipality's own bar on top, every bar still labelled; no links or tooltips."""
+    code = campaign.reports.municipalities()[3][0]
+    report = municipality(campaign, code)
+    page = BeautifulSoup(render_html(report, FileLinks(), printing=True), "html.parser")
+    charts = page.select("section[data-section='5'] figure[data-chart=bars] svg")
+    positions = [p for p in report.positions if p.breakdown != "all"]
+    assert len(charts) == len(positions) >= 2
+    for p, svg in zip(positions, charts, strict=True):
+        paths = svg.select("path.bars")
+        assert sum(path["d"].count("M") for path in paths) == len(p.chart.bars)
+        assert {path["class"][1] for path in paths} == {f"bar-{b.bar.band}" for b in p.chart.bars}
+        assert [r["data-key"] for r in svg.select("rect.bar-highlight")] == [code]
+        assert not svg.select("a") and not svg.select("title")
+        labels = [t.get_text() for t in svg.select("text[transform]")]
+        assert labels == ([b.bar.label for b in p.chart.bars] if p.chart.labelled else [])
 
 
 def test_every_call_report_and_mail_review(campaign: Fixture) -> None:
