@@ -35,7 +35,10 @@ class PartitionClock:
             del self.pending[contact_id]
         else:
             self.pending[contact_id] = deadline
-        self.next_due = min(self.pending.values(), default=float("inf"))
+        if deadline is not None and deadline < self.next_due:
+            self.next_due = deadline
+        elif current is not None and current <= self.next_due:  # the earliest may be gone
+            self.next_due = min(self.pending.values(), default=float("inf"))
         return True
 
     def due(self) -> list[str]:
