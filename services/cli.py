@@ -477,10 +477,15 @@ def report_all(
     snapshot_id: Annotated[int | None, _SNAPSHOT] = None,
     campaign: Annotated[str | None, _CAMPAIGN] = None,
     wave: Annotated[int | None, _WAVE] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-j", min=1, help="Rendering processes; default one per core."),
+    ] = None,
 ) -> None:
     """Every report (national, every Chamber, every municipality) in the given formats
-    (repeatable; default html), with a progress bar. HTML files link to each other."""
-    from services.reporting.metrics import render_counted
+    (repeatable; default html), rendered in parallel with a progress bar. HTML files link to
+    each other."""
+    from services.reporting.batch import render_all
     from services.reporting.render import FORMATS
     from services.reporting.reports import file_name
 
@@ -492,16 +497,14 @@ def report_all(
     reports = _reports(snapshot_id, campaign, wave)
     folder = out or _settings().data_dir / "reports"
     folder.mkdir(parents=True, exist_ok=True)
-    todo = list(reports.all_reports())
+    jobs = [(kind, scope_id, f) for kind, scope_id in reports.all_reports() for f in formats]
+    rendered = render_all(reports, jobs, workers)  # forks the workers before the progress bar
     with _progress() as progress:
-        task = progress.add_task("reports", total=len(todo) * len(formats))
-        for kind, scope_id in todo:
-            for f in formats:
-                (folder / file_name(kind, scope_id, f)).write_bytes(
-                    render_counted(reports, kind, scope_id, f)
-                )
-                progress.advance(task)
-    console.print(f"{len(todo) * len(formats)} reports in {folder}")
+        task = progress.add_task("reports", total=len(jobs))
+        for (kind, scope_id, f), data in rendered:
+            (folder / file_name(kind, scope_id, f)).write_bytes(data)
+            progress.advance(task)
+    console.print(f"{len(jobs)} reports in {folder}")
 
 
 @app.command()

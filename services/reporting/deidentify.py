@@ -16,6 +16,7 @@ Loading deduce's lookup structures takes seconds (a minute or two on first insta
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -90,6 +91,19 @@ def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
+def deduce_class() -> Any:
+    """deduce's `Deduce`, imported without its side effect: on import deduce configures the
+    root logger (every library's DEBUG records to stdout — into a report written to stdout, and
+    a line per page from each PDF worker); the logging configuration is put back."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    from deduce import Deduce  # heavy: loads lookup tables
+
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    return Deduce
+
+
 @dataclass
 class Deidentifier:
     """Replaces staff names, phone numbers and e-mail addresses in Dutch text."""
@@ -99,9 +113,7 @@ class Deidentifier:
 
     def _engine(self) -> Any:
         if self._deduce is None:
-            from deduce import Deduce  # heavy: loads lookup tables
-
-            self._deduce = Deduce(config=CONFIG)
+            self._deduce = deduce_class()(config=CONFIG)
             names = self._deduce.processors.get_names()
             groups = set(_GROUPS)
             enabled: set[str] = set(_POST)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import itertools
+import subprocess
+import sys
 
 import pytest
 from bs4 import BeautifulSoup
@@ -119,3 +121,20 @@ def test_hostile_mail_renders_inert(campaign: Fixture) -> None:
     # the report's own structure survived the closing tags in the mail
     assert page.select_one("section[data-section='7']") is not None
     assert [s["data-section"] for s in page.select("section[data-section]")][-1] == "7"
+
+
+def test_loading_deduce_leaves_logging_alone() -> None:
+    """deduce configures the root logger on import (DEBUG to stdout); loading it through
+    `deduce_class` puts the configuration back, in a fresh interpreter where it is first
+    imported."""
+    check = (
+        "import logging\n"
+        "from services.reporting.deidentify import deduce_class\n"
+        "deduce_class()\n"
+        "root = logging.getLogger()\n"
+        "assert 'deduce' in __import__('sys').modules\n"
+        "assert (root.level, root.handlers) == (logging.WARNING, []), (root.level, root.handlers)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
