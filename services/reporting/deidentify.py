@@ -141,10 +141,10 @@ class Deidentifier:
         """The text with staff names, phone numbers and e-mail addresses replaced."""
         if not text.strip():
             return text
+        engine = self._engine()  # first: it imports deduce without deduce's logging setup
         from deduce.redactor import DeduceRedactor
         from docdeid import AnnotationSet
 
-        engine = self._engine()
         doc = engine.deidentify(text, enabled=self._enabled)
         persona = self.personas.get(case)
         kept = AnnotationSet(a for a in doc.annotations if not _is_persona(a, persona))
