@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from functools import cached_property
+from typing import Any, Generic, TypeVar, cast
+
+from services.runtime.sending import BulkSend
 
 V = TypeVar("V")
 
@@ -11,27 +15,61 @@ V = TypeVar("V")
 class TableCache(Generic[V]):
     """Decoded values of a table of raw bytes, trusted while the table still holds the object
     they came from (after a rebalance or recovery it holds another, and the value is decoded
-    anew). `write` stores a value in the table and its changelog on the given partition —
-    the partition of the events that changed it, so the changelog stays co-partitioned."""
+    anew). A value changed by a batch is written once, when the batch ends, to the table and
+    to its changelog on the given partition — the partition of the events that changed it, so
+    the changelog stays co-partitioned.
+
+    Reads go to the dict behind the table's memory store (the store is a `FastUserDict` over
+    it, whose generic mapping methods cost microseconds a read; the store and its dict live as
+    long as the table, and recovery updates that dict).
+    """
 
     def __init__(self, table: Any, decode: Callable[[bytes | None], V]) -> None:
         self.table = table
         self.decode = decode
-        self.entries: dict[str, tuple[Any, V]] = {}
+        self.values: dict[str, V] = {}  # key → decoded value
+        self.sources: dict[str, Any] = {}  # key → the table's raw value it stands for
+
+    @cached_property
+    def changelog(self) -> str:
+        return cast(str, self.table.changelog_topic.get_topic_name())
+
+    @cached_property
+    def stored(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.table.data.data)
 
     def get(self, key: str) -> V:
-        raw = self.table.data.get(key)
-        entry = self.entries.get(key)
-        if entry is not None and entry[0] is raw:
-            return entry[1]
-        value = self.decode(raw)
-        self.entries[key] = (raw, value)
+        raw = self.stored.get(key)
+        value = self.values.get(key)
+        if value is not None and self.sources[key] is raw:
+            return value
+        value = self.values[key] = self.decode(raw)
+        self.sources[key] = raw
         return value
 
+    def put(self, key: str, value: V) -> None:
+        """Keep `value` for this batch; `write_bulk` persists it."""
+        self.values[key] = value
+        self.sources[key] = self.stored.get(key)
+
+    def drop(self, key: str) -> None:
+        """Forget `key` now; `write_bulk(..., None, ...)` sends the deletion to the changelog."""
+        self.stored.pop(key, None)
+        self.values.pop(key, None)
+        self.sources.pop(key, None)
+
     def write(self, key: str, value: V, raw: bytes, partition: int) -> None:
-        self.table.data[key] = raw
+        """Store `value` (serialised: `raw`) and send it to the changelog through faust."""
+        self.stored[key] = self.sources[key] = raw
+        self.values[key] = value
         self.table.send_changelog(partition, key, raw)
-        self.entries[key] = (raw, value)
+
+    def write_bulk(self, send: BulkSend, key: str, raw: bytes | None, partition: int) -> None:
+        """Store `raw` for the value `put` kept (None: it was dropped) and add it to `send`,
+        for the changelog; the key as faust's json key serialiser writes it."""
+        if raw is not None:
+            self.stored[key] = self.sources[key] = raw
+        send.add(self.changelog, partition, json.dumps(key).encode(), raw)
 
     def keys_with_prefix(self, prefix: str) -> Iterator[str]:
-        return (k for k in list(self.table.data.keys()) if k.startswith(prefix))
+        return (k for k in list(self.stored) if k.startswith(prefix))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import Any, cast
 
 from prometheus_client import Counter, Gauge
@@ -43,6 +42,7 @@ from services.runtime.app import Pipeline
 from services.runtime.deadletter import deadletter_headers, message_source
 from services.runtime.metrics import ServiceMetrics
 from services.runtime.sending import BulkSend
+from services.runtime.tables import TableCache
 from services.scoring.clock import PartitionClock
 from services.scoring.rules import ContactError, is_orphan
 from services.scoring.scorer import ContactState, Step, advance, observe
@@ -66,61 +66,8 @@ BATCH = 2000
 BATCH_SECONDS = 0.04
 
 
-class _Cache:
-    """Decoded table values, trusted while the table still holds the object they came from
-    (after a rebalance or recovery it holds another object, and the value is decoded anew).
-
-    Reads go to the dict behind the table's memory store (the store is a `FastUserDict`
-    over it, whose generic mapping methods cost microseconds a read; the store and its dict
-    live as long as the table, and recovery updates that dict); writes are collected
-    and sent to the changelog by `Batch.flush` straight through the producer, already
-    serialised: the key as faust's json key serialiser writes it, the value as the raw bytes
-    the table holds.
-    """
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-        self.values: dict[str, Any] = {}  # key → decoded value
-        self.sources: dict[str, Any] = {}  # key → the table's raw value it stands for
-        self.changelog = table.changelog_topic.get_topic_name()
-
-    @cached_property
-    def stored(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self.table.data.data)
-
-    def get(self, key: str, decode: Any) -> Any:
-        raw = self.stored.get(key)
-        value = self.values.get(key)
-        if value is not None and self.sources[key] is raw:
-            return value
-        value = self.values[key] = decode(raw)
-        self.sources[key] = raw
-        return value
-
-    def put(self, key: str, value: Any) -> None:
-        """Keep `value` for this batch; `write` persists it."""
-        self.values[key] = value
-        self.sources[key] = self.stored.get(key)
-
-    def drop(self, key: str) -> None:
-        """Forget `key` now; `write(..., None, ...)` sends the deletion to the changelog."""
-        self.stored.pop(key, None)
-        self.values.pop(key, None)
-        self.sources.pop(key, None)
-
-    def write(self, send: BulkSend, key: str, raw: bytes | None, partition: int) -> None:
-        """Store `raw` (None: it was dropped) and send it to the changelog partition."""
-        if raw is not None:
-            self.stored[key] = self.sources[key] = raw
-        send.add(self.changelog, partition, _json_key(key), raw)
-
-
 def _decode_clock(raw: bytes | None) -> PartitionClock:
     return PartitionClock.from_json(json.loads(raw) if raw else None)
-
-
-def _json_key(key: str) -> bytes:
-    return json.dumps(key).encode()
 
 
 def register(pipeline: Pipeline) -> None:
@@ -131,7 +78,7 @@ def register(pipeline: Pipeline) -> None:
     active = pipeline.model
     lateness = timedelta(seconds=pipeline.settings.watermark_lateness_seconds)
     partitions = pipeline.settings.partitions
-    contacts = _Cache(
+    contacts = TableCache(
         app.Table(
             "contacts",
             key_type=str,
@@ -139,9 +86,10 @@ def register(pipeline: Pipeline) -> None:
             default=None,
             partitions=partitions,
             help="Per-contact facts, pinned model, revision, score digest and next deadline.",
-        )
+        ),
+        ContactState.from_bytes,
     )
-    clocks = _Cache(
+    clocks = TableCache(
         app.Table(
             "partition-clocks",
             key_type=str,
@@ -149,7 +97,8 @@ def register(pipeline: Pipeline) -> None:
             default=None,
             partitions=partitions,
             help="Per-partition watermark and pending deadlines (key 'p<partition>').",
-        )
+        ),
+        _decode_clock,
     )
 
     lookup = pipeline.models.by_key
@@ -211,12 +160,14 @@ def register(pipeline: Pipeline) -> None:
                     value,
                 )
             for contact_id, partition in self.contacts.items():
-                contacts.write(send, contact_id, contacts.values[contact_id].to_bytes(), partition)
+                contacts.write_bulk(
+                    send, contact_id, contacts.values[contact_id].to_bytes(), partition
+                )
             for contact_id, partition in self.dropped.items():
-                contacts.write(send, contact_id, None, partition)
+                contacts.write_bulk(send, contact_id, None, partition)
             for key, partition in self.clocks.items():
                 clock = clocks.values[key]
-                clocks.write(send, key, json.dumps(clock.to_json()).encode(), partition)
+                clocks.write_bulk(send, key, json.dumps(clock.to_json()).encode(), partition)
                 OPEN_CONTACTS.labels(str(partition)).set(len(clock.pending))
             await send.submit()
             for message_key, value, headers in self.dead_letters:
@@ -238,7 +189,7 @@ def register(pipeline: Pipeline) -> None:
         watermark = datetime.fromtimestamp(clock.watermark, UTC)
         for contact_id in clock.due():
             batch.fired += 1
-            state = contacts.get(contact_id, ContactState.from_bytes)
+            state = contacts.get(contact_id)
             step = advance(state, lookup, watermark)
             if is_orphan(step.state.facts, lookup(step.state.model_key), watermark):
                 for fact in step.state.facts.events:
@@ -279,7 +230,7 @@ def register(pipeline: Pipeline) -> None:
         kind = fact.type
         batch.consumed[kind] += 1
         key = clock_keys.get(partition) or clock_keys.setdefault(partition, f"p{partition}")
-        clock = clocks.get(key, _decode_clock)
+        clock = clocks.get(key)
         if type(fact) is Heartbeat:  # (exact classes: isinstance is slow on pydantic models)
             clock.advance(fact.occurred_at.timestamp())
             batch.clocks[key] = partition  # persist the watermark a heartbeat vouches for
@@ -287,7 +238,7 @@ def register(pipeline: Pipeline) -> None:
             observed = cast(Event, fact)
             if channel_of(observed) is not None or kind == "contact.rescore_requested":
                 contact_id = observed.contact_id
-                state = contacts.get(contact_id, ContactState.from_bytes)
+                state = contacts.get(contact_id)
                 seconds = clock.watermark if clock.watermark > 0.0 else 0.0
                 if as_of[0] != seconds:
                     as_of[0], as_of[1] = seconds, datetime.fromtimestamp(seconds, UTC)
