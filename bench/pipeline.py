@@ -7,7 +7,8 @@
    with its SQL archive → scorer → aggregators → SQL materialiser, one worker, SQLite) takes
    the same events through `ingest` — from a separate process, as `meetlat ingest` would —
    and we time until every topic is drained and committed (so SQL reflects everything).
-   Prints both rates and their ratio (target ≥ 0.75).
+   Prints both rates and their ratio (target ≥ 0.75), and the bytes the pipeline wrote to the
+   broker per ingested event, by topic (changelogs included).
 2. Latency: with the pipeline running, background events of a second wave are ingested at
    `--rate` events/s; twice a second a *probe* — a new assessed call in a campaign of its own
    — is ingested too, and SQL is polled (every 2 ms) until that municipality's benchmark of the
@@ -248,6 +249,32 @@ def stages(
     return out
 
 
+def broker_traffic(broker_url: str, topics: list[str]) -> dict[str, int]:
+    """Topic → bytes (keys and values) of every record on it, read from the start to its end."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker_url),
+        enable_auto_commit=False,
+        group_id=None,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    try:
+        volume: dict[str, int] = {}
+        for topic in topics:
+            numbers = consumer.partitions_for_topic(topic) or ()
+            partitions = [TopicPartition(topic, p) for p in numbers]
+            consumer.assign(partitions)
+            consumer.seek_to_beginning(*partitions)
+            end = consumer.end_offsets(partitions)
+            size = 0
+            while any(consumer.position(tp) < end[tp] for tp in partitions):
+                for records in consumer.poll(timeout_ms=500).values():
+                    size += sum(len(r.key or b"") + len(r.value or b"") for r in records)
+            volume[topic] = size
+        return volume
+    finally:
+        consumer.close()
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
@@ -297,6 +324,22 @@ async def main(args: argparse.Namespace) -> None:
                 f"{elapsed:.1f} s = {full:,.0f} events/s; ratio to the bare agent "
                 f"{full / bare:.2f} (target ≥ 0.75); {1000 * cpu / len(events):.2f} CPU ms per "
                 "event in the pipeline's process",
+                flush=True,
+            )
+            prefix, changelogs = f"{settings.topic_prefix}.", f"{settings.app_id}-"
+            traffic = await asyncio.to_thread(
+                broker_traffic, broker.url, [spec.name for spec in pipeline.topic_specs()]
+            )
+            shares = sorted(traffic.items(), key=lambda item: -item[1])
+            print(
+                f"broker traffic per ingested event: {sum(traffic.values()) / len(events):,.0f} "
+                "bytes written: "
+                + ", ".join(
+                    f"{name.removeprefix(prefix).removeprefix(changelogs)} "
+                    f"{size / len(events):,.0f}"
+                    for name, size in shares
+                    if size
+                ),
                 flush=True,
             )
             cpu, started = time.process_time(), time.perf_counter()
