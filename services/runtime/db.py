@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
@@ -121,6 +122,15 @@ def _enable_wal(cursor: Any) -> None:
             pause = min(pause * 2, 0.5)
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+# JSON columns (a benchmark document is ~12 KB of floats) through orjson: ~12x faster than the
+# json module's dumps, which the materialiser otherwise spends most of its time in.
+JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+
+
 def make_engine(url: str) -> Engine:
     """An engine for a SQLAlchemy URL (SQLite file or PostgreSQL via psycopg 3)."""
     sa_url = make_url(url)
@@ -128,15 +138,18 @@ def make_engine(url: str) -> Engine:
     if backend in ("postgresql", "postgres"):
         if sa_url.drivername in ("postgresql", "postgres"):
             sa_url = sa_url.set(drivername="postgresql+psycopg")
-        return create_engine(sa_url, pool_pre_ping=True)
+        return create_engine(sa_url, pool_pre_ping=True, **JSON_CODEC)
     if backend != "sqlite":
-        return create_engine(sa_url, pool_pre_ping=True)
+        return create_engine(sa_url, pool_pre_ping=True, **JSON_CODEC)
 
     database = sa_url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
-        sa_url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}
+        sa_url,
+        pool_pre_ping=True,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
+        **JSON_CODEC,
     )
 
     @event.listens_for(engine, "connect")
