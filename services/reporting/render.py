@@ -118,6 +118,9 @@ def render_html(report: Report, links: Links, nav: bool = False, printing: bool 
 def render_pdf(html: str) -> bytes:
     from weasyprint import HTML  # heavy import, only for PDF
 
+    from services.reporting import svgtext
+
+    svgtext.install()
     pdf = HTML(string=html).write_pdf()
     assert pdf is not None
     return bytes(pdf)
