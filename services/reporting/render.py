@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import io
 import json
+import threading
 from collections.abc import Sequence
 from datetime import date, datetime
 from functools import cache
@@ -115,13 +116,28 @@ def render_html(report: Report, links: Links, nav: bool = False, printing: bool 
     )
 
 
+_fonts = threading.local()
+
+
+def _font_config() -> Any:
+    """This thread's WeasyPrint font configuration, made once: WeasyPrint would make a new one
+    (a fresh fontconfig set-up and Pango font map, every font opened again) per document.
+    Pango font maps are not thread-safe, so API threads do not share one."""
+    config = getattr(_fonts, "config", None)
+    if config is None:
+        from weasyprint.text.fonts import FontConfiguration
+
+        config = _fonts.config = FontConfiguration()
+    return config
+
+
 def render_pdf(html: str) -> bytes:
     from weasyprint import HTML  # heavy import, only for PDF
 
     from services.reporting import svgtext
 
     svgtext.install()
-    pdf = HTML(string=html).write_pdf()
+    pdf = HTML(string=html).write_pdf(font_config=_font_config())
     assert pdf is not None
     return bytes(pdf)
 
