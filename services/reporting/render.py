@@ -7,6 +7,7 @@ Jinja's autoescape; nothing is marked safe, so a mail cannot run script in a rep
 
 from __future__ import annotations
 
+import base64
 import csv
 import dataclasses
 import io
@@ -81,7 +82,13 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["nl"] = nl_number
+    env.filters["svg_data_url"] = svg_data_url
     return env
+
+
+def svg_data_url(svg: str) -> str:
+    """An SVG document as a data: URL (for an <img>; the markup is already escaped)."""
+    return "data:image/svg+xml;base64," + base64.b64encode(str(svg).encode()).decode("ascii")
 
 
 def nav_for(report: Report, links: Links) -> list[tuple[str, str]]:
