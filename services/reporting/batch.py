@@ -1,5 +1,5 @@
 """Rendering many reports at once (`meetlat report all`, and `bench/reports.py`, which times
-exactly this): the reports are independent and WeasyPrint keeps one core busy for about a
+exactly this): the reports are independent and WeasyPrint keeps one core busy for most of a
 second per PDF, so they are spread over worker processes.
 
 The workers are forked once, after the `ReportSet` is built, so they share it without
