@@ -1,5 +1,5 @@
 """Rendering many reports at once (`meetlat report all`, and `bench/reports.py`, which times
-exactly this): the reports are independent and WeasyPrint keeps one core busy for about a
+exactly this): the reports are independent and WeasyPrint keeps one core busy for most of a
 second per PDF, so they are spread over worker processes.
 
 The workers are forked once, after the `ReportSet` is built, so they share it without
@@ -10,6 +10,7 @@ walking everything the worker inherited (≈ 10 % of a PDF's CPU).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import multiprocessing
 import os
@@ -59,7 +60,18 @@ def render_all(
         initializer=_start_worker,
         initargs=(reports,),
     )
-    futures = [pool.submit(_render, job) for job in jobs]
+    # The workers are forked at the first submit. Frozen, the heap they inherit (the report
+    # set, and whatever the caller holds: a benchmark's whole campaign) is left out of their
+    # collector, so `tune_collector` does not walk it — and copy every page it touches — once
+    # more in each worker. The parent collects it as before once the workers exist (unless it
+    # had frozen its own heap already: then it stays frozen, as the caller chose).
+    frozen_before = gc.get_freeze_count()
+    gc.freeze()
+    try:
+        futures = [pool.submit(_render, job) for job in jobs]
+    finally:
+        if not frozen_before:
+            gc.unfreeze()
     return _finished(pool, futures)
 
 

@@ -7,10 +7,12 @@ Jinja's autoescape; nothing is marked safe, so a mail cannot run script in a rep
 
 from __future__ import annotations
 
+import base64
 import csv
 import dataclasses
 import io
 import json
+import threading
 from collections.abc import Sequence
 from datetime import date, datetime
 from functools import cache
@@ -80,7 +82,13 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["nl"] = nl_number
+    env.filters["svg_data_url"] = svg_data_url
     return env
+
+
+def svg_data_url(svg: str) -> str:
+    """An SVG document as a data: URL (for an <img>; the markup is already escaped)."""
+    return "data:image/svg+xml;base64," + base64.b64encode(str(svg).encode()).decode("ascii")
 
 
 def nav_for(report: Report, links: Links) -> list[tuple[str, str]]:
@@ -115,10 +123,28 @@ def render_html(report: Report, links: Links, nav: bool = False, printing: bool 
     )
 
 
+_fonts = threading.local()
+
+
+def _font_config() -> Any:
+    """This thread's WeasyPrint font configuration, made once: WeasyPrint would make a new one
+    (a fresh fontconfig set-up and Pango font map, every font opened again) per document.
+    Pango font maps are not thread-safe, so API threads do not share one."""
+    config = getattr(_fonts, "config", None)
+    if config is None:
+        from weasyprint.text.fonts import FontConfiguration
+
+        config = _fonts.config = FontConfiguration()
+    return config
+
+
 def render_pdf(html: str) -> bytes:
     from weasyprint import HTML  # heavy import, only for PDF
 
-    pdf = HTML(string=html).write_pdf()
+    from services.reporting import svgtext
+
+    svgtext.install()
+    pdf = HTML(string=html).write_pdf(font_config=_font_config())
     assert pdf is not None
     return bytes(pdf)
 

@@ -3,6 +3,7 @@ this process gives."""
 
 from __future__ import annotations
 
+import gc
 import io
 import multiprocessing
 
@@ -26,6 +27,7 @@ def test_workers_render_what_this_process_renders(campaign: Fixture) -> None:
     ]
     rendered = dict(render_all(reports, jobs, workers=2))
     assert set(rendered) == set(jobs)
+    assert gc.get_freeze_count() == 0  # frozen only while the workers were forked
     for job in jobs[:-1]:
         assert rendered[job] == reports.render(*job)
     pdf = PdfReader(io.BytesIO(rendered[jobs[-1]]))

@@ -3,12 +3,13 @@ of slide 20 are there, tips match the weak criteria, charts follow slide 24."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
 
 import pytest
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 
 from schemas.benchmarks import NATION_ID
 from services.reporting.model import (
@@ -175,16 +176,29 @@ def test_position_charts_follow_slide_24(campaign: Fixture) -> None:
     assert f"municipality-{code}.html" in links
 
 
+def print_chart(image: Tag) -> BeautifulSoup:
+    """The SVG document of a chart in the PDF's HTML (an <img> with a data: URL)."""
+    prefix = "data:image/svg+xml;base64,"
+    src = str(image["src"])
+    assert src.startswith(prefix)
+    return BeautifulSoup(base64.b64decode(src[len(prefix) :]).decode(), "html.parser")
+
+
 def test_print_charts_draw_each_band_as_one_path(campaign: Fixture) -> None:
-    """For the PDF a bar chart is one path per band (one subpath per bar) with the
-    municipality's own bar on top, every bar still labelled; no links or tooltips."""
+    """For the PDF a bar chart is an SVG image with one path per band (one subpath per bar)
+    and the municipality's own bar on top, every bar still labelled; no links or tooltips."""
     code = campaign.reports.municipalities()[3][0]
     report = municipality(campaign, code)
     page = BeautifulSoup(render_html(report, FileLinks(), printing=True), "html.parser")
-    charts = page.select("section[data-section='5'] figure[data-chart=bars] svg")
+    assert not page.select("svg")
+    images = page.select("section[data-section='5'] figure[data-chart=bars] img.chart-image")
+    charts = [print_chart(image) for image in images]
     positions = [p for p in report.positions if p.breakdown != "all"]
     assert len(charts) == len(positions) >= 2
-    for p, svg in zip(positions, charts, strict=True):
+    for p, image, chart in zip(positions, images, charts, strict=True):
+        assert image["alt"] == p.chart.title
+        svg = chart.select_one("svg")
+        assert svg is not None and svg["aria-label"] == p.chart.title
         paths = svg.select("path.bars")
         assert sum(path["d"].count("M") for path in paths) == len(p.chart.bars)
         assert {path["class"][1] for path in paths} == {f"bar-{b.bar.band}" for b in p.chart.bars}
