@@ -16,6 +16,7 @@ version; `install()` refuses (and leaves WeasyPrint alone) on any other version.
 
 from __future__ import annotations
 
+import logging
 from math import inf
 from typing import Any
 
@@ -23,6 +24,8 @@ WEASYPRINT_VERSION = "70.0"
 PER_LETTER = ("dx", "dy", "rotate", "letter-spacing", "textLength")
 
 _installed = False
+_refused = False
+log = logging.getLogger(__name__)
 
 
 def _simple(node: Any, normalize: Any) -> bool:
@@ -41,13 +44,21 @@ def _simple(node: Any, normalize: Any) -> bool:
 def install() -> bool:
     """Put the fast path in front of WeasyPrint's SVG text renderer (idempotent). Returns
     whether it is installed: False (nothing changed) on another WeasyPrint version."""
-    global _installed
+    global _installed, _refused
     if _installed:
         return True
     import weasyprint
     import weasyprint.svg as svg_module
 
     if weasyprint.__version__ != WEASYPRINT_VERSION:
+        if not _refused:
+            _refused = True
+            log.warning(
+                "WeasyPrint %s, not %s: SVG chart labels are drawn letter by letter "
+                "(slower PDFs) until services/reporting/svgtext.py is checked against it",
+                weasyprint.__version__,
+                WEASYPRINT_VERSION,
+            )
         return False
 
     from weasyprint.draw.text import draw_emojis, draw_first_line

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import logging
 
+import pytest
 from pypdf import PdfReader
 
 from services.reporting import svgtext
@@ -49,3 +51,20 @@ def test_per_letter_attributes_are_left_to_weasyprint() -> None:
         assert not svgtext._simple(Node("xyz", **{name: "1"}), normalize)
     assert not svgtext._simple(Node(""), normalize)
     assert not svgtext._simple(Node("a\nb"), normalize)
+
+
+def test_another_weasyprint_is_left_alone_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import weasyprint
+
+    monkeypatch.setattr(svgtext, "_installed", False)
+    monkeypatch.setattr(svgtext, "_refused", False)
+    monkeypatch.setattr(weasyprint, "__version__", "71.0")
+    with caplog.at_level(logging.WARNING, logger=svgtext.__name__):
+        assert not svgtext.install()
+        assert not svgtext.install()
+    assert [r.getMessage() for r in caplog.records] == [
+        "WeasyPrint 71.0, not 70.0: SVG chart labels are drawn letter by letter (slower PDFs) "
+        "until services/reporting/svgtext.py is checked against it"
+    ]
