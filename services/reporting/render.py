@@ -141,9 +141,9 @@ def _font_config() -> Any:
 def render_pdf(html: str) -> bytes:
     from weasyprint import HTML  # heavy import, only for PDF
 
-    from services.reporting import svgtext
+    from services.reporting.svgtext import install as draw_svg_labels_whole
 
-    svgtext.install()
+    draw_svg_labels_whole()
     pdf = HTML(string=html).write_pdf(font_config=_font_config())
     assert pdf is not None
     return bytes(pdf)

@@ -41,6 +41,7 @@ DOMAIN_MODULES = [
     "services/reporting/diff.py",
     "services/reporting/tips.py",
     "services/reporting/render.py",
+    "services/reporting/svgtext.py",
     "services/reporting/reports.py",
     "services/reporting/deidentify.py",
     "services/recompute.py",
