@@ -60,24 +60,21 @@ class ServiceMetrics:
         self._produced: dict[str, Counter] = {}
         self._deadlettered: dict[str, Counter] = {}
 
-    def consumed(self, event_type: str, count: int = 1) -> None:
-        child = self._consumed.get(event_type)
+    def _child(self, children: dict[str, Counter], metric: Counter, label: str) -> Counter:
+        child = children.get(label)
         if child is None:
-            child = self._consumed[event_type] = EVENTS_IN.labels(self.service, event_type)
-        child.inc(count)
+            child = children[label] = metric.labels(self.service, label)
+        return child
+
+    def consumed(self, event_type: str, count: int = 1) -> None:
+        self._child(self._consumed, EVENTS_IN, event_type).inc(count)
         self.consumed_total += count
 
     def produced(self, event_type: str, count: int = 1) -> None:
-        child = self._produced.get(event_type)
-        if child is None:
-            child = self._produced[event_type] = EVENTS_OUT.labels(self.service, event_type)
-        child.inc(count)
+        self._child(self._produced, EVENTS_OUT, event_type).inc(count)
 
     def deadlettered(self, reason: str) -> None:
-        child = self._deadlettered.get(reason)
-        if child is None:
-            child = self._deadlettered[reason] = DEADLETTERED.labels(self.service, reason)
-        child.inc()
+        self._child(self._deadlettered, DEADLETTERED, reason).inc()
 
     @contextmanager
     def timed(self) -> Iterator[None]:

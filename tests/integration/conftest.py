@@ -2,7 +2,8 @@
 
 `database_url` (params `sqlite`, `postgresql`) is the URL of a new, empty database: a file in
 `tmp_path`, or a uniquely named PostgreSQL database created for the test and dropped after it.
-`engine` is an engine on that database with the schema migrated to head.
+`engine` is an engine on that database with the schema migrated to head. `broker` is an
+embedded Tansu broker, one per test module.
 
 PostgreSQL comes from `MEETLAT_TEST_POSTGRES_URL` (default
 `postgresql+psycopg://postgres@127.0.0.1:5432/test`, trust auth); when user `postgres` is
@@ -23,10 +24,20 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from services.runtime.broker import BrokerError, EmbeddedBroker
 from services.runtime.db import make_engine, upgrade
 from tests.conftest import missing_peer
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[EmbeddedBroker]:
+    try:
+        with EmbeddedBroker() as running:
+            yield running
+    except BrokerError as exc:
+        missing_peer(f"embedded Tansu broker unavailable: {exc}")
 
 
 def _candidate_urls(raw: str) -> list[URL]:

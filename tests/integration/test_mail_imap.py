@@ -34,7 +34,7 @@ from services.ingest.mail_sources import ImapAccount, ImapSource
 from services.ingest.mail_store import MailStore
 from services.ingest.publisher import KafkaPublisher
 from services.ingest.service import publish_heartbeat
-from services.runtime.broker import BrokerError, EmbeddedBroker
+from services.runtime.broker import EmbeddedBroker
 from services.runtime.settings import Settings, bootstrap_servers
 from services.runtime.worker import running_pipeline, wait_until_drained
 from tests.conftest import missing_peer
@@ -244,15 +244,6 @@ def test_imap_ingest_is_incremental_and_survives_a_uidvalidity_change(
     assert EventArchive(engine).count() == events + third.new_events
     assert third.new_events <= 1
     assert store.raw_count() == len(SENT) + len(RECEIVED) + 1
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[EmbeddedBroker]:
-    try:
-        with EmbeddedBroker() as running:
-            yield running
-    except BrokerError as exc:
-        missing_peer(f"embedded Tansu broker unavailable: {exc}")
 
 
 def read_scores(broker: EmbeddedBroker, topic: str, partitions: int) -> list[ScoreRevision]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,24 +20,14 @@ from services.ingest.publisher import KafkaPublisher
 from services.ingest.service import ingest
 from services.reporting.store import BenchmarkStore
 from services.reporting.topic import latest_benchmarks
-from services.runtime.broker import BrokerError, EmbeddedBroker
+from services.runtime.broker import EmbeddedBroker
 from services.runtime.deadletter import headers_dict
 from services.runtime.settings import Settings, bootstrap_servers
 from services.runtime.worker import running_pipeline, wait_until_drained
-from tests.conftest import missing_peer
 
 pytestmark = pytest.mark.broker
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[EmbeddedBroker]:
-    try:
-        with EmbeddedBroker() as running:
-            yield running
-    except BrokerError as exc:
-        missing_peer(f"embedded Tansu broker unavailable: {exc}")
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,21 +25,11 @@ from services.recompute import recompute
 from services.reporting.figures import figure_rows
 from services.reporting.topic import latest_benchmarks
 from services.runtime.app import load_models
-from services.runtime.broker import BrokerError, EmbeddedBroker
+from services.runtime.broker import EmbeddedBroker
 from services.runtime.settings import Settings
 from services.runtime.worker import running_pipeline, wait_until_drained
-from tests.conftest import missing_peer
 
 pytestmark = pytest.mark.broker
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[EmbeddedBroker]:
-    try:
-        with EmbeddedBroker() as running:
-            yield running
-    except BrokerError as exc:
-        missing_peer(f"embedded Tansu broker unavailable: {exc}")
 
 
 def accepted(events: list[Event]) -> list[Accepted]:
