@@ -37,6 +37,7 @@ from services.aggregation.benchmarks import (
 )
 from services.ingest.parsing import describe
 from services.runtime.app import Pipeline
+from services.runtime.batches import processing
 from services.runtime.deadletter import reject
 from services.runtime.metrics import ServiceMetrics
 from services.runtime.tables import TableCache
@@ -150,7 +151,7 @@ def register(pipeline: Pipeline) -> None:
     @app.agent(inputs, name="municipality-aggregator")
     async def municipality_aggregator(stream: Any) -> None:
         async for events in stream.take_events(BATCH, within=BATCH_SECONDS):
-            with METRICS.timed():
+            with processing(pipeline, METRICS.service, events), METRICS.timed():
                 touched: dict[str, set[tuple[str, int]]] = defaultdict(set)
                 partition_of: dict[str, int] = {}
                 for event in events:
@@ -231,7 +232,7 @@ def register(pipeline: Pipeline) -> None:
     @app.agent(partials_topic, name="scope-combiner")
     async def scope_combiner(stream: Any) -> None:
         async for events in stream.take_events(COMBINE_BATCH, within=COMBINE_SECONDS):
-            with METRICS.timed():
+            with processing(pipeline, METRICS.service, events), METRICS.timed():
                 touched: dict[str, set[int]] = defaultdict(set)
                 partition_of: dict[str, int] = {}
                 for event in events:

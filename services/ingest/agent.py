@@ -11,6 +11,7 @@ from services.ingest.archive import EventArchive
 from services.ingest.parsing import Accepted, Rejected, parse_json_record
 from services.ingest.service import destination
 from services.runtime.app import Pipeline
+from services.runtime.batches import processing
 from services.runtime.deadletter import deadletter_headers, message_source
 from services.runtime.metrics import ServiceMetrics
 
@@ -27,7 +28,7 @@ def register(pipeline: Pipeline) -> None:
     @app.agent(intake, name="ingest")
     async def ingest_agent(stream: Any) -> None:
         async for events in stream.take_events(500, within=0.2):
-            with METRICS.timed():
+            with processing(pipeline, METRICS.service, events), METRICS.timed():
                 outcomes = []
                 for event in events:
                     message = event.message

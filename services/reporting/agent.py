@@ -12,6 +12,7 @@ from schemas.benchmarks import BenchmarkUpdated
 from services.ingest.parsing import describe
 from services.reporting.store import BenchmarkStore
 from services.runtime.app import Pipeline
+from services.runtime.batches import processing
 from services.runtime.deadletter import reject
 from services.runtime.metrics import ServiceMetrics
 
@@ -27,7 +28,7 @@ def register(pipeline: Pipeline) -> None:
     @app.agent(benchmarks, name="materialiser")
     async def materialiser(stream: Any) -> None:
         async for events in stream.take_events(1000, within=0.03):
-            with METRICS.timed():
+            with processing(pipeline, METRICS.service, events), METRICS.timed():
                 updates: list[BenchmarkUpdated] = []
                 positions: dict[tuple[str, int], int] = {}
                 for event in events:

@@ -24,6 +24,7 @@ from services.runtime.topics import Topics, TopicSpec
 from services.runtime.transport import faust_broker_url
 from services.scoring.catalogue import ModelCatalogue, default_model
 
+log = logging.getLogger(__name__)
 SERVICES = ("ingest", "scoring", "aggregation", "reporting")
 
 
@@ -38,7 +39,25 @@ class Pipeline:
     models: ModelCatalogue
     model: ScoringModel  # the active model: new contacts are pinned to it
     services: tuple[str, ...]
+    failure: BaseException | None = None  # the first batch that failed (see runtime.batches)
+    on_failure: Callable[[BaseException], None] | None = None  # set by whoever runs the worker
     _faust_topics: dict[str, Any] = field(default_factory=dict)
+
+    def fail(self, service: str, error: BaseException, messages: int) -> None:
+        """A batch of `service` could not be processed: its messages stay uncommitted and the
+        worker is asked to stop (once), so that a restarted worker reads them again."""
+        log.error(
+            "%s: a batch of %d messages failed (%r); its offsets stay uncommitted and the "
+            "worker stops, to be restarted",
+            service,
+            messages,
+            error,
+            exc_info=error,
+        )
+        if self.failure is None:
+            self.failure = error
+            if self.on_failure is not None:
+                self.on_failure(error)
 
     def topic(self, name: str) -> Any:
         """A faust topic of raw bytes (agents validate values themselves, so nothing that

@@ -61,6 +61,7 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
         serve_metrics(settings.metrics_port)
         log.warning("meetlat worker (%s) on %s", ", ".join(pipeline.services), broker_url)
         worker = faust.Worker(pipeline.app, loglevel=settings.log_level, quiet=True)
+        stop_on_failure(pipeline, worker)
         tune_collector()
         try:
             worker.execute_from_commandline()
@@ -70,6 +71,20 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
         finally:
             if settings.embedded:
                 settings.broker_url_file.unlink(missing_ok=True)
+        if pipeline.failure is not None:
+            # a non-zero exit, for the supervisor (systemd, Kubernetes…) to restart the worker
+            raise SystemExit(f"meetlat worker stopped: a batch failed: {pipeline.failure!r}")
+
+
+def stop_on_failure(pipeline: Pipeline, worker: faust.Worker) -> None:
+    """Stop `worker` when a batch of the pipeline fails (see `services.runtime.batches`)."""
+    stopping: list[asyncio.Task[None]] = []  # referenced until done
+
+    def stop(_error: BaseException) -> None:
+        if not stopping:
+            stopping.append(asyncio.get_running_loop().create_task(worker.stop()))
+
+    pipeline.on_failure = stop
 
 
 def restore_embedded(pipeline: Pipeline, broker_url: str) -> int:
@@ -120,6 +135,7 @@ async def running_pipeline(
         loop=asyncio.get_running_loop(),
     )
     worker.spinner = None  # no terminal spinner for an embedded worker
+    stop_on_failure(pipeline, worker)
     tune_collector()
     await worker.start()
     try:

@@ -39,6 +39,7 @@ from schemas.events import (
 )
 from services.ingest.parsing import describe
 from services.runtime.app import Pipeline
+from services.runtime.batches import processing
 from services.runtime.deadletter import deadletter_headers, message_source
 from services.runtime.metrics import ServiceMetrics
 from services.runtime.sending import BulkSend
@@ -261,7 +262,7 @@ def register(pipeline: Pipeline) -> None:
     @app.agent(observations, name="scorer")
     async def scorer(stream: Any) -> None:
         async for events in stream.take_events(BATCH, within=BATCH_SECONDS):
-            with METRICS.timed():
+            with processing(pipeline, METRICS.service, events), METRICS.timed():
                 batch = Batch()
                 for event in events:
                     score(event, batch)

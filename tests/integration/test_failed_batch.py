@@ -1,0 +1,122 @@
+"""A batch whose processing fails is not committed: the worker stops, the failed batch's
+offsets stay uncommitted, and the next worker reads it again — nothing is lost.
+
+faust's `take_events` acknowledges a batch when the loop moves on *or is closed*, also when
+its body raised: unguarded, a failed batch would be committed unprocessed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from schemas.events import EVENT_ADAPTER
+from schemas.reference import ReferenceData
+from schemas.scores import ScoreRevision
+from services.demo.campaign import CampaignSpec, generate_campaign
+from services.ingest.publisher import KafkaPublisher
+from services.recompute import score_all
+from services.runtime.app import load_models
+from services.runtime.broker import EmbeddedBroker
+from services.runtime.sending import BulkSend
+from services.runtime.settings import Settings, bootstrap_servers
+from services.runtime.topics import Topics
+from services.runtime.worker import LagProbe, running_pipeline, wait_for_group
+
+pytestmark = pytest.mark.broker
+
+
+def latest_revisions(broker_url: str, topic: str, partitions: int) -> dict[str, ScoreRevision]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker_url), consumer_timeout_ms=1500
+    )
+    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+    consumer.seek_to_beginning()
+    latest: dict[str, ScoreRevision] = {}
+    try:
+        for record in consumer:
+            revision = ScoreRevision.model_validate_json(record.value)
+            held = latest.get(revision.contact_id)
+            if held is None or held.revision < revision.revision:
+                latest[revision.contact_id] = revision
+    finally:
+        consumer.close()
+    return latest
+
+
+def test_a_failed_batch_stops_the_worker_and_is_read_again(
+    broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = ReferenceData.load()
+    spec = CampaignSpec(
+        municipalities=6, calls_per_municipality=3, mails_per_municipality=2, seed=9
+    )
+    events = [e for e in generate_campaign(spec, reference) if e.type != "survey.response"]
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(
+        data_dir=tmp_path,
+        app_id=f"meetlat-{tag}",
+        topic_prefix=f"t{tag}",
+        partitions=2,
+        metrics_port=0,
+    )
+    topics = Topics.for_settings(settings)
+
+    # the producer is down for the scorer's first batch (and only then)
+    real_submit = BulkSend.submit
+    calls = [0]
+
+    async def failing_submit(self: BulkSend) -> None:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise ConnectionError("broker unreachable (injected)")
+        await real_submit(self)
+
+    monkeypatch.setattr(BulkSend, "submit", failing_submit)
+
+    async def first_worker() -> Any:
+        async with running_pipeline(settings, broker.url, services=("scoring",)) as pipeline:
+            publisher = KafkaPublisher(broker.url)
+            for event in events:
+                publisher.send(
+                    topics.observations, event.contact_id.encode(), EVENT_ADAPTER.dump_json(event)
+                )
+            publisher.close()
+            deadline = time.monotonic() + 60
+            while pipeline.failure is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            # the worker stops itself (leaving the block waits until it has stopped)
+            while not pipeline.app.consumer.should_stop and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            return pipeline.failure
+
+    failure = asyncio.run(first_worker())
+    assert isinstance(failure, ConnectionError)
+    probe = LagProbe(broker.url, settings.app_id, [topics.observations])
+    try:
+        assert probe.lag() > 0, "the failed batch was committed"
+    finally:
+        probe.close()
+
+    async def second_worker() -> None:
+        async with running_pipeline(settings, broker.url, services=("scoring",)) as pipeline:
+            interval = pipeline.app.conf.broker_commit_interval
+            await asyncio.to_thread(
+                wait_for_group, broker.url, settings.app_id, [topics.observations], interval, 120
+            )
+            assert pipeline.failure is None
+
+    asyncio.run(second_worker())
+    models, active = load_models(settings)
+    expected, _ = score_all(events, models.by_key, active)
+    got = latest_revisions(broker.url, topics.scores, settings.partitions)
+    assert got.keys() == expected.keys()
+    for contact_id, revision in expected.items():
+        assert got[contact_id].model_dump(exclude={"revision"}) == revision.model_dump(
+            exclude={"revision"}
+        )
