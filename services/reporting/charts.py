@@ -17,6 +17,8 @@ TOP = 16.0
 LEFT = 34.0
 RIGHT = 12.0
 MAX = 10.0
+LABEL_SIZE = 10.0  # px: every text of a chart (bar labels excepted) — set on the <svg> itself
+LABEL_CHAR = 6.2  # px: a generous average character width of DejaVu Sans at LABEL_SIZE
 
 
 def band_of(value: float, norm: float, sufficient: float) -> str:
@@ -52,6 +54,22 @@ class Line:
     value: float
     label: str
     kind: str  # "average" | "norm" | "sufficient"
+    label_x: float = 0.0  # where the label is anchored, just above the line
+    anchor: str = "start"  # its text-anchor: the average's label starts at the left of the
+    # plot, the norm's and the threshold's end at its right, so they do not cover each other
+    below: bool = False  # the label goes under the line (another line runs just above it)
+
+    @property
+    def label_y(self) -> float:
+        return self.y + LABEL_SIZE + 1 if self.below else self.y - 3
+
+    @property
+    def label_box(self) -> tuple[float, float, float, float]:
+        """x, y, width, height of a pale box behind the label: the label stays legible where
+        it crosses the bars (its width estimated from the number of characters)."""
+        width = LABEL_CHAR * len(self.label) + 4
+        x = self.label_x - 2 if self.anchor == "start" else self.label_x - width + 2
+        return x, self.label_y - LABEL_SIZE, width, LABEL_SIZE + 3
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,10 @@ class BarChart:
         return [p.bar.value for p in self.bars]
 
     @property
+    def label_size(self) -> float:
+        return bar_label_size(len(self.bars))
+
+    @property
     def highlighted(self) -> list[PlacedBar]:
         return [p for p in self.bars if p.bar.highlight]
 
@@ -105,24 +127,44 @@ def _frame(labelled: bool) -> tuple[float, list[Tick]]:
 
 
 def _height(bottom: float, labelled: bool) -> float:
+    """At least this much height: room for the labels under the bars, or for none."""
     return bottom + (110.0 if labelled else 24.0)
 
 
 def _lines(average: float | None, norm: float, sufficient: float, bottom: float) -> list[Line]:
+    right = WIDTH - RIGHT - 2
     lines = [
-        Line(_y(sufficient, bottom), sufficient, f"voldoende {sufficient:g}", "sufficient"),
-        Line(_y(norm, bottom), norm, f"norm {norm:g}", "norm"),
+        Line(
+            _y(sufficient, bottom),
+            sufficient,
+            f"voldoende {_dutch(sufficient)}",
+            "sufficient",
+            right,
+            "end",
+        ),
+        Line(_y(norm, bottom), norm, f"norm {_dutch(norm)}", "norm", right, "end"),
     ]
     if average is not None:
-        lines.append(
-            Line(
-                _y(average, bottom),
-                average,
-                f"gemiddelde {average:.2f}".replace(".", ","),
-                "average",
-            )
-        )
-    return lines
+        label = f"gemiddelde {average:.2f}".replace(".", ",")
+        lines.append(Line(_y(average, bottom), average, label, "average", LEFT + 4))
+    # A label sits just above its line, or just below it when another line runs through
+    # that place (and not through the place below).
+    ys = [line.y for line in lines]
+
+    def crossed(y: float, top: float, bottom: float) -> bool:
+        return any(top < other < bottom for other in ys if other != y)
+
+    return [
+        replace(line, below=True)
+        if crossed(line.y, line.y - LABEL_SIZE - 4, line.y)
+        and not crossed(line.y, line.y, line.y + LABEL_SIZE + 4)
+        else line
+        for line in lines
+    ]
+
+
+def _dutch(value: float) -> str:
+    return f"{value:g}".replace(".", ",")
 
 
 def bar_chart(
@@ -150,20 +192,35 @@ def bar_chart(
         paths.setdefault(p.bar.band, []).append(
             f"M{p.x:.2f} {p.y:.2f}h{p.width:.2f}v{p.height:.2f}h{-p.width:.2f}z"
         )
+    labelled = labelled and not dense
+    chart_width, height = WIDTH, _height(bottom, False)
+    if labelled:
+        # Room for the labels, which run down to the right at 60°: below the plot, and past
+        # its right edge for the last bars' long names.
+        size = bar_label_size(len(placed))
+        lengths = [LABEL_CHAR / LABEL_SIZE * size * len(p.bar.label) for p in placed]
+        right = max(p.label_x + 0.5 * length for p, length in zip(placed, lengths, strict=True))
+        chart_width = max(WIDTH, math.ceil(right + 4))
+        height = max(_height(bottom, True), math.ceil(bottom + 10 + 0.87 * max(lengths)))
     return BarChart(
         title,
-        WIDTH,
-        _height(bottom, labelled and not dense),
+        chart_width,
+        height,
         LEFT,
         WIDTH - RIGHT,
         bottom,
         placed,
         _lines(average, norm, sufficient, bottom),
         ticks,
-        labelled and not dense,
+        labelled,
         dense,
         tuple((band, "".join(d)) for band, d in sorted(paths.items())),
     )
+
+
+def bar_label_size(bars: int) -> float:
+    """px: the labels under the bars of a chart of this many bars."""
+    return 9.0 if bars < 40 else 6.0
 
 
 @dataclass(frozen=True)

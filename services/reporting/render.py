@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel
 
-from services.reporting.charts import Bar
+from services.reporting.charts import LABEL_SIZE, Bar
 from services.reporting.figures import FigureRow
 from services.reporting.model import ChamberReport, MunicipalityReport, NationalReport
 
@@ -83,6 +83,7 @@ def environment() -> Environment:
     )
     env.filters["nl"] = nl_number
     env.filters["svg_data_url"] = svg_data_url
+    env.globals["LABEL_SIZE"] = f"{LABEL_SIZE:g}"
     return env
 
 

@@ -12,6 +12,7 @@ import pytest
 from bs4 import BeautifulSoup, Tag
 
 from schemas.benchmarks import NATION_ID
+from services.reporting.charts import LABEL_SIZE, Bar, band_of, bar_chart
 from services.reporting.model import (
     ChamberReport,
     MunicipalityReport,
@@ -206,6 +207,50 @@ def test_print_charts_draw_each_band_as_one_path(campaign: Fixture) -> None:
         assert not svg.select("a") and not svg.select("title")
         labels = [t.get_text() for t in svg.select("text[transform]")]
         assert labels == ([b.bar.label for b in p.chart.bars] if p.chart.labelled else [])
+
+
+def test_print_charts_set_their_own_text_size(campaign: Fixture) -> None:
+    """A chart printed as an image does not see the page's style sheet: its text size is set
+    on the SVG itself, the same as on screen (without it WeasyPrint drew 16 px labels)."""
+    code = campaign.reports.municipalities()[3][0]
+    report = municipality(campaign, code)
+    printed = BeautifulSoup(render_html(report, FileLinks(), printing=True), "html.parser")
+    screen = html(campaign, "municipality", code)
+    svgs = [print_chart(image).select_one("svg") for image in printed.select("img.chart-image")]
+    svgs += screen.select("figure.chart svg")
+    assert len(svgs) >= 4
+    for svg in svgs:
+        assert svg is not None and svg["font-size"] == f"{LABEL_SIZE:g}"
+        assert svg["font-family"].startswith("DejaVu Sans")
+    assert "svg text" not in str(screen.select_one("style"))  # no second, page-only size
+
+
+@pytest.mark.parametrize(
+    ("average", "below"),
+    [
+        (6.51, {"average"}),  # the norm's line runs just above the average: its label goes under
+        (6.0, {"sufficient"}),  # the average's line runs through the place of 'voldoende 5,5'
+        (3.0, set()),
+        (None, set()),
+    ],
+)
+def test_line_labels_are_dutch_and_keep_clear_of_other_lines(
+    average: float | None, below: set[str]
+) -> None:
+    bars = [Bar(str(i), str(i), str(i), v, band_of(v, 7.0, 5.5)) for i, v in enumerate([8, 6, 4])]
+    chart = bar_chart("t", bars, average, 7.0, 5.5)
+    labels = {line.kind: line.label for line in chart.lines}
+    assert labels["norm"] == "norm 7" and labels["sufficient"] == "voldoende 5,5"
+    if average is not None:
+        assert labels["average"] == f"gemiddelde {average:.2f}".replace(".", ",")
+    assert {line.kind for line in chart.lines if line.below} == below
+    for line in chart.lines:
+        x, y, width, height = line.label_box
+        assert y < line.label_y < y + height  # the box is behind the label's baseline
+        assert (x < line.label_x) if line.anchor == "start" else (line.label_x < x + width)
+        # no other line runs through the text, from its baseline up to its size
+        top = line.label_y - LABEL_SIZE
+        assert not any(top < o.y < line.label_y for o in chart.lines if o is not line)
 
 
 def test_every_call_report_and_mail_review(campaign: Fixture) -> None:
