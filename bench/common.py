@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -28,23 +29,46 @@ def load_topic(broker_url: str, topic: str, partitions: int, events: Iterable[Ev
     publisher.close()
 
 
-async def until(count: Any, total: int, timeout: float = 900) -> tuple[float, float]:
-    """Wait until count() reaches total; returns (time of the first event, time of the last)."""
+@dataclass(frozen=True)
+class Consumed:
+    """How fast an agent consumed `events`: wall-clock events/s from the first event seen to
+    the last, and this process's CPU time per event over the same span (all its threads; a
+    figure a busy neighbour on a shared machine disturbs less than wall-clock time)."""
+
+    events: int
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu_seconds / self.events * 1e6
+
+
+async def until(count: Any, total: int, timeout: float = 900) -> Consumed:
+    """Wait until count() reaches total, measuring from the first event counted."""
     deadline = time.perf_counter() + timeout
-    first = None
+    first: tuple[float, float, int] | None = None
     while time.perf_counter() < deadline:
         seen = count()
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         if seen and first is None:
-            first = now
+            first = (now, cpu, seen)
         if seen >= total:
-            return first or now, now
+            start, start_cpu, before = first or (now, cpu, seen)
+            # what was counted at the first look is not part of the span (nor of its CPU)
+            if seen <= before:
+                raise RuntimeError(f"all {seen} events were consumed at once: use more events")
+            return Consumed(seen - before, now - start, cpu - start_cpu)
         await asyncio.sleep(0.005)
     raise TimeoutError(f"only {count()} of {total} events consumed")
 
 
-async def bare_agent(settings: Settings, broker_url: str, topic: str, total: int) -> float:
-    """Events/s of a faust agent that only counts the `total` events on `topic`."""
+async def bare_agent(settings: Settings, broker_url: str, topic: str, total: int) -> Consumed:
+    """How fast a faust agent that only counts the `total` events on `topic` consumes them."""
     conf = faust_settings(settings, broker_url)
     app = faust.App(f"bench-bare-{uuid.uuid4().hex[:6]}", **conf)
     source = app.topic(
@@ -69,7 +93,6 @@ async def bare_agent(settings: Settings, broker_url: str, topic: str, total: int
     tune_collector()  # as running_pipeline does for the real agents
     await worker.start()
     try:
-        first, last = await until(lambda: seen[0], total)
+        return await until(lambda: seen[0], total)
     finally:
         await worker.stop()
-    return total / (last - first)

@@ -303,7 +303,7 @@ async def main(args: argparse.Namespace) -> None:
             metrics_port=0,
         )
         load_topic(broker.url, "bare", settings.partitions, events)
-        bare = await bare_agent(settings, broker.url, "bare", len(events))
+        bare = (await bare_agent(settings, broker.url, "bare", len(events))).rate
         print(f"bare faust agent: {bare:,.0f} events/s", flush=True)
         async with running_pipeline(settings, broker.url) as pipeline:
             context = multiprocessing.get_context("spawn")
