@@ -54,7 +54,7 @@ class Line:
     value: float
     label: str
     kind: str  # "average" | "norm" | "sufficient"
-    label_x: float = 0.0  # where the label is anchored, just above the line
+    label_x: float = 0.0  # where the label is anchored
     anchor: str = "start"  # its text-anchor: the average's label starts at the left of the
     # plot, the norm's and the threshold's end at its right, so they do not cover each other
     below: bool = False  # the label goes under the line (another line runs just above it)
@@ -147,17 +147,16 @@ def _lines(average: float | None, norm: float, sufficient: float, bottom: float)
     if average is not None:
         label = f"gemiddelde {average:.2f}".replace(".", ",")
         lines.append(Line(_y(average, bottom), average, label, "average", LEFT + 4))
+
     # A label sits just above its line, or just below it when another line runs through
     # that place (and not through the place below).
-    ys = [line.y for line in lines]
-
-    def crossed(y: float, top: float, bottom: float) -> bool:
-        return any(top < other < bottom for other in ys if other != y)
+    def crossed(line: Line, top: float, bottom: float) -> bool:
+        return any(top < other.y < bottom for other in lines if other is not line)
 
     return [
         replace(line, below=True)
-        if crossed(line.y, line.y - LABEL_SIZE - 4, line.y)
-        and not crossed(line.y, line.y, line.y + LABEL_SIZE + 4)
+        if crossed(line, line.y - LABEL_SIZE - 4, line.y)
+        and not crossed(line, line.y, line.y + LABEL_SIZE + 4)
         else line
         for line in lines
     ]
