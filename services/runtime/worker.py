@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -61,7 +62,7 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
         serve_metrics(settings.metrics_port)
         log.warning("meetlat worker (%s) on %s", ", ".join(pipeline.services), broker_url)
         worker = faust.Worker(pipeline.app, loglevel=settings.log_level, quiet=True)
-        stop_on_failure(pipeline, worker)
+        pipeline.on_failure = _terminate
         tune_collector()
         try:
             worker.execute_from_commandline()
@@ -76,8 +77,15 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
             raise SystemExit(f"meetlat worker stopped: a batch failed: {pipeline.failure!r}")
 
 
+def _terminate(_error: BaseException) -> None:
+    # As if the operator sent SIGTERM: the worker shuts down in full (its consumer thread
+    # included) before `execute_from_commandline` returns.
+    signal.raise_signal(signal.SIGTERM)
+
+
 def stop_on_failure(pipeline: Pipeline, worker: faust.Worker) -> None:
-    """Stop `worker` when a batch of the pipeline fails (see `services.runtime.batches`)."""
+    """Stop `worker`, which runs inside the caller's event loop, when a batch of the
+    pipeline fails (see `services.runtime.batches`)."""
     stopping: list[asyncio.Task[None]] = []  # referenced until done
 
     def stop(_error: BaseException) -> None:

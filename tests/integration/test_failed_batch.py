@@ -7,6 +7,9 @@ its body raised: unguarded, a failed batch would be committed unprocessed."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,10 +22,12 @@ from schemas.events import EVENT_ADAPTER
 from schemas.reference import ReferenceData
 from schemas.scores import ScoreRevision
 from services.demo.campaign import CampaignSpec, generate_campaign
+from services.ingest.archive import EventArchive
 from services.ingest.publisher import KafkaPublisher
 from services.recompute import score_all
 from services.runtime.app import load_models
 from services.runtime.broker import EmbeddedBroker
+from services.runtime.db import make_engine, upgrade
 from services.runtime.sending import BulkSend
 from services.runtime.settings import Settings, bootstrap_servers
 from services.runtime.topics import Topics
@@ -120,3 +125,52 @@ def test_a_failed_batch_stops_the_worker_and_is_read_again(
         assert got[contact_id].model_dump(exclude={"revision"}) == revision.model_dump(
             exclude={"revision"}
         )
+
+
+WORKER_WITH_A_FAILING_PRODUCER = """
+from services.runtime.sending import BulkSend
+from services.runtime.settings import Settings
+from services.runtime.worker import run_worker
+
+async def failing_submit(self):
+    raise ConnectionError("broker unreachable (injected)")
+
+BulkSend.submit = failing_submit
+run_worker(Settings(), services=("scoring",))
+"""
+
+
+def test_meetlat_worker_exits_with_an_error_when_a_batch_fails(tmp_path: Path) -> None:
+    """`meetlat worker --service scoring` whose producer is down stops by itself and exits
+    non-zero, for its supervisor to restart it (a process of its own: it must also get past
+    the interpreter's exit, threads and all). Its embedded broker starts empty: the events
+    reach the scorer by the replay of the SQL event archive, as after any restart."""
+    spec = CampaignSpec(municipalities=2, calls_per_municipality=2, mails_per_municipality=1)
+    events = [
+        e for e in generate_campaign(spec, ReferenceData.load()) if e.type != "survey.response"
+    ]
+    settings = Settings(data_dir=tmp_path, partitions=2, metrics_port=0)
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade(engine)
+    EventArchive(engine).append([(e, EVENT_ADAPTER.dump_json(e)) for e in events])
+    engine.dispose()
+    environment = {
+        **os.environ,
+        "MEETLAT_DATA_DIR": str(tmp_path),
+        "MEETLAT_PARTITIONS": "2",
+        "MEETLAT_METRICS_PORT": "0",
+    }
+    environment.pop("MEETLAT_BROKER_URL", None)
+    environment.pop("MEETLAT_DATABASE_URL", None)
+    try:
+        worker = subprocess.run(
+            [sys.executable, "-c", WORKER_WITH_A_FAILING_PRODUCER],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the worker did not stop after its batch failed")
+    assert worker.returncode == 1, worker.stderr[-2000:]
+    assert "meetlat worker stopped: a batch failed: ConnectionError" in worker.stderr
