@@ -12,21 +12,18 @@ agent therefore runs its body inside `processing`:
 - on a cancellation they are held back too, without stopping anything: whoever owns the
   partition next reads the batch again.
 
-Reading a batch again is safe: every consumer is idempotent (at-least-once, see DESIGN.md).
+Reading a batch again is safe: every consumer is idempotent (delivery is at-least-once).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from services.runtime.app import Pipeline
-
-log = logging.getLogger(__name__)
 
 
 @contextmanager

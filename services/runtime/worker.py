@@ -86,11 +86,10 @@ def _terminate(_error: BaseException) -> None:
 def stop_on_failure(pipeline: Pipeline, worker: faust.Worker) -> None:
     """Stop `worker`, which runs inside the caller's event loop, when a batch of the
     pipeline fails (see `services.runtime.batches`)."""
-    stopping: list[asyncio.Task[None]] = []  # referenced until done
+    stopping: list[asyncio.Task[None]] = []  # referenced until done (`fail` calls this once)
 
     def stop(_error: BaseException) -> None:
-        if not stopping:
-            stopping.append(asyncio.get_running_loop().create_task(worker.stop()))
+        stopping.append(asyncio.get_running_loop().create_task(worker.stop()))
 
     pipeline.on_failure = stop
 
