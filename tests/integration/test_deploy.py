@@ -38,6 +38,7 @@ DATASOURCE = DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.y
 
 EXPECTED_ALERTS = {
     "MeetlatWorkerDown",
+    "MeetlatWorkerRestarting",
     "MeetlatDeadLettering",
     "MeetlatNoEventsProcessed",
     "MeetlatSlowProcessing",
