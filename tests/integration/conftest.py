@@ -3,7 +3,8 @@
 `database_url` (params `sqlite`, `postgresql`) is the URL of a new, empty database: a file in
 `tmp_path`, or a uniquely named PostgreSQL database created for the test and dropped after it.
 `engine` is an engine on that database with the schema migrated to head. `broker` is an
-embedded Tansu broker, one per test module.
+embedded Tansu broker, one per test module; `settings` gives each test its own consumer group,
+topics and SQLite file on it.
 
 PostgreSQL comes from `MEETLAT_TEST_POSTGRES_URL` (default
 `postgresql+psycopg://postgres@127.0.0.1:5432/test`, trust auth); when user `postgres` is
@@ -26,6 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from services.runtime.broker import BrokerError, EmbeddedBroker
 from services.runtime.db import make_engine, upgrade
+from services.runtime.settings import Settings
 from tests.conftest import missing_peer
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -38,6 +40,19 @@ def broker() -> Iterator[EmbeddedBroker]:
             yield running
     except BrokerError as exc:
         missing_peer(f"embedded Tansu broker unavailable: {exc}")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Each test its own consumer group, topics and SQLite file on the shared broker."""
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        data_dir=tmp_path,
+        app_id=f"meetlat-{tag}",
+        topic_prefix=f"t{tag}",
+        partitions=2,
+        metrics_port=0,
+    )
 
 
 def _candidate_urls(raw: str) -> list[URL]:

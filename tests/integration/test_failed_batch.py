@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +54,13 @@ def latest_revisions(broker_url: str, topic: str, partitions: int) -> dict[str, 
 
 
 def test_a_failed_batch_stops_the_worker_and_is_read_again(
-    broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    broker: EmbeddedBroker, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reference = ReferenceData.load()
     spec = CampaignSpec(
         municipalities=6, calls_per_municipality=3, mails_per_municipality=2, seed=9
     )
     events = [e for e in generate_campaign(spec, reference) if e.type != "survey.response"]
-    tag = uuid.uuid4().hex[:8]
-    settings = Settings(
-        data_dir=tmp_path,
-        app_id=f"meetlat-{tag}",
-        topic_prefix=f"t{tag}",
-        partitions=2,
-        metrics_port=0,
-    )
     topics = Topics.for_settings(settings)
 
     # the producer is down for the scorer's first batch (and only then)

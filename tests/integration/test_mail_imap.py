@@ -17,7 +17,6 @@ import socket
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,19 +259,11 @@ def read_scores(broker: EmbeddedBroker, topic: str, partitions: int) -> list[Sco
 
 @pytest.mark.broker
 def test_imap_mail_scores_appear_in_the_pipeline(
-    dovecot: Dovecot, broker: EmbeddedBroker, tmp_path: Path
+    dovecot: Dovecot, broker: EmbeddedBroker, settings: Settings
 ) -> None:
     from datetime import UTC, datetime
 
     fill(dovecot)
-    tag = uuid.uuid4().hex[:8]
-    settings = Settings(
-        data_dir=tmp_path,
-        app_id=f"meetlat-{tag}",
-        topic_prefix=f"t{tag}",
-        partitions=2,
-        metrics_port=0,
-    )
 
     async def scenario() -> tuple[MailIngestReport, list[ScoreRevision]]:
         async with running_pipeline(settings, broker.url) as pipeline:

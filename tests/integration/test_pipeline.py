@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,19 +27,6 @@ from services.runtime.worker import running_pipeline, wait_until_drained
 pytestmark = pytest.mark.broker
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Each test its own consumer group, topics and SQLite file on the shared broker."""
-    tag = uuid.uuid4().hex[:8]
-    return Settings(
-        data_dir=tmp_path,
-        app_id=f"meetlat-{tag}",
-        topic_prefix=f"t{tag}",
-        partitions=2,
-        metrics_port=0,
-    )
 
 
 def event(

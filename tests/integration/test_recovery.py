@@ -6,9 +6,7 @@ publishing equal the batch oracle over everything — the state it did not see b
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -27,6 +25,7 @@ from services.reporting.topic import latest_benchmarks
 from services.runtime.app import load_models
 from services.runtime.broker import EmbeddedBroker
 from services.runtime.settings import Settings
+from services.runtime.topics import Topics
 from services.runtime.worker import running_pipeline, wait_until_drained
 
 pytestmark = pytest.mark.broker
@@ -53,7 +52,7 @@ async def run_worker_on(
 
 
 def test_a_new_worker_recovers_every_table_from_its_changelog(
-    broker: EmbeddedBroker, tmp_path: Path
+    broker: EmbeddedBroker, settings: Settings
 ) -> None:
     reference = ReferenceData.load()
     spec = CampaignSpec(
@@ -67,14 +66,6 @@ def test_a_new_worker_recovers_every_table_from_its_changelog(
     # by event time: the split leaves contacts half-way, mails waiting for their reply, …
     events.sort(key=lambda e: e.occurred_at)
     half = len(events) // 2
-    tag = uuid.uuid4().hex[:8]
-    settings = Settings(
-        data_dir=tmp_path,
-        app_id=f"meetlat-{tag}",
-        topic_prefix=f"t{tag}",
-        partitions=2,
-        metrics_port=0,
-    )
     closed = max(e.occurred_at for e in events) + timedelta(days=14)
 
     asyncio.run(run_worker_on(settings, broker.url, events[:half]))
@@ -82,7 +73,7 @@ def test_a_new_worker_recovers_every_table_from_its_changelog(
     # with nothing in memory but what it reads back from the changelogs
     asyncio.run(run_worker_on(settings, broker.url, events[half:], close_at=closed))
 
-    on_topic = latest_benchmarks(broker.url, f"t{tag}.benchmarks")
+    on_topic = latest_benchmarks(broker.url, Topics.for_settings(settings).benchmarks)
     models, active = load_models(settings)
     rules = rules_for(active, models.by_key, settings.quadrant_reference)
     oracle = recompute(events, models.by_key, active, reference, rules)
