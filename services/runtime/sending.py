@@ -6,6 +6,10 @@ end of a batch (the scorer's revisions and changelog values) appends them to rec
 instead and submits each batch once. faust has no bulk interface of its own: the batches
 go through the aiokafka producer behind faust's (`Producer._ensure_producer()`), which faust
 flushes before it commits the consumed offsets, as it does for every message it sends.
+
+Batches are queued topic by topic, in the order each topic was first added to: when the
+sender is cancelled half-way (a rebalance, a stop), what was queued still goes out and the
+rest does not, so a caller decides by that order what may reach the broker without what.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ class BulkSend:
         self.producer = producer
         self.client = producer._ensure_producer()
         self.partitions = partitions
-        self.batches: dict[tuple[str, int], Any] = {}
-        self.full: list[tuple[str, int, Any]] = []
+        self.batches: dict[tuple[str, int], Any] = {}  # the open batch of each partition
+        self.queued: dict[str, list[tuple[int, Any]]] = {}  # every batch, by topic
 
     async def partition(self, topic: str, key: bytes) -> int:
         """The partition the producer's partitioner sends `key` to."""
@@ -37,16 +41,21 @@ class BulkSend:
     def add(self, topic: str, partition: int, key: bytes, value: bytes | None) -> None:
         batch = self.batches.get((topic, partition))
         if batch is None:
-            batch = self.batches[topic, partition] = self.client.create_batch()
+            batch = self._open(topic, partition)
         if batch.append(key=key, value=value, timestamp=None) is None:  # full: start another
-            self.full.append((topic, partition, batch))
-            batch = self.batches[topic, partition] = self.client.create_batch()
+            batch = self._open(topic, partition)
             if batch.append(key=key, value=value, timestamp=None) is None:
                 raise ValueError(f"a message of {len(value or b'')} bytes exceeds a batch")
 
+    def _open(self, topic: str, partition: int) -> Any:
+        batch = self.batches[topic, partition] = self.client.create_batch()
+        self.queued.setdefault(topic, []).append((partition, batch))
+        return batch
+
     async def submit(self) -> None:
-        """Queue every batch on the producer (faust flushes it before committing offsets)."""
-        batches = [*self.full, *((t, p, b) for (t, p), b in self.batches.items())]
-        self.full, self.batches = [], {}
-        for topic, partition, batch in batches:
-            await self.client.send_batch(batch, topic, partition=partition)
+        """Queue every batch on the producer, topic by topic in the order they were first
+        added to (faust flushes the producer before committing offsets)."""
+        queued, self.queued, self.batches = self.queued, {}, {}
+        for topic, batches in queued.items():
+            for partition, batch in batches:
+                await self.client.send_batch(batch, topic, partition=partition)
