@@ -66,7 +66,7 @@ EVENT_TIME = Gauge(
     ["scope"],
 )
 BATCH = 1000
-BATCH_SECONDS = 0.02
+BATCH_SECONDS = 0.01
 """Municipality level: a short window, so a revision reaches SQL quickly."""
 COMBINE_SECONDS = 1.0
 COMBINE_BATCH = 10_000

@@ -27,7 +27,7 @@ def register(pipeline: Pipeline) -> None:
 
     @app.agent(benchmarks, name="materialiser")
     async def materialiser(stream: Any) -> None:
-        async for events in stream.take_events(1000, within=0.03):
+        async for events in stream.take_events(1000, within=0.01):
             with processing(pipeline, METRICS.service, events), METRICS.timed():
                 updates: list[BenchmarkUpdated] = []
                 positions: dict[tuple[str, int], int] = {}

@@ -8,8 +8,8 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
 
 import faust
@@ -34,19 +34,37 @@ def prepare(pipeline: Pipeline, broker_url: str) -> None:
 
 # Young objects allowed before a generation-0 collection (CPython's default is 700). A worker
 # makes and drops many small objects per event (parsed events, states, scores); collecting
-# them every 700 allocations spends a large share of its CPU on the collector.
-GC_YOUNG_THRESHOLD = 10_000
+# them every 700 allocations spends a large share of its CPU on the collector. But each
+# collection stops the event loop: in bench/pipeline.py's latency phase a young collection
+# took 12–18 ms at 10,000 and a middle one 50–85 ms, at 3,000 about 3 and 16 ms, for about
+# 2 % more CPU per scored event (bench/scoring.py).
+GC_YOUNG_THRESHOLD = 3_000
 
 
 def tune_collector() -> None:
     """Before a worker consumes: move what already exists (modules, the app, scoring models,
     reference data, anything the caller holds) out of the cyclic collector's way — it lives
     as long as the worker, and every full collection would traverse it again — and collect
-    young objects less often. The stream's own objects are collected as before."""
+    young objects less often. The stream's own objects are collected as before: faust relies
+    on `gc.collect()` to drop messages that only garbage still refers to before it stops or
+    rebalances, so nothing the stream makes may be frozen."""
     gc.collect()
     gc.freeze()
     young, middle, old = gc.get_threshold()
     gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), middle, old)
+
+
+@contextmanager
+def tuned_collector() -> Iterator[None]:
+    """`tune_collector` for the block; then the collector as it was, nothing frozen (an
+    in-process pipeline stops and the process goes on: tests, benchmarks)."""
+    threshold = gc.get_threshold()
+    tune_collector()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
@@ -143,13 +161,13 @@ async def running_pipeline(
     )
     worker.spinner = None  # no terminal spinner for an embedded worker
     stop_on_failure(pipeline, worker)
-    tune_collector()
-    await worker.start()
-    try:
-        await _until_ready(pipeline.app, ready_timeout)
-        yield pipeline
-    finally:
-        await worker.stop()
+    with tuned_collector():
+        await worker.start()
+        try:
+            await _until_ready(pipeline.app, ready_timeout)
+            yield pipeline
+        finally:
+            await worker.stop()
 
 
 class LagProbe:
