@@ -6,13 +6,24 @@ the embedded Tansu broker held such fetches for about 450 ms (measured with four
 so every hop of the pipeline (observations → scores → benchmarks) added that much latency. This
 transport ("tansu://" URLs, registered as a `faust.transports` entry point) asks for at most
 `FETCH_MAX_WAIT_MS` instead; a production Kafka keeps faust's own transport ("kafka://").
+
+Tansu also answers ListOffsets(latest) with the base offset of a partition's last record batch
+plus one, not with the offset after its last record: five records produced as one batch end
+"at 1". faust recovers a table by reading its changelog up to that offset, so it missed the
+changelog's last batch (the scorer's bulk writes are one batch per partition) and workers
+resumed from stale or missing state. This transport takes the high watermark of a fetch
+instead, which Tansu reports correctly.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from typing import Any
 
+import aiokafka
 from faust.transport.drivers import aiokafka as driver
+from faust.types import TP
 
 FETCH_MAX_WAIT_MS = 20
 SCHEME = "tansu"
@@ -24,6 +35,38 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):
         # aiokafka reads this when the consumer starts and hands it to its fetcher
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
         return consumer
+
+    async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+        consumer = self._ensure_consumer()
+        listed = await consumer.end_offsets(partitions)
+        return await fetched_highwaters(consumer._client._bootstrap_servers, listed)
+
+
+async def fetched_highwaters(bootstrap: Any, listed: Mapping[Any, int]) -> dict[Any, int]:
+    """The offset after each partition's last record: the high watermark of a fetch from its
+    last batch (found from Tansu's ListOffsets answer, see the module doc)."""
+    out = dict(listed)
+    todo = {tp: offset for tp, offset in listed.items() if offset > 0}
+    if not todo:
+        return out
+    reader = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await reader.start()
+    try:
+        reader.assign(list(todo))
+        for tp, offset in todo.items():
+            reader.seek(tp, offset - 1)  # the last batch's base offset
+        deadline = asyncio.get_running_loop().time() + 30
+        while todo:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"no high watermark fetched for {sorted(todo)}")
+            await reader.getmany(*todo, timeout_ms=200)
+            for tp in list(todo):
+                highwater = reader.highwater(tp)
+                if highwater is not None:
+                    out[tp] = max(highwater, todo.pop(tp))
+    finally:
+        await reader.stop()
+    return out
 
 
 class Consumer(driver.Consumer):

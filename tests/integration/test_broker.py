@@ -93,3 +93,35 @@ def test_broker_dies_with_its_owner(how: str) -> None:
     while _alive(tansu) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(tansu)
+
+
+def test_recovery_reads_to_the_last_record_of_a_batch(broker: EmbeddedBroker) -> None:
+    """Tansu ends a partition's ListOffsets at its last batch's base offset + 1; faust's table
+    recovery goes by the fetched high watermark instead (services.runtime.transport)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from kafka import KafkaProducer
+
+    from services.runtime.transport import fetched_highwaters
+
+    ensure_topics(broker.url, [TopicSpec("one-batch", 1), TopicSpec("empty", 1)])
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers(broker.url), linger_ms=50)
+    for i in range(5):  # one record batch
+        producer.send("one-batch", key=b"k%d" % i, value=b"v", partition=0)
+    producer.flush()
+    producer.close()
+
+    async def ends() -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(broker.url))
+        await consumer.start()
+        try:
+            tps = [TopicPartition("one-batch", 0), TopicPartition("empty", 0)]
+            listed = await consumer.end_offsets(tps)
+            return listed, await fetched_highwaters(bootstrap_servers(broker.url), listed)
+        finally:
+            await consumer.stop()
+
+    listed, fetched = asyncio.run(ends())
+    assert fetched == {TopicPartition("one-batch", 0): 5, TopicPartition("empty", 0): 0}
+    assert listed[TopicPartition("one-batch", 0)] <= 5
