@@ -60,10 +60,11 @@ async def fetched_highwaters(bootstrap: Any, listed: Mapping[Any, int]) -> dict[
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"no high watermark fetched for {sorted(todo)}")
             await reader.getmany(*todo, timeout_ms=200)
-            for tp in list(todo):
+            for tp, offset in list(todo.items()):
                 highwater = reader.highwater(tp)
                 if highwater is not None:
-                    out[tp] = max(highwater, todo.pop(tp))
+                    out[tp] = max(highwater, offset)
+                    del todo[tp]
     finally:
         await reader.stop()
     return out

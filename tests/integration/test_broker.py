@@ -3,6 +3,7 @@ port, answering Kafka, stopped on exit — and gone when its owner dies."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -11,11 +12,14 @@ import textwrap
 import time
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
 from services.runtime.broker import BrokerError, EmbeddedBroker, broker_for, tansu_binary
 from services.runtime.settings import bootstrap_servers
 from services.runtime.topics import TopicSpec, ensure_topics
+from services.runtime.transport import fetched_highwaters
 from tests.conftest import missing_peer
 
 pytestmark = pytest.mark.broker
@@ -98,13 +102,6 @@ def test_broker_dies_with_its_owner(how: str) -> None:
 def test_recovery_reads_to_the_last_record_of_a_batch(broker: EmbeddedBroker) -> None:
     """Tansu ends a partition's ListOffsets at its last batch's base offset + 1; faust's table
     recovery goes by the fetched high watermark instead (services.runtime.transport)."""
-    import asyncio
-
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from kafka import KafkaProducer
-
-    from services.runtime.transport import fetched_highwaters
-
     ensure_topics(broker.url, [TopicSpec("one-batch", 1), TopicSpec("empty", 1)])
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers(broker.url), linger_ms=50)
     for i in range(5):  # one record batch
