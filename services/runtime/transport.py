@@ -44,26 +44,31 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):
 
 async def fetched_highwaters(bootstrap: Any, listed: Mapping[Any, int]) -> dict[Any, int]:
     """The offset after each partition's last record: the high watermark of a fetch from its
-    last batch (found from Tansu's ListOffsets answer, see the module doc)."""
+    last batch (found from Tansu's ListOffsets answer, see the module doc). `listed` is keyed
+    by any (topic, partition) pair — faust's, aiokafka's or kafka-python's; so is the result."""
     out = dict(listed)
-    todo = {tp: offset for tp, offset in listed.items() if offset > 0}
+    todo = {
+        aiokafka.TopicPartition(tp.topic, tp.partition): (tp, offset)
+        for tp, offset in listed.items()
+        if offset > 0
+    }
     if not todo:
         return out
     reader = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await reader.start()
     try:
         reader.assign(list(todo))
-        for tp, offset in todo.items():
+        for tp, (_, offset) in todo.items():
             reader.seek(tp, offset - 1)  # the last batch's base offset
         deadline = asyncio.get_running_loop().time() + 30
         while todo:
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"no high watermark fetched for {sorted(todo)}")
             await reader.getmany(*todo, timeout_ms=200)
-            for tp, offset in list(todo.items()):
+            for tp, (key, offset) in list(todo.items()):
                 highwater = reader.highwater(tp)
                 if highwater is not None:
-                    out[tp] = max(highwater, offset)
+                    out[key] = max(highwater, offset)
                     del todo[tp]
     finally:
         await reader.stop()

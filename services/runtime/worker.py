@@ -22,6 +22,7 @@ from services.runtime.db import upgrade
 from services.runtime.metrics import serve_metrics
 from services.runtime.settings import Settings, bootstrap_servers
 from services.runtime.topics import Topics, ensure_topics
+from services.runtime.transport import fetched_highwaters
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +176,8 @@ class LagProbe:
 
     def __init__(self, broker_url: str, group_id: str, topics: Iterable[str]) -> None:
         self.group_id = group_id
-        self.admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap_servers(broker_url), client_id="meetlat-lag"
-        )
+        self.servers = bootstrap_servers(broker_url)
+        self.admin = KafkaAdminClient(bootstrap_servers=self.servers, client_id="meetlat-lag")
         self.partitions = [
             TopicPartition(described["name"], p["partition_index"])
             for described in self.admin.describe_topics(list(topics))
@@ -185,8 +185,15 @@ class LagProbe:
         ]
 
     def lag(self) -> int:
-        """Messages on the topics that the group has not yet committed."""
-        ends = self.admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in self.partitions})
+        """Messages on the topics that the group has not yet committed. Blocking (it runs an
+        event loop of its own: call it from a thread)."""
+        listed = self.admin.list_partition_offsets(
+            {tp: OffsetSpec.LATEST for tp in self.partitions}
+        )
+        # Tansu's ListOffsets ends a partition at its last batch, not its last record
+        ends = asyncio.run(
+            fetched_highwaters(self.servers, {tp: found.offset for tp, found in listed.items()})
+        )
         committed = self.admin.list_group_offsets({self.group_id: self.partitions}).get(
             self.group_id, {}
         )
@@ -194,7 +201,7 @@ class LagProbe:
         for tp in self.partitions:
             done = committed.get(tp)
             offset = done.offset if done is not None and done.offset >= 0 else 0
-            lag += max(0, ends[tp].offset - offset)
+            lag += max(0, ends[tp] - offset)
         return lag
 
     def close(self) -> None:

@@ -13,13 +13,15 @@ import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata
+from kafka import TopicPartition as KafkaTopicPartition
 from kafka.admin import KafkaAdminClient
 
 from services.runtime.broker import BrokerError, EmbeddedBroker, broker_for, tansu_binary
 from services.runtime.settings import bootstrap_servers
 from services.runtime.topics import TopicSpec, ensure_topics
 from services.runtime.transport import fetched_highwaters
+from services.runtime.worker import LagProbe
 from tests.conftest import missing_peer
 
 pytestmark = pytest.mark.broker
@@ -122,3 +124,26 @@ def test_recovery_reads_to_the_last_record_of_a_batch(broker: EmbeddedBroker) ->
     listed, fetched = asyncio.run(ends())
     assert fetched == {TopicPartition("one-batch", 0): 5, TopicPartition("empty", 0): 0}
     assert listed[TopicPartition("one-batch", 0)] <= 5
+
+
+def test_lag_counts_the_records_after_the_last_batchs_first(broker: EmbeddedBroker) -> None:
+    """A group that committed only the first record of a five-record batch is 4 behind, not 0
+    (what Tansu's ListOffsets alone would make of it)."""
+    ensure_topics(broker.url, [TopicSpec("lagging", 1)])
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers(broker.url), linger_ms=50)
+    for i in range(5):  # one record batch
+        producer.send("lagging", key=b"k%d" % i, value=b"v", partition=0)
+    producer.flush()
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(broker.url), group_id="laggard")
+    try:
+        first = KafkaTopicPartition("lagging", 0)
+        consumer.assign([first])
+        consumer.commit({first: OffsetAndMetadata(1, "", -1)})
+    finally:
+        consumer.close()
+    probe = LagProbe(broker.url, "laggard", ["lagging"])
+    try:
+        assert probe.lag() == 4
+    finally:
+        probe.close()
