@@ -145,11 +145,11 @@ def register(pipeline: Pipeline) -> None:
 
         def publish(self, step: Step) -> None:
             """Queue a revision; `flush` sends it (before the batch is acknowledged)."""
-            score = step.score
-            assert score is not None
-            self.revisions.append((score.municipality.encode(), step.revision_json()))
-            self.channels[score.channel] += 1
-            for correction in score.corrections:
+            assert step.score is not None
+            score = step.score.fields
+            self.revisions.append((score["municipality"].encode(), step.revision_json()))
+            self.channels[score["channel"]] += 1
+            for correction in score["corrections"]:
                 self.corrections[correction.kind] += 1
 
         async def flush(self) -> None:

@@ -18,12 +18,13 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
 from schemas.events import EVENT_ADAPTER, CallAssessed, Event, MailAssessed, RescoreRequested
-from schemas.scores import ContactScore, ScoreRevision
+from schemas.scores import ScoreRevision
 from schemas.scoring_model import ScoringModel
 from services.scoring.rules import (
     END_OF_TIME,
     ContactError,
     ContactFacts,
+    ScoreDraft,
     check_belongs,
     effective_model_key,
     score_contact,
@@ -97,15 +98,12 @@ class Step(NamedTuple):
     over)."""
 
     state: ContactState
-    score: ContactScore | None = None  # the new score when a revision is due
+    score: ScoreDraft | None = None  # the new score when a revision is due
     score_json: bytes = b""
 
     @property
     def revision(self) -> ScoreRevision | None:
-        if self.score is None:
-            return None
-        # the score was validated when it was made: no need to validate it twice
-        return ScoreRevision.model_construct(**dict(self.score), revision=self.state.revision)
+        return None if self.score is None else self.score.revision(self.state.revision)
 
     def revision_json(self) -> bytes:
         """`revision.model_dump_json()`, without dumping the score again: a ScoreRevision
@@ -179,11 +177,11 @@ def advance(state: ContactState, lookup: ModelLookup, watermark: datetime) -> St
     model = lookup(effective_model_key(state.facts, state.model_key))
     outcome = score_contact(state.facts, model, watermark)
     deadline = min(outcome.deadlines) if outcome.deadlines else None
-    score = outcome.score
+    score = outcome.draft
     if score is not None:
         # Scores are compared by their JSON's digest (also after a restart, when it is all
         # that is kept): any new fact changes the score anyway, if only its last fact time.
-        score_json = score.model_dump_json().encode()
+        score_json = score.to_json()
         digest = hashlib.sha256(score_json).hexdigest()
         if digest != state.score_digest:
             revised = ContactState(
@@ -206,7 +204,5 @@ def first_revision(
     if state.revision or state.score_digest:
         raise ValueError("first_revision is for a contact without revisions")
     model = lookup(effective_model_key(state.facts, state.model_key))
-    score = score_contact(state.facts, model, watermark).score
-    if score is None:
-        return None
-    return ScoreRevision.model_construct(**dict(score), revision=1)
+    score = score_contact(state.facts, model, watermark).draft
+    return None if score is None else score.revision(1)

@@ -1379,6 +1379,31 @@ def test_revision_wire_form_is_the_revision_dumped() -> None:
     assert ScoreRevision.model_validate_json(step.revision_json()) == step.revision
 
 
+IDENTITY_TEXT = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=20).filter(
+    lambda t: t.strip() == t
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(contact_history(), MARKS, IDENTITY_TEXT, IDENTITY_TEXT)
+def test_a_score_draft_dumps_as_its_model_does(
+    events: list[Event], minutes: int, contact_id: str, case: str
+) -> None:
+    """The scorer dumps a score without building its model: the JSON must be the model's, byte
+    for byte (floats, time zones, knock-outs, corrections, unanswered mail, any text)."""
+    renamed = [e.model_copy(update={"contact_id": contact_id, "case": case}) for e in events]
+    facts = ContactFacts.of(renamed)
+    model = VLOOKUP(effective_model_key(facts, MODEL.key))
+    for watermark in (facts.events[0].occurred_at + timedelta(minutes=minutes), END_OF_TIME):
+        draft = score_contact(facts, model, watermark).draft
+        if draft is None:
+            continue
+        score = draft.score
+        assert draft.to_json() == score.model_dump_json().encode()
+        assert ContactScore.model_validate_json(draft.to_json()) == score
+        assert draft.revision(3) == ScoreRevision(**score.model_dump(), revision=3)
+
+
 def test_reused_criterion_scores_show_each_observation_as_measured() -> None:
     """Criterion scores are reused per (criterion, observation): 0.0 and -0.0 s waited are the
     same value but not the same text, so each keeps its own."""
