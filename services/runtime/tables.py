@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import Any, Generic, TypeVar, cast
+
+import orjson
 
 from services.runtime.sending import BulkSend
 
@@ -66,10 +67,11 @@ class TableCache(Generic[V]):
 
     def write_bulk(self, send: BulkSend, key: str, raw: bytes | None, partition: int) -> None:
         """Store `raw` for the value `put` kept (None: it was dropped) and add it to `send`,
-        for the changelog; the key as faust's json key serialiser writes it."""
+        for the changelog; the key as faust's json key serialiser writes it (with orjson:
+        UTF-8, where `json.dumps` would escape a non-ASCII key)."""
         if raw is not None:
             self.stored[key] = self.sources[key] = raw
-        send.add(self.changelog, partition, json.dumps(key).encode(), raw)
+        send.add(self.changelog, partition, orjson.dumps(key), raw)
 
     def keys_with_prefix(self, prefix: str) -> Iterator[str]:
         return (k for k in list(self.stored) if k.startswith(prefix))

@@ -20,22 +20,23 @@ revision per contact per batch would make a replay of the same events emit diffe
 
 from __future__ import annotations
 
-import json
 from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import orjson
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 
 from schemas.events import (
     CHANNELS,
     EVENT_ADAPTER,
+    MAIL_TYPES,
     OBSERVATION_ADAPTER,
+    PHONE_TYPES,
     Channel,
     Event,
     Heartbeat,
-    channel_of,
 )
 from services.ingest.parsing import describe
 from services.runtime.app import Pipeline
@@ -63,6 +64,7 @@ OPEN_CONTACTS = Gauge(
     "Contacts with a deadline still ahead (unanswered mail, promised callback), per partition.",
     ["partition"],
 )
+CONTACT_KINDS = PHONE_TYPES | MAIL_TYPES | {"contact.rescore_requested"}  # a contact's facts
 BATCH = 2000
 BATCH_SECONDS = 0.04
 """faust's take_events stops filling the next batch while one is processed, then waits this
@@ -71,7 +73,7 @@ small enough to cost about 10 % more CPU per event under load (bench/scoring.py)
 
 
 def _decode_clock(raw: bytes | None) -> PartitionClock:
-    return PartitionClock.from_json(json.loads(raw) if raw else None)
+    return PartitionClock.from_json(orjson.loads(raw) if raw else None)
 
 
 def register(pipeline: Pipeline) -> None:
@@ -164,15 +166,13 @@ def register(pipeline: Pipeline) -> None:
             `fire_due` skips until the contact's events come again."""
             send = BulkSend(await app.maybe_start_producer(), revision_partitions)
             for municipality, value in self.revisions:
-                send.add(
-                    scores_topic,
-                    await send.partition(scores_topic, municipality),
-                    municipality,
-                    value,
-                )
+                partition = revision_partitions.get((scores_topic, municipality))
+                if partition is None:
+                    partition = await send.partition(scores_topic, municipality)
+                send.add(scores_topic, partition, municipality, value)
             for key, partition in self.clocks.items():
                 clock = clocks.values[key]
-                clocks.write_bulk(send, key, json.dumps(clock.to_json()).encode(), partition)
+                clocks.write_bulk(send, key, orjson.dumps(clock.to_json()), partition)
                 OPEN_CONTACTS.labels(str(partition)).set(len(clock.pending))
             for contact_id, partition in self.contacts.items():
                 contacts.write_bulk(
@@ -253,7 +253,7 @@ def register(pipeline: Pipeline) -> None:
             batch.clocks[key] = partition  # persist the watermark a heartbeat vouches for
         else:
             observed = cast(Event, fact)
-            if channel_of(observed) is not None or kind == "contact.rescore_requested":
+            if kind in CONTACT_KINDS:
                 contact_id = observed.contact_id
                 state = contacts.get(contact_id)
                 seconds = clock.watermark if clock.watermark > 0.0 else 0.0

@@ -164,3 +164,19 @@ def test_the_clock_agrees_with_a_naive_model(operations: list[tuple[Any, ...]]) 
         assert clock.next_due == min(pending.values(), default=INF)
         expected = sorted((d, c) for c, d in pending.items() if d <= watermark)
         assert clock.due() == [c for _, c in expected]
+
+
+def test_rescheduling_keeps_the_heap_bounded_and_the_earliest_right() -> None:
+    """Every reschedule leaves a stale heap entry behind; they are dropped as they come to the
+    top, and the heap is rebuilt when they outnumber the live ones."""
+    clock = PartitionClock()
+    clock.schedule("late", 10_000.0)
+    for i in range(1_000):
+        clock.schedule("open", float(i))
+        clock.schedule("open", float(5_000 - i))  # the earliest moves away again
+        assert clock.next_due == min(clock.pending.values())
+    assert len(clock._heap) <= 2 * len(clock.pending) + 64 + 2
+    clock.advance(6_000.0)
+    assert clock.due() == ["open"]
+    clock.schedule("open", None)
+    assert clock.next_due == 10_000.0 and clock.due() == []
