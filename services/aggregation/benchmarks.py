@@ -158,8 +158,7 @@ class LedgerEntry:
 def ledger_entry(revision: ScoreRevision, phases: PhaseLookup) -> LedgerEntry:
     """The breakdown samples of a revision (see `schemas.benchmarks` for the keys); a phase's
     sample is the weighted mean of its applicable criteria."""
-    channel = f"channel={revision.channel}"
-    case = f"{channel}/case={revision.case}"
+    channel, case = _breakdown_keys(revision.channel, revision.case)
     total = revision.total
     samples = {ALL: total, channel: total, case: total}
     if revision.form is not None:
@@ -167,13 +166,18 @@ def ledger_entry(revision: ScoreRevision, phases: PhaseLookup) -> LedgerEntry:
     if revision.content is not None:
         samples[f"{channel}/dimension=content"] = revision.content
     phase_of = phases(revision.model_id, revision.model_version)
+    criterion_keys = _criterion_keys(channel)
     by_phase: dict[str, list[tuple[float, float]]] = {}
     for item in revision.breakdown:
         value = item.value
         if value is None:
             continue
-        samples[f"{channel}/criterion={item.criterion}"] = value
-        for phase in phase_of.get(item.criterion, ()):
+        criterion = item.criterion
+        key = criterion_keys.get(criterion)
+        if key is None:
+            key = criterion_keys[criterion] = f"{channel}/criterion={criterion}"
+        samples[key] = value
+        for phase in phase_of.get(criterion, ()):
             pairs = by_phase.get(phase)
             if pairs is None:
                 by_phase[phase] = [(value, item.weight)]
@@ -196,6 +200,31 @@ def ledger_entry(revision: ScoreRevision, phases: PhaseLookup) -> LedgerEntry:
         potentials=potentials,
         process=process_record(revision),
     )
+
+
+# Breakdown keys, made once: the aggregators and the batch oracle make the same few dozen
+# keys for every revision (formatting them anew was a quarter of `ledger_entry`).
+_CASE_KEYS: dict[tuple[str, str], tuple[str, str]] = {}
+_CRITERION_KEYS: dict[str, dict[str, str]] = {}
+
+
+def _breakdown_keys(channel: str, case: str) -> tuple[str, str]:
+    """The channel's key and the channel's case's key."""
+    found = _CASE_KEYS.get((channel, case))
+    if found is None:
+        if len(_CASE_KEYS) > 10_000:  # cases are a campaign's few dozen; bound it anyway
+            _CASE_KEYS.clear()
+        key = f"channel={channel}"
+        found = _CASE_KEYS[channel, case] = (key, f"{key}/case={case}")
+    return found
+
+
+def _criterion_keys(channel_key: str) -> dict[str, str]:
+    """Criterion id → its key under the channel's (filled as criteria come)."""
+    found = _CRITERION_KEYS.get(channel_key)
+    if found is None:
+        found = _CRITERION_KEYS[channel_key] = {}
+    return found
 
 
 @dataclass(frozen=True, slots=True)
