@@ -25,7 +25,7 @@ class PartitionClock:
 
     watermark: float = float("-inf")  # epoch seconds
     pending: dict[str, float] = field(default_factory=dict)  # contact → next deadline
-    next_due: float = INF
+    next_due: float = field(default=INF, init=False)  # the earliest pending deadline
     _heap: list[tuple[float, str]] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
