@@ -155,21 +155,37 @@ def register(pipeline: Pipeline) -> None:
                 self.corrections[correction.kind] += 1
 
         async def flush(self) -> None:
-            """Send the revisions, dead letters and changed table values straight through the
-            producer, in bulk (faust flushes it before it commits the offsets of the batch).
+            """Send the dead letters, revisions and changed table values straight through
+            the producer, in bulk (faust flushes it before it commits the offsets of the
+            batch).
 
-            Cancelled half-way (a rebalance), only a prefix of them reaches the broker, and the
-            batch is read again onto whatever state did. Hence the order: revisions first
-            (sent again, they are duplicates downstream), then the clocks, then the contacts —
-            a contact written without its clock would be a duplicate when read again and its
-            deadline never scheduled; a clock without its contact only names a contact that
-            `fire_due` skips until the contact's events come again."""
-            send = BulkSend(await app.maybe_start_producer(), revision_partitions)
+            Cancelled half-way (a rebalance, a failed send), only a prefix of them reaches
+            the broker, and the batch is read again onto whatever state did. Hence the order:
+            - dead letters first: an orphan's facts are in the dead-letter topic before any
+              write records the orphan as handled (sent again, they are duplicates there);
+            - revisions (duplicates downstream when sent again);
+            - orphans' tombstones before the clocks that unschedule them: a clock written
+              without the tombstone would never fire the orphan again, leaving its state;
+              a tombstone without its clock leaves a deadline that `fire_due` skips;
+            - the clocks, then the contacts: a contact written without its clock would be a
+              duplicate when read again and its deadline never scheduled; a clock without
+              its contact only names a contact that `fire_due` skips until the contact's
+              events come again."""
+            for message_key, value, headers in self.dead_letters:
+                await deadletter.send(key=message_key, value=value, headers=headers)
+            producer = await app.maybe_start_producer()
+            send = BulkSend(producer, revision_partitions)
             for municipality, value in self.revisions:
                 partition = revision_partitions.get((scores_topic, municipality))
                 if partition is None:
                     partition = await send.partition(scores_topic, municipality)
                 send.add(scores_topic, partition, municipality, value)
+            for contact_id, partition in self.dropped.items():
+                contacts.write_bulk(send, contact_id, None, partition)
+            await send.submit()
+            # (a second send: BulkSend queues a topic's batches together, and the contacts'
+            # changelog has to come both before and after the clocks')
+            send = BulkSend(producer, revision_partitions)
             for key, partition in self.clocks.items():
                 clock = clocks.values[key]
                 clocks.write_bulk(send, key, orjson.dumps(clock.to_json()), partition)
@@ -178,11 +194,7 @@ def register(pipeline: Pipeline) -> None:
                 contacts.write_bulk(
                     send, contact_id, contacts.values[contact_id].to_bytes(), partition
                 )
-            for contact_id, partition in self.dropped.items():
-                contacts.write_bulk(send, contact_id, None, partition)
             await send.submit()
-            for message_key, value, headers in self.dead_letters:
-                await deadletter.send(key=message_key, value=value, headers=headers)
             for kind, count in self.consumed.items():
                 METRICS.consumed(kind, count)
             if self.revisions:

@@ -11,13 +11,14 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from schemas.events import EVENT_ADAPTER
+from schemas.events import EVENT_ADAPTER, OBSERVATION_ADAPTER, Heartbeat, MailReplied
 from schemas.reference import ReferenceData
 from schemas.scores import ScoreRevision
 from services.demo.campaign import CampaignSpec, generate_campaign
@@ -165,3 +166,105 @@ def test_meetlat_worker_exits_with_an_error_when_a_batch_fails(tmp_path: Path) -
         pytest.fail("the worker did not stop after its batch failed")
     assert worker.returncode == 1, worker.stderr[-2000:]
     assert "meetlat worker stopped: a batch failed: ConnectionError" in worker.stderr
+
+
+def records(broker_url: str, topic: str, partitions: int) -> list[Any]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker_url), consumer_timeout_ms=1500
+    )
+    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+    consumer.seek_to_beginning()
+    try:
+        return list(consumer)
+    finally:
+        consumer.close()
+
+
+@pytest.mark.parametrize("batches_sent", [0, 1])  # of the two: a tombstone and a clock
+def test_an_orphan_cut_off_half_way_is_still_dead_lettered_and_dropped(
+    broker: EmbeddedBroker,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    batches_sent: int,
+) -> None:
+    """A reply to a mail that was never sent is dead-lettered once its deadline has passed,
+    and its contact state deleted. When the flush of that batch is cut off after any number
+    of its record batches (a rebalance, a failed send), the next worker still ends with the
+    reply in the dead-letter topic and no state for the contact: until 2026-11-30 a cut
+    between the clock (which unschedules the orphan) and the tombstone left the state, and
+    the dead letters, sent last, were lost."""
+    topics = Topics.for_settings(settings)
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    reply = MailReplied(
+        event_id="orphan-reply",
+        contact_id="orphan-mail",
+        municipality="GM0344",
+        campaign="mg-2026",
+        wave=1,
+        case="standplaatsvergunning",
+        occurred_at=start,
+    )
+    later = Heartbeat(event_id="hb-1", source="test", occurred_at=start + timedelta(days=10))
+    key = reply.contact_id.encode()  # the heartbeat on the orphan's partition
+
+    def publish(observation: Any) -> None:
+        publisher = KafkaPublisher(broker.url)
+        publisher.send(topics.observations, key, OBSERVATION_ADAPTER.dump_json(observation))
+        publisher.close()
+
+    async def run_worker(observation: Any, cut: bool) -> Any:
+        async with running_pipeline(settings, broker.url, services=("scoring",)) as pipeline:
+            if cut:
+                cut_after(batches_sent)
+            publish(observation)
+            if not cut:
+                interval = pipeline.app.conf.broker_commit_interval
+                await asyncio.to_thread(
+                    wait_for_group, broker.url, settings.app_id, [topics.observations], interval, 60
+                )
+                return pipeline.failure
+            deadline = time.monotonic() + 60
+            while pipeline.failure is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            # the worker stops itself (leaving the block waits until it has stopped)
+            while not pipeline.app.consumer.should_stop and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            return pipeline.failure
+
+    real_submit = BulkSend.submit
+    budget: list[int | None] = [None]  # record batches the producer still takes; None: all
+
+    def cut_after(batches: int) -> None:
+        budget[0] = batches
+
+    async def cut_submit(self: BulkSend) -> None:
+        if budget[0] is None:
+            await real_submit(self)
+            return
+        queued = [(topic, batch) for topic, batches in self.queued.items() for batch in batches]
+        self.queued, self.batches = {}, {}
+        for topic, (partition, batch) in queued:
+            if budget[0] == 0:
+                budget[0] = None  # the worker after this one sends everything
+                raise ConnectionError("cut off half-way (injected)")
+            budget[0] -= 1
+            await self.client.send_batch(batch, topic, partition=partition)
+
+    monkeypatch.setattr(BulkSend, "submit", cut_submit)
+
+    # the reply is absorbed and written: the orphan's state and deadline are in the changelogs
+    assert asyncio.run(run_worker(reply, cut=False)) is None
+    # event time passes the deadline: the batch that fires the orphan is cut off
+    failure = asyncio.run(run_worker(later, cut=True))
+    assert isinstance(failure, ConnectionError)
+    # the next worker reads that batch again
+    assert asyncio.run(run_worker(later, cut=False)) is None
+
+    dead = [r for r in records(broker.url, topics.deadletter, settings.partitions) if r.key == key]
+    assert dead, "the orphan's reply never reached the dead-letter topic"
+    assert {EVENT_ADAPTER.validate_json(r.value).event_id for r in dead} == {"orphan-reply"}
+    changelog = f"{settings.app_id}-contacts-changelog"
+    states = [
+        r for r in records(broker.url, changelog, settings.partitions) if r.key == b'"orphan-mail"'
+    ]
+    assert states and states[-1].value is None, "the orphan's state was left in its table"
