@@ -347,12 +347,15 @@ class _ModelTables:
 # a criterion's score, its criterion's id, value, weight and dimension, and its fields
 _Weighed = tuple[CriterionScore, str, float | None, float, str, dict[str, Any]]
 _TABLES: dict[int, _ModelTables] = {}
+_TABLES_HELD = 64  # a worker scores with a few models; in-process pipelines each load theirs
 _CRITERION_MEMO_SIZE = 20_000
 
 
 def _tables(model: ScoringModel) -> _ModelTables:
     tables = _TABLES.get(id(model))
     if tables is None or tables.model is not model:
+        if len(_TABLES) >= _TABLES_HELD:  # each holds its model: drop the models of the past
+            _TABLES.clear()
         tables = _TABLES[id(model)] = _ModelTables.of(model)
     if len(tables.scores) > _CRITERION_MEMO_SIZE:
         tables.scores.clear()

@@ -1411,3 +1411,16 @@ def test_reused_criterion_scores_show_each_observation_as_measured() -> None:
     for waited in (0.0, -0.0, 0.0):
         shown = item(score_of(*answered_call(answers, waited=waited)), "snelheid_opnemen")
         assert shown.observation == f"seconds_waited={waited:g}"
+
+
+def test_the_lookups_made_per_model_do_not_keep_every_model_alive() -> None:
+    """Scoring keeps lookups per model object (holding the model); pipelines started in one
+    process (tests, benchmarks) each load their own models, so the old ones are let go."""
+    from services.scoring import rules
+
+    events = answered_call({"vriendelijkheid_aanname": "vriendelijk", **RIGHT})
+    expected = score_of(*events)
+    for _ in range(3 * rules._TABLES_HELD):
+        copy = MODEL.model_copy(deep=True)
+        assert score_contact(ContactFacts.of(events), copy).score == expected
+        assert len(rules._TABLES) <= rules._TABLES_HELD
