@@ -8,12 +8,14 @@ and `meetlat worker --service scoring`.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import faust
+from faust.exceptions import AlreadyConfiguredWarning
 from sqlalchemy import Engine
 
 from schemas.reference import ReferenceData
@@ -56,6 +58,14 @@ class Pipeline:
         )
         if self.failure is None:
             self.failure = error
+            # Stopping, faust waits until every message it handed to a stream is
+            # acknowledged; a failed agent no longer takes the ones it had buffered, so the
+            # stop could wait forever (seen in test_failed_batch). Nothing needs waiting for:
+            # what was not committed is read again by the next worker. (faust reads the
+            # setting when it stops; it warns that it was already read at start.)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AlreadyConfiguredWarning)
+                self.app.conf.stream_wait_empty = False
             if self.on_failure is not None:
                 self.on_failure(error)
 
