@@ -235,6 +235,11 @@ def register(pipeline: Pipeline) -> None:
             with processing(pipeline, METRICS.service, events), METRICS.timed():
                 touched: dict[str, set[int]] = defaultdict(set)
                 partition_of: dict[str, int] = {}
+                # The batch's table writes wait until its updates are published: written first,
+                # a batch cut off (or failed) before publishing would leave contributions that
+                # the next owner takes for duplicates when it reads the batch again, and the
+                # update would never be published.
+                kept: list[tuple[str, tuple[int, Contribution], bytes, int]] = []
                 for event in events:
                     try:
                         message = PartialUpdated.model_validate_json(event.value or b"")
@@ -248,7 +253,7 @@ def register(pipeline: Pipeline) -> None:
                         continue  # a duplicate or an older contribution
                     key = f"{scope.prefix}|{message.wave}|{message.municipality}"
                     entry = (message.version, contribution)
-                    contributions.write(key, entry, event.value, event.message.partition)
+                    kept.append((key, entry, event.value or b"", event.message.partition))
                     touched[scope.prefix].add(message.wave)
                     partition_of[scope.prefix] = event.message.partition
                 for prefix, changed in touched.items():
@@ -256,6 +261,7 @@ def register(pipeline: Pipeline) -> None:
                     # the costly merge of every member: in a thread (see above)
                     updates = await asyncio.to_thread(scope.updates, changed, reference, rules)
                     for update in updates:
+                        publish(update)
                         version = update.version
                         versions.write(
                             f"{prefix}|{update.wave}",
@@ -263,4 +269,5 @@ def register(pipeline: Pipeline) -> None:
                             str(version).encode(),
                             partition_of[prefix],
                         )
-                        publish(update)
+                for key, entry, raw, partition in kept:
+                    contributions.write(key, entry, raw, partition)

@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from schemas.benchmarks import NATION_ID, BenchmarkUpdated
 from schemas.events import EVENT_ADAPTER, OBSERVATION_ADAPTER, Heartbeat, MailReplied
 from schemas.reference import ReferenceData
 from schemas.scores import ScoreRevision
+from services.aggregation.benchmarks import CombinedScope
 from services.demo.campaign import CampaignSpec, generate_campaign
 from services.ingest.archive import EventArchive
 from services.ingest.publisher import KafkaPublisher
@@ -271,3 +273,72 @@ def test_an_orphan_cut_off_half_way_is_still_dead_lettered_and_dropped(
         r for r in records(broker.url, changelog, settings.partitions) if r.key == b'"orphan-mail"'
     ]
     assert states and states[-1].value is None, "the orphan's state was left in its table"
+
+
+def test_a_combiner_batch_that_fails_before_publishing_is_published_by_the_next_worker(
+    broker: EmbeddedBroker, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scope combiner's first batch fails while it merges (before it publishes). The next
+    worker reads the partials again and publishes the Chamber and national benchmarks: until
+    2026-11-30 the combiner had already written the contributions to its tables, so the next
+    worker took the partials for duplicates and never published those scopes."""
+    reference = ReferenceData.load()
+    spec = CampaignSpec(
+        municipalities=4, calls_per_municipality=3, mails_per_municipality=2, seed=5
+    )
+    events = [e for e in generate_campaign(spec, reference) if e.type != "survey.response"]
+    models, active = load_models(settings)
+    scores, _ = score_all(events, models.by_key, active)
+    topics = Topics.for_settings(settings)
+
+    real_updates = CombinedScope.updates
+    calls = [0]
+
+    def failing_updates(self: CombinedScope, *args: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("merge failed (injected)")
+        return real_updates(self, *args)
+
+    monkeypatch.setattr(CombinedScope, "updates", failing_updates)
+
+    async def first_worker() -> Any:
+        async with running_pipeline(settings, broker.url, services=("aggregation",)) as pipeline:
+            publisher = KafkaPublisher(broker.url)
+            for revision in scores.values():
+                publisher.send(
+                    topics.scores,
+                    revision.municipality.encode(),
+                    revision.model_dump_json().encode(),
+                )
+            publisher.close()
+            deadline = time.monotonic() + 60
+            while pipeline.failure is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            while not pipeline.app.consumer.should_stop and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            return pipeline.failure
+
+    assert isinstance(asyncio.run(first_worker()), RuntimeError)
+
+    async def second_worker() -> None:
+        async with running_pipeline(settings, broker.url, services=("aggregation",)) as pipeline:
+            interval = pipeline.app.conf.broker_commit_interval
+            drained = [topics.scores, topics.partials]  # (no materialiser reads the benchmarks)
+            await asyncio.to_thread(
+                wait_for_group, broker.url, settings.app_id, drained, interval, 120, 2
+            )
+            assert pipeline.failure is None
+
+    asyncio.run(second_worker())
+    published = {
+        (update.scope_kind, update.scope_id): update
+        for update in (
+            BenchmarkUpdated.model_validate_json(r.value)
+            for r in records(broker.url, topics.benchmarks, settings.partitions)
+        )
+    }
+    assert ("nation", NATION_ID) in published, "the national benchmark was never published"
+    assert published["nation", NATION_ID].contacts == len(scores)
+    chambers = {reference.chamber_of[code] for code in {r.municipality for r in scores.values()}}
+    assert {scope_id for kind, scope_id in published if kind == "chamber"} == chambers
