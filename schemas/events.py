@@ -273,6 +273,7 @@ PHONE_TYPES = frozenset(
 MAIL_TYPES = frozenset(
     {"mail.sent", "mail.auto_replied", "mail.replied", "mail.assessed", "mail.reclassified"}
 )
+CONTACT_TYPES = PHONE_TYPES | MAIL_TYPES | {"contact.rescore_requested"}  # a contact's facts
 EVENT_TYPES = (
     PHONE_TYPES | MAIL_TYPES | {"survey.response", "contact.rescore_requested", "heartbeat"}
 )

@@ -30,10 +30,9 @@ from pydantic import ValidationError
 
 from schemas.events import (
     CHANNELS,
+    CONTACT_TYPES,
     EVENT_ADAPTER,
-    MAIL_TYPES,
     OBSERVATION_ADAPTER,
-    PHONE_TYPES,
     Channel,
     Event,
     Heartbeat,
@@ -64,7 +63,6 @@ OPEN_CONTACTS = Gauge(
     "Contacts with a deadline still ahead (unanswered mail, promised callback), per partition.",
     ["partition"],
 )
-CONTACT_KINDS = PHONE_TYPES | MAIL_TYPES | {"contact.rescore_requested"}  # a contact's facts
 BATCH = 2000
 BATCH_SECONDS = 0.04
 """faust's take_events stops filling the next batch while one is processed, then waits this
@@ -265,7 +263,7 @@ def register(pipeline: Pipeline) -> None:
             batch.clocks[key] = partition  # persist the watermark a heartbeat vouches for
         else:
             observed = cast(Event, fact)
-            if kind in CONTACT_KINDS:
+            if kind in CONTACT_TYPES:
                 contact_id = observed.contact_id
                 state = contacts.get(contact_id)
                 seconds = clock.watermark if clock.watermark > 0.0 else 0.0

@@ -18,8 +18,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,7 +29,7 @@ from sqlalchemy.pool import NullPool
 
 from services.runtime.broker import BrokerError, EmbeddedBroker
 from services.runtime.db import make_engine, upgrade
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, bootstrap_servers
 from tests.conftest import missing_peer
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -131,3 +133,16 @@ def engine(database_url: str) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
+
+
+def read_topic(broker_url: str, topic: str, partitions: int) -> list[Any]:
+    """Every record on `topic` (all `partitions`), from the beginning; blocking."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker_url), consumer_timeout_ms=1500
+    )
+    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+    consumer.seek_to_beginning()
+    try:
+        return list(consumer)
+    finally:
+        consumer.close()

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from schemas.benchmarks import NATION_ID, BenchmarkUpdated
 from schemas.events import EVENT_ADAPTER, OBSERVATION_ADAPTER, Heartbeat, MailReplied
@@ -31,29 +30,33 @@ from services.runtime.app import load_models
 from services.runtime.broker import EmbeddedBroker
 from services.runtime.db import make_engine, upgrade
 from services.runtime.sending import BulkSend
-from services.runtime.settings import Settings, bootstrap_servers
+from services.runtime.settings import Settings
 from services.runtime.topics import Topics
 from services.runtime.worker import LagProbe, running_pipeline, wait_for_group
+from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.broker
 
 
 def latest_revisions(broker_url: str, topic: str, partitions: int) -> dict[str, ScoreRevision]:
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers(broker_url), consumer_timeout_ms=1500
-    )
-    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
-    consumer.seek_to_beginning()
     latest: dict[str, ScoreRevision] = {}
-    try:
-        for record in consumer:
-            revision = ScoreRevision.model_validate_json(record.value)
-            held = latest.get(revision.contact_id)
-            if held is None or held.revision < revision.revision:
-                latest[revision.contact_id] = revision
-    finally:
-        consumer.close()
+    for record in read_topic(broker_url, topic, partitions):
+        revision = ScoreRevision.model_validate_json(record.value)
+        held = latest.get(revision.contact_id)
+        if held is None or held.revision < revision.revision:
+            latest[revision.contact_id] = revision
     return latest
+
+
+async def stopped_by_failure(pipeline: Any, timeout: float = 60) -> BaseException | None:
+    """Wait until a batch of the in-process worker has failed and the worker has stopped
+    itself (leaving `running_pipeline`'s block then waits until it has stopped)."""
+    deadline = time.monotonic() + timeout
+    while pipeline.failure is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    while not pipeline.app.consumer.should_stop and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return pipeline.failure
 
 
 def test_a_failed_batch_stops_the_worker_and_is_read_again(
@@ -86,16 +89,11 @@ def test_a_failed_batch_stops_the_worker_and_is_read_again(
                     topics.observations, event.contact_id.encode(), EVENT_ADAPTER.dump_json(event)
                 )
             publisher.close()
-            deadline = time.monotonic() + 60
-            while pipeline.failure is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            failure = await stopped_by_failure(pipeline)
             # it stops without waiting for messages the failed agent had buffered (faust's
             # wait_empty: the stop hung on them now and then)
             assert pipeline.app.conf.stream_wait_empty is False
-            # the worker stops itself (leaving the block waits until it has stopped)
-            while not pipeline.app.consumer.should_stop and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            return pipeline.failure
+            return failure
 
     failure = asyncio.run(first_worker())
     assert isinstance(failure, ConnectionError)
@@ -173,18 +171,6 @@ def test_meetlat_worker_exits_with_an_error_when_a_batch_fails(tmp_path: Path) -
     assert "meetlat worker stopped: a batch failed: ConnectionError" in worker.stderr
 
 
-def records(broker_url: str, topic: str, partitions: int) -> list[Any]:
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers(broker_url), consumer_timeout_ms=1500
-    )
-    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
-    consumer.seek_to_beginning()
-    try:
-        return list(consumer)
-    finally:
-        consumer.close()
-
-
 @pytest.mark.parametrize("batches_sent", [0, 1])  # of the two: a tombstone and a clock
 def test_an_orphan_cut_off_half_way_is_still_dead_lettered_and_dropped(
     broker: EmbeddedBroker,
@@ -228,13 +214,7 @@ def test_an_orphan_cut_off_half_way_is_still_dead_lettered_and_dropped(
                     wait_for_group, broker.url, settings.app_id, [topics.observations], interval, 60
                 )
                 return pipeline.failure
-            deadline = time.monotonic() + 60
-            while pipeline.failure is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            # the worker stops itself (leaving the block waits until it has stopped)
-            while not pipeline.app.consumer.should_stop and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            return pipeline.failure
+            return await stopped_by_failure(pipeline)
 
     real_submit = BulkSend.submit
     budget: list[int | None] = [None]  # record batches the producer still takes; None: all
@@ -265,12 +245,16 @@ def test_an_orphan_cut_off_half_way_is_still_dead_lettered_and_dropped(
     # the next worker reads that batch again
     assert asyncio.run(run_worker(later, cut=False)) is None
 
-    dead = [r for r in records(broker.url, topics.deadletter, settings.partitions) if r.key == key]
+    dead = [
+        r for r in read_topic(broker.url, topics.deadletter, settings.partitions) if r.key == key
+    ]
     assert dead, "the orphan's reply never reached the dead-letter topic"
     assert {EVENT_ADAPTER.validate_json(r.value).event_id for r in dead} == {"orphan-reply"}
     changelog = f"{settings.app_id}-contacts-changelog"
     states = [
-        r for r in records(broker.url, changelog, settings.partitions) if r.key == b'"orphan-mail"'
+        r
+        for r in read_topic(broker.url, changelog, settings.partitions)
+        if r.key == b'"orphan-mail"'
     ]
     assert states and states[-1].value is None, "the orphan's state was left in its table"
 
@@ -312,12 +296,7 @@ def test_a_combiner_batch_that_fails_before_publishing_is_published_by_the_next_
                     revision.model_dump_json().encode(),
                 )
             publisher.close()
-            deadline = time.monotonic() + 60
-            while pipeline.failure is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            while not pipeline.app.consumer.should_stop and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            return pipeline.failure
+            return await stopped_by_failure(pipeline)
 
     assert isinstance(asyncio.run(first_worker()), RuntimeError)
 
@@ -335,7 +314,7 @@ def test_a_combiner_batch_that_fails_before_publishing_is_published_by_the_next_
         (update.scope_kind, update.scope_id): update
         for update in (
             BenchmarkUpdated.model_validate_json(r.value)
-            for r in records(broker.url, topics.benchmarks, settings.partitions)
+            for r in read_topic(broker.url, topics.benchmarks, settings.partitions)
         )
     }
     assert ("nation", NATION_ID) in published, "the national benchmark was never published"

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
-from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import Engine
 
 from schemas.scores import ScoreRevision
@@ -34,9 +33,10 @@ from services.ingest.mail_store import MailStore
 from services.ingest.publisher import KafkaPublisher
 from services.ingest.service import publish_heartbeat
 from services.runtime.broker import EmbeddedBroker
-from services.runtime.settings import Settings, bootstrap_servers
+from services.runtime.settings import Settings
 from services.runtime.worker import running_pipeline, wait_until_drained
 from tests.conftest import missing_peer
+from tests.integration.conftest import read_topic
 from tests.integration.mailfiles import KINDS, RECEIVED, SENT, RecordingPublisher, sent_message
 
 USER, PASSWORD = "mysterie", "geheim-wachtwoord"
@@ -246,15 +246,10 @@ def test_imap_ingest_is_incremental_and_survives_a_uidvalidity_change(
 
 
 def read_scores(broker: EmbeddedBroker, topic: str, partitions: int) -> list[ScoreRevision]:
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers(broker.url), consumer_timeout_ms=1500
-    )
-    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
-    consumer.seek_to_beginning()
-    try:
-        return [ScoreRevision.model_validate_json(m.value) for m in consumer]
-    finally:
-        consumer.close()
+    return [
+        ScoreRevision.model_validate_json(m.value)
+        for m in read_topic(broker.url, topic, partitions)
+    ]
 
 
 @pytest.mark.broker

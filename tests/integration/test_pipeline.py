@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from schemas.benchmarks import BenchmarkUpdated
 from schemas.scores import ScoreRevision
@@ -23,6 +23,7 @@ from services.runtime.broker import EmbeddedBroker
 from services.runtime.deadletter import headers_dict
 from services.runtime.settings import Settings, bootstrap_servers
 from services.runtime.worker import running_pipeline, wait_until_drained
+from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.broker
 
@@ -64,15 +65,7 @@ def call(contact: str, *extra: str, friendliness: str = "vriendelijk") -> list[s
 
 
 def read_all(broker: EmbeddedBroker, topic: str, partitions: int = 2) -> list[object]:
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers(broker.url), consumer_timeout_ms=1500
-    )
-    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
-    consumer.seek_to_beginning()
-    try:
-        return list(consumer)
-    finally:
-        consumer.close()
+    return read_topic(broker.url, topic, partitions)
 
 
 def test_ingest_archives_publishes_and_deadletters_bad_lines(
