@@ -680,7 +680,7 @@ def wave_close(
     from services.ingest.publisher import KafkaPublisher
     from services.ingest.service import publish_heartbeat
     from services.reporting.store import BenchmarkStore
-    from services.runtime.worker import pipeline_topics, wait_for_group
+    from services.runtime.worker import pipeline_groups, wait_for_groups
 
     settings = _settings()
     moment = at or datetime.now(UTC)
@@ -697,7 +697,7 @@ def wave_close(
     publish_heartbeat(edge.archive, publisher, edge.topics, source, moment)
     publisher.close()
     with console.status("waiting until the worker has processed everything"):
-        wait_for_group(edge.broker_url, settings.app_id, pipeline_topics(edge.topics), 0.5, timeout)
+        wait_for_groups(edge.broker_url, pipeline_groups(settings, edge.topics), 0.5, timeout)
     info = store.take_snapshot(f"{campaign} wave {wave} closed", request_id=f"wave-closed:{source}")
     console.print(
         f"{campaign} wave {wave} closed at {moment.isoformat()}: snapshot {info.id} with "

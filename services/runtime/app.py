@@ -99,14 +99,14 @@ class Pipeline:
 
 def faust_settings(settings: Settings, broker_url: str) -> dict[str, Any]:
     conf: dict[str, Any] = {
-        "broker": faust_broker_url(broker_url, settings.embedded),
+        "broker": faust_broker_url(broker_url, settings.tansu),
         "store": "memory://",
         "topic_partitions": settings.partitions,
         "topic_replication_factor": settings.replication_factor,
         "topic_allow_declare": False,  # topics are created explicitly (runtime.topics)
         "topic_disable_leader": True,
         "processing_guarantee": "at_least_once"
-        if settings.embedded
+        if settings.tansu
         else settings.processing_guarantee,
         "web_enabled": False,
         "autodiscover": False,
@@ -124,7 +124,7 @@ def faust_settings(settings: Settings, broker_url: str) -> dict[str, Any]:
         # Kafka's default 1 MB message.max.bytes) turn the burst into a few requests.
         "producer_max_batch_size": 512 * 1024,
     }
-    if settings.embedded:
+    if settings.tansu:
         # Tansu holds a group join for half the session timeout: keep it short locally so a
         # worker is ready in seconds (Kafka's defaults stay in place for production brokers).
         conf.update(

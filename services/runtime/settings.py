@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -56,6 +57,13 @@ class Settings(BaseSettings):
         default="at_least_once",
         description="exactly_once needs a broker with transactions (Kafka); the embedded "
         "broker has none, so it always runs at-least-once with idempotent consumers.",
+    )
+    worker_processes: Literal["one", "per-service"] = Field(
+        default="one",
+        description="`meetlat worker` with several services: all in one process, or one child "
+        "process per service, each its own consumer group '<app id>-<service>' (as deployed "
+        "in production), so a busy stage does not hold up the others and the stages share "
+        "the machine's cores.",
     )
     log_level: str = "warn"
     api_host: str = Field(default="127.0.0.1", description="Address `meetlat serve` listens on.")
@@ -114,6 +122,19 @@ class Settings(BaseSettings):
         return not self.broker_url
 
     @property
+    def tansu(self) -> bool:
+        """True when the broker is Tansu: the embedded one, or one that another Meetlat
+        process started (its URL given as 'tansu://host:port', e.g. to a per-service worker)."""
+        return self.embedded or (self.broker_url or "").startswith("tansu://")
+
+    def consumer_groups(self, services: Sequence[str]) -> list[tuple[str, str]]:
+        """(consumer group, service) of each service of a `meetlat worker` run with these
+        settings: all in the app id's group, or one group per service (`worker_processes`)."""
+        if self.worker_processes == "one" or len(services) < 2:
+            return [(self.app_id, service) for service in services]
+        return [(f"{self.app_id}-{service}", service) for service in services]
+
+    @property
     def broker_url_file(self) -> Path:
         """Where a running embedded worker writes its broker URL for `meetlat ingest`/`replay`."""
         return self.data_dir / "broker.url"
@@ -136,4 +157,8 @@ class Settings(BaseSettings):
 def bootstrap_servers(broker_url: str) -> list[str]:
     """'kafka://a:9092;b:9092' or 'a:9092,b:9092' → ['a:9092', 'b:9092'] for kafka-python."""
     hosts = broker_url.replace(";", ",").split(",")
-    return [h.strip().removeprefix("kafka://").rstrip("/") for h in hosts if h.strip()]
+    return [
+        h.strip().removeprefix("kafka://").removeprefix("tansu://").rstrip("/")
+        for h in hosts
+        if h.strip()
+    ]

@@ -84,8 +84,8 @@ class Transport(driver.Transport):
     Consumer = Consumer
 
 
-def faust_broker_url(broker_url: str, embedded: bool) -> str:
-    """The broker URL faust gets: the embedded broker through this transport."""
-    if not embedded:
+def faust_broker_url(broker_url: str, tansu: bool) -> str:
+    """The broker URL faust gets: a Tansu broker through this transport."""
+    if not tansu:
         return broker_url
     return f"{SCHEME}://{broker_url.split('://', 1)[-1]}"

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
+import os
 import signal
+import subprocess
+import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
 
@@ -22,7 +27,7 @@ from services.runtime.db import upgrade
 from services.runtime.metrics import serve_metrics
 from services.runtime.settings import Settings, bootstrap_servers
 from services.runtime.topics import Topics, ensure_topics
-from services.runtime.transport import fetched_highwaters
+from services.runtime.transport import faust_broker_url, fetched_highwaters
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +75,23 @@ def tuned_collector() -> Iterator[None]:
 
 def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
     """Blocking: start the embedded broker if none is configured, then run a faust worker with
-    the chosen services until Ctrl-C / SIGTERM. The broker is stopped on the way out."""
+    the chosen services until Ctrl-C / SIGTERM (or one worker process per service, see
+    `worker_processes`). The broker is stopped on the way out."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with broker_for(settings.broker_url, settings.data_dir / "tansu.log") as broker_url:
-        pipeline = create_pipeline(settings, broker_url, services)
+        split = len({group for group, _ in settings.consumer_groups(services)}) > 1
+        pipeline = create_pipeline(settings, broker_url, () if split else services)
         prepare(pipeline, broker_url)
         if settings.embedded:
             restore_embedded(pipeline, broker_url)
             settings.broker_url_file.write_text(broker_url, encoding="utf-8")
+        if split:
+            try:
+                supervise(settings, broker_url, services)
+            finally:
+                if settings.embedded:
+                    settings.broker_url_file.unlink(missing_ok=True)
+            return
         serve_metrics(settings.metrics_port)
         log.warning("meetlat worker (%s) on %s", ", ".join(pipeline.services), broker_url)
         worker = faust.Worker(pipeline.app, loglevel=settings.log_level, quiet=True)
@@ -94,6 +108,81 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
         if pipeline.failure is not None:
             # a non-zero exit, for the supervisor (systemd, Kubernetes…) to restart the worker
             raise SystemExit(f"meetlat worker stopped: a batch failed: {pipeline.failure!r}")
+
+
+def supervise(settings: Settings, broker_url: str, services: Sequence[str]) -> None:
+    """Run each service in a worker process of its own (its own consumer group) until one
+    exits or this process gets SIGINT / SIGTERM; then stop them all (SIGTERM each). A worker
+    that exits with an error ends the whole run with an error, for the supervisor above
+    (systemd, Kubernetes…) to restart it."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
+    workers: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for index, (group, service) in enumerate(settings.consumer_groups(services)):
+            environment = {
+                **os.environ,
+                **settings_environment(settings),
+                "MEETLAT_BROKER_URL": faust_broker_url(broker_url, settings.tansu),
+                "MEETLAT_APP_ID": group,
+                "MEETLAT_WORKER_PROCESSES": "one",
+                # one /metrics port each, counted up from the configured one
+                "MEETLAT_METRICS_PORT": str(settings.metrics_port + index)
+                if settings.metrics_port
+                else "0",
+            }
+            command = [sys.executable, "-m", "services.cli", "worker", "--service", service]
+            workers[service] = subprocess.Popen(command, env=environment)
+        log.warning(
+            "meetlat worker: one process per service (%s) on %s",
+            ", ".join(f"{s} pid {w.pid}" for s, w in workers.items()),
+            broker_url,
+        )
+        while not stop.wait(0.2):
+            for service, process in workers.items():
+                code = process.poll()
+                if code:
+                    raise SystemExit(
+                        f"meetlat worker: the {service} worker exited with status {code}"
+                    )
+                if code == 0:
+                    return
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop_all(workers.values())
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _stop_all(processes: Iterable[subprocess.Popen[bytes]], timeout: float = 30.0) -> None:
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in running:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """`MEETLAT_` variables for the settings given explicitly (not through the environment,
+    which a child process inherits anyway), so a worker process started for one service runs
+    with the same settings. Secrets are left out: a pipeline worker needs none."""
+    out = {}
+    for name, value in settings.model_dump(mode="json", exclude_unset=True).items():
+        if value is None or name in SECRET_SETTINGS:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        out[f"MEETLAT_{name.upper()}"] = text
+    return out
+
+
+SECRET_SETTINGS = frozenset({"imap_password"})
 
 
 def _terminate(_error: BaseException) -> None:
@@ -208,16 +297,42 @@ class LagProbe:
         self.admin.close()
 
 
-def pipeline_topics(topics: Topics) -> list[str]:
-    """The topics a drained pipeline has processed and committed completely."""
-    return [
-        topics.intake,
-        topics.observations,
-        topics.scores,
-        topics.surveys,
-        topics.partials,
-        topics.benchmarks,
-    ]
+def pipeline_topics(topics: Topics, services: Sequence[str] = SERVICES) -> list[str]:
+    """The topics a drained pipeline (or these of its services) has processed and committed
+    completely, in pipeline order."""
+    consumed = {
+        "ingest": [topics.intake],
+        "scoring": [topics.observations],
+        "aggregation": [topics.scores, topics.surveys, topics.partials],
+        "reporting": [topics.benchmarks],
+    }
+    return [topic for service in SERVICES if service in services for topic in consumed[service]]
+
+
+def pipeline_groups(
+    settings: Settings, topics: Topics, services: Sequence[str] = SERVICES
+) -> dict[str, list[str]]:
+    """Consumer group → the topics it consumes, of a `meetlat worker` run with `settings`
+    (one group, or one per service: `worker_processes`), in pipeline order."""
+    groups: dict[str, list[str]] = {}
+    for group, service in settings.consumer_groups(services):
+        groups.setdefault(group, []).extend(pipeline_topics(topics, [service]))
+    return groups
+
+
+def wait_for_groups(
+    broker_url: str,
+    groups: Mapping[str, Sequence[str]],
+    interval: float,
+    timeout: float = 600,
+    settle_checks: int = 2,
+) -> None:
+    """Blocking: `wait_for_group` for each group in turn. In pipeline order, a stage is
+    waited for once the stages that feed it have committed everything."""
+    deadline = time.monotonic() + timeout
+    for group, topics in groups.items():
+        remaining = max(1.0, deadline - time.monotonic())
+        wait_for_group(broker_url, group, topics, interval, remaining, settle_checks)
 
 
 async def wait_until_drained(
@@ -233,7 +348,7 @@ async def wait_until_drained(
         wait_for_group,
         broker_url,
         pipeline.app.conf.id,
-        pipeline_topics(pipeline.topics),
+        pipeline_topics(pipeline.topics, pipeline.services),
         pipeline.app.conf.broker_commit_interval,
         timeout,
         settle_checks,

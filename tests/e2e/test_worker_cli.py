@@ -1,5 +1,6 @@
 """`meetlat worker` as an operator runs it: embedded broker, `meetlat ingest` from another
-process, Ctrl-C, and a restart that rebuilds everything from the SQL event archive."""
+process, Ctrl-C, and a restart that rebuilds everything from the SQL event archive; with all
+services in one process, and with one worker process per service."""
 
 from __future__ import annotations
 
@@ -90,13 +91,34 @@ def phone_mean(data: Path) -> float | None:
     )
 
 
-def test_worker_ingest_ctrl_c_and_restart_from_archive(tmp_path: Path) -> None:
+def children(pid: int) -> dict[int, str]:
+    """The processes `pid` started (zombies included), with their command lines."""
+    found = subprocess.run(["pgrep", "-a", "-P", str(pid)], capture_output=True, text=True)
+    return {
+        int(n): command
+        for n, _, command in (line.partition(" ") for line in found.stdout.splitlines())
+    }
+
+
+def stopped(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().split()[2] == "Z"
+
+
+@pytest.mark.parametrize("processes", ["one", "per-service"])
+def test_worker_ingest_ctrl_c_and_restart_from_archive(tmp_path: Path, processes: str) -> None:
     data = tmp_path / "data"
     data.mkdir()
+    # per service, each worker serves /metrics on its own port, counted up in service order
+    # (ingest, scoring, …): the scoring worker's is the next one
     metrics_port = free_port()
+    scoring_metrics = metrics_port if processes == "one" else metrics_port + 1
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEETLAT_")}
     env.update(
-        MEETLAT_DATA_DIR=str(data), MEETLAT_METRICS_PORT=str(metrics_port), MEETLAT_PARTITIONS="2"
+        MEETLAT_DATA_DIR=str(data),
+        MEETLAT_METRICS_PORT=str(metrics_port),
+        MEETLAT_PARTITIONS="2",
+        MEETLAT_WORKER_PROCESSES=processes,
     )
     events = tmp_path / "events.jsonl"
     events.write_text("\n".join(lines()) + "\n", encoding="utf-8")
@@ -130,25 +152,18 @@ def test_worker_ingest_ctrl_c_and_restart_from_archive(tmp_path: Path) -> None:
         snapshots = BenchmarkStore(make_engine(f"sqlite:///{data / 'meetlat.db'}")).snapshots()
         assert [s.label for s in snapshots] == ["mg-test wave 1 closed"]
         assert f"snapshot {snapshots[0].id} " in closed[1].stdout
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
-        assert 'meetlat_events_in_total{service="scoring",type="call.assessed"} 1.0' in metrics
-        broker_pid = int(
-            subprocess.run(
-                ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True
-            ).stdout.split()[0]
-        )
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{scoring_metrics}/metrics").read()
+        assert b'meetlat_events_in_total{service="scoring",type="call.assessed"} 1.0' in metrics
+        started = children(worker.pid)
+        workers = [pid for pid, command in started.items() if "services.cli worker" in command]
+        assert len(workers) == (0 if processes == "one" else 4), started
     finally:
         worker.send_signal(signal.SIGINT)
         worker.wait(timeout=60)
+    assert worker.returncode == 0, (data / "worker.log").read_text()[-3000:]
     assert not (data / "broker.url").exists()
-    wait_for(
-        lambda: (
-            not Path(f"/proc/{broker_pid}").exists()
-            or Path(f"/proc/{broker_pid}/stat").read_text().split()[2] == "Z"
-        ),
-        10,
-        "the broker to stop",
-    )
+    # the broker and every worker process stop with it
+    wait_for(lambda: all(stopped(pid) for pid in started), 10, "the worker's processes to stop")
 
     # The embedded broker kept nothing; a new worker replays the archive (3 events, the
     # heartbeat of the ingest and the one that closed the wave) and rebuilds the figures.
