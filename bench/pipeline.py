@@ -1,6 +1,11 @@
 """Full-pipeline throughput and ingest → SQL latency, in one run on the embedded broker.
 
     python bench/pipeline.py [--municipalities 342] [--rate 200] [--seconds 30]
+                             [--processes per-service|one]
+
+The pipeline runs as `meetlat worker` with one process per service (`--processes
+per-service`, MEETLAT_WORKER_PROCESSES; each its own consumer group, as deployed in
+production), or with every service in one worker inside this process (`--processes one`).
 
 1. Throughput: a generated campaign (calls, mails, KTO responses) is loaded onto a topic and a
    bare faust agent that only counts the events consumes it; then the whole pipeline (ingest
@@ -22,14 +27,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import bare_agent, load_topic
 from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
 from sqlalchemy import select
 
 from schemas.benchmarks import BenchmarkUpdated, scope_key
@@ -54,7 +65,13 @@ from services.runtime.broker import EmbeddedBroker
 from services.runtime.db import make_engine
 from services.runtime.settings import Settings, bootstrap_servers
 from services.runtime.topics import Topics
-from services.runtime.worker import running_pipeline, wait_until_drained
+from services.runtime.transport import faust_broker_url
+from services.runtime.worker import (
+    pipeline_groups,
+    running_pipeline,
+    settings_environment,
+    wait_for_groups,
+)
 
 
 def accepted(events: list[Event]) -> list[Accepted]:
@@ -89,13 +106,13 @@ class ProbeWatcher(threading.Thread):
                 time.sleep(0.002)
 
 
-def probe(municipality: str, k: int, at: datetime) -> CallAssessed:
-    contact = f"probe-{k}"
+def probe(municipality: str, k: int, at: datetime, campaign: str = "bench-probe") -> CallAssessed:
+    contact = f"probe-{k}" if campaign == "bench-probe" else f"{campaign}-{k}"
     return CallAssessed(
         event_id=f"{contact}-1",
         contact_id=contact,
         municipality=municipality,
-        campaign="bench-probe",
+        campaign=campaign,
         wave=1,
         case="standplaatsvergunning",
         occurred_at=at,
@@ -280,6 +297,72 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
+class WorkerProcesses:
+    """`meetlat worker` with one process per service, on the benchmark's broker and settings:
+    its processes' CPU time is read from /proc (Linux)."""
+
+    def __init__(self, settings: Settings, broker_url: str) -> None:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("MEETLAT_")}
+        environment.update(settings_environment(settings))
+        environment.update(
+            MEETLAT_BROKER_URL=faust_broker_url(broker_url, tansu=True),
+            MEETLAT_WORKER_PROCESSES="per-service",
+        )
+        self.log_file = settings.data_dir / "worker.log"
+        self.log = self.log_file.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "worker"],
+            env=environment,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_started(self, timeout: float = 120) -> None:
+        """Until the worker has prepared topics and SQL and started its processes."""
+        deadline = time.monotonic() + timeout
+        while b"one process per service" not in self.log_file.read_bytes():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"meetlat worker did not start: see {self.log_file}")
+            time.sleep(0.1)
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU of the worker processes (running ones; they outlive the run)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        found = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        total = 0.0
+        for pid in [self.process.pid, *map(int, found)]:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+def wait_until_answering(settings: Settings, broker_url: str, municipality: str) -> None:
+    """Until a warm-up contact has passed every stage: each worker process is consuming."""
+    topics = Topics.for_settings(settings)
+    archive = EventArchive(make_engine(settings.sqlalchemy_url))
+    publisher = KafkaPublisher(broker_url)
+    warm_up = probe(municipality, 1, datetime(2020, 1, 1, tzinfo=UTC), "bench-warm-up")
+    ingest(accepted([warm_up]), archive, publisher, topics)
+    publisher.close()
+    engine = make_engine(settings.sqlalchemy_url)
+    query = select(ScopeState.scope_id).where(ScopeState.campaign == "bench-warm-up")
+    deadline = time.monotonic() + 120
+    with engine.connect() as conn:
+        while conn.execute(query).first() is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the worker processes did not process a warm-up contact")
+            time.sleep(0.1)
+            conn.rollback()
+
+
 async def main(args: argparse.Namespace) -> None:
     reference = ReferenceData.load()
     spec = CampaignSpec(
@@ -293,7 +376,15 @@ async def main(args: argparse.Namespace) -> None:
     background = generate_campaign(later, reference)
     # probes are a campaign of their own, so their scope counts nothing but probes
     probe_municipality = min(reference.municipalities)
-    print(f"{len(events):,} events ({args.municipalities} municipalities)", flush=True)
+    print(
+        f"{len(events):,} events ({args.municipalities} municipalities); pipeline: "
+        + (
+            "one worker process per service"
+            if args.processes == "per-service"
+            else "every service in one worker process"
+        ),
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         settings = Settings(
             data_dir=Path(tmp),
@@ -301,11 +392,12 @@ async def main(args: argparse.Namespace) -> None:
             app_id="bench-pipeline",
             partitions=args.partitions,
             metrics_port=0,
+            worker_processes=args.processes,
         )
         load_topic(broker.url, "bare", settings.partitions, events)
         bare = (await bare_agent(settings, broker.url, "bare", len(events))).rate
         print(f"bare faust agent: {bare:,.0f} events/s", flush=True)
-        async with running_pipeline(settings, broker.url) as pipeline:
+        async with pipeline_running(settings, broker.url, probe_municipality) as cpu_seconds:
             context = multiprocessing.get_context("spawn")
             started_at = context.Queue()
             process = context.Process(
@@ -313,36 +405,35 @@ async def main(args: argparse.Namespace) -> None:
             )
             process.start()
             started = await asyncio.to_thread(started_at.get)
-            cpu = time.process_time()
+            cpu = cpu_seconds()
             await asyncio.to_thread(process.join)
-            await wait_until_drained(pipeline, broker.url, settle_checks=1)
+            groups = pipeline_groups(settings, Topics.for_settings(settings))
+            interval = 0.5  # the embedded broker's commit interval
+            await asyncio.to_thread(wait_for_groups, broker.url, groups, interval, 600, 1)
             elapsed = time.monotonic() - started
-            cpu = time.process_time() - cpu
+            cpu = cpu_seconds() - cpu
             full = len(events) / elapsed
             print(
                 f"full pipeline (ingest → score → aggregate → SQL): {len(events):,} events in "
                 f"{elapsed:.1f} s = {full:,.0f} events/s; ratio to the bare agent "
                 f"{full / bare:.2f} (target ≥ 0.75); {1000 * cpu / len(events):.2f} CPU ms per "
-                "event in the pipeline's process",
+                "event in the pipeline's processes",
                 flush=True,
             )
-            prefix, changelogs = f"{settings.topic_prefix}.", f"{settings.app_id}-"
-            traffic = await asyncio.to_thread(
-                broker_traffic, broker.url, [spec.name for spec in pipeline.topic_specs()]
-            )
+            prefix = f"{settings.topic_prefix}."
+            traffic = await asyncio.to_thread(broker_traffic, broker.url, _pipeline_topics(broker))
             shares = sorted(traffic.items(), key=lambda item: -item[1])
             print(
                 f"broker traffic per ingested event: {sum(traffic.values()) / len(events):,.0f} "
                 "bytes written: "
                 + ", ".join(
-                    f"{name.removeprefix(prefix).removeprefix(changelogs)} "
-                    f"{size / len(events):,.0f}"
+                    f"{_short(name, prefix, settings.app_id)} {size / len(events):,.0f}"
                     for name, size in shares
                     if size
                 ),
                 flush=True,
             )
-            cpu, started = time.process_time(), time.perf_counter()
+            cpu, started_wall = cpu_seconds(), time.perf_counter()
             probes = await latency(
                 settings,
                 broker.url,
@@ -351,9 +442,9 @@ async def main(args: argparse.Namespace) -> None:
                 args.rate,
                 args.seconds,
             )
-            busy = (time.process_time() - cpu) / (time.perf_counter() - started)
-            print(f"latency phase: the pipeline's process used {100 * busy:.0f}% of one core")
-            split = stages(broker.url, pipeline.topics, probe_municipality, probes)
+            busy = (cpu_seconds() - cpu) / (time.perf_counter() - started_wall)
+            print(f"latency phase: the pipeline's processes used {100 * busy:.0f}% of one core")
+            split = stages(broker.url, Topics.for_settings(settings), probe_municipality, probes)
         if probes:
             ms = [1000 * (visible - sent) for sent, visible in probes.values()]
             print(
@@ -372,6 +463,38 @@ async def main(args: argparse.Namespace) -> None:
             )
 
 
+@contextlib.asynccontextmanager
+async def pipeline_running(
+    settings: Settings, broker_url: str, municipality: str
+) -> AsyncIterator[Callable[[], float]]:
+    """The pipeline, ready; yields how to read the CPU seconds its processes have used."""
+    if settings.worker_processes == "one":
+        async with running_pipeline(settings, broker_url):
+            yield time.process_time
+        return
+    workers = WorkerProcesses(settings, broker_url)
+    try:
+        await asyncio.to_thread(workers.wait_started)
+        await asyncio.to_thread(wait_until_answering, settings, broker_url, municipality)
+        yield workers.cpu_seconds
+    finally:
+        await asyncio.to_thread(workers.stop)
+
+
+def _pipeline_topics(broker: EmbeddedBroker) -> list[str]:
+    """Every topic of the run but the bare agent's: the pipeline's and its changelogs."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(broker.url))
+    try:
+        return sorted(t for t in admin.list_topics() if t != "bare" and not t.startswith("__"))
+    finally:
+        admin.close()
+
+
+def _short(topic: str, prefix: str, app_id: str) -> str:
+    """A topic's name without the run's prefixes (changelogs keep their service's)."""
+    return topic.removeprefix(prefix).removeprefix(f"{app_id}-")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -383,4 +506,5 @@ if __name__ == "__main__":
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--processes", choices=["per-service", "one"], default="per-service")
     asyncio.run(main(parser.parse_args()))

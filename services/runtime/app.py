@@ -2,7 +2,8 @@
 
 All services can run in one worker (the embedded default), or each group of services in its
 own horizontally scaled workers: give each group its own `MEETLAT_APP_ID` (its consumer group)
-and `meetlat worker --service scoring`.
+and `meetlat worker --service scoring`. `MEETLAT_WORKER_PROCESSES=per-service` has one
+`meetlat worker` start and stop one such process per service on one machine.
 """
 
 from __future__ import annotations
