@@ -1,4 +1,5 @@
-"""Aggregation agents, in two levels (the maths is in `benchmarks`).
+"""Aggregation agents, in two levels (the maths is in `benchmarks`), two services that can run
+in separate processes: `aggregation` (level 1) and `combining` (level 2).
 
 1. `municipality-aggregator` (scores and surveys topics, both keyed by municipality): keeps
    each municipality's ledger of latest revisions and survey responses, publishes the
@@ -19,6 +20,7 @@ import asyncio
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -43,6 +45,7 @@ from services.runtime.metrics import ServiceMetrics
 from services.runtime.tables import TableCache
 
 METRICS = ServiceMetrics("aggregation")
+COMBINING = ServiceMetrics("combining")
 UPDATES = Counter(
     "meetlat_benchmark_updates_total", "Benchmark updates published, by scope kind.", ["scope"]
 )
@@ -86,7 +89,25 @@ def _contribution(raw: bytes | None) -> tuple[int, Contribution] | None:
     return message.version, contribution_of(message)
 
 
+def _publisher(pipeline: Pipeline, metrics: ServiceMetrics) -> Callable[[BenchmarkUpdated], None]:
+    """Publish a benchmark to the compacted benchmarks topic (buffered: faust flushes the
+    producer before it commits the offsets of the batch)."""
+    benchmarks = pipeline.topic(pipeline.topics.benchmarks)
+
+    def publish(update: BenchmarkUpdated) -> None:
+        benchmarks.send_soon(key=update.scope_key.encode(), value=update.model_dump_json().encode())
+        metrics.produced(f"benchmark.{update.scope_kind}")
+        UPDATES.labels(update.scope_kind).inc()
+        if update.as_of is not None:
+            stamp = update.as_of.timestamp()
+            LAG.labels(update.scope_kind).set(max(0.0, time.time() - stamp))
+            EVENT_TIME.labels(update.scope_kind).set(stamp)
+
+    return publish
+
+
 def register(pipeline: Pipeline) -> None:
+    """Level 1: municipality benchmarks and their contributions upward."""
     app = pipeline.app
     topics = pipeline.topics
     reference = pipeline.reference
@@ -102,7 +123,6 @@ def register(pipeline: Pipeline) -> None:
         partitions=settings.partitions,
     )
     partials_topic = pipeline.topic(topics.partials)
-    benchmarks = pipeline.topic(topics.benchmarks)
     deadletter = pipeline.topic(topics.deadletter)
     ledgers = TableCache(
         app.Table(
@@ -115,38 +135,7 @@ def register(pipeline: Pipeline) -> None:
         ),
         _ledger,
     )
-    contributions = TableCache(
-        app.Table(
-            "scope-contributions",
-            key_type=str,
-            value_type=bytes,  # raw in the changelog too, so recovery reads back these bytes
-            default=None,
-            partitions=settings.partitions,
-            help="'kind:id:campaign|wave|municipality' → that municipality's latest contribution.",
-        ),
-        _contribution,
-    )
-    versions = TableCache(
-        app.Table(
-            "scope-versions",
-            key_type=str,
-            value_type=bytes,  # raw in the changelog too, so recovery reads back these bytes
-            default=None,
-            partitions=settings.partitions,
-            help="'kind:id:campaign|wave' → version of its last published benchmark.",
-        ),
-        lambda raw: int(raw or 0),
-    )
-
-    def publish(update: BenchmarkUpdated) -> None:
-        # Buffered: faust flushes the producer before it commits the offsets of the batch.
-        benchmarks.send_soon(key=update.scope_key.encode(), value=update.model_dump_json().encode())
-        METRICS.produced(f"benchmark.{update.scope_kind}")
-        UPDATES.labels(update.scope_kind).inc()
-        if update.as_of is not None:
-            stamp = update.as_of.timestamp()
-            LAG.labels(update.scope_kind).set(max(0.0, time.time() - stamp))
-            EVENT_TIME.labels(update.scope_kind).set(stamp)
+    publish = _publisher(pipeline, METRICS)
 
     @app.agent(inputs, name="municipality-aggregator")
     async def municipality_aggregator(stream: Any) -> None:
@@ -208,6 +197,40 @@ def register(pipeline: Pipeline) -> None:
             out[code] = (updates, json.dumps(ledger.to_json(), separators=(",", ":")).encode())
         return out
 
+
+def register_combiner(pipeline: Pipeline) -> None:
+    """Level 2: Chamber and national benchmarks from the municipalities' contributions."""
+    app = pipeline.app
+    reference = pipeline.reference
+    settings = pipeline.settings
+    rules = rules_for(pipeline.model, pipeline.models.by_key, settings.quadrant_reference)
+    partials_topic = pipeline.topic(pipeline.topics.partials)
+    deadletter = pipeline.topic(pipeline.topics.deadletter)
+    contributions = TableCache(
+        app.Table(
+            "scope-contributions",
+            key_type=str,
+            value_type=bytes,  # raw in the changelog too, so recovery reads back these bytes
+            default=None,
+            partitions=settings.partitions,
+            help="'kind:id:campaign|wave|municipality' → that municipality's latest contribution.",
+        ),
+        _contribution,
+    )
+    versions = TableCache(
+        app.Table(
+            "scope-versions",
+            key_type=str,
+            value_type=bytes,  # raw in the changelog too, so recovery reads back these bytes
+            default=None,
+            partitions=settings.partitions,
+            help="'kind:id:campaign|wave' → version of its last published benchmark.",
+        ),
+        lambda raw: int(raw or 0),
+    )
+
+    publish = _publisher(pipeline, COMBINING)
+
     index: dict[str, CombinedScope] = {}  # scope prefix 'kind:id:campaign' → its state
 
     def combined(message: PartialUpdated) -> CombinedScope:
@@ -232,7 +255,7 @@ def register(pipeline: Pipeline) -> None:
     @app.agent(partials_topic, name="scope-combiner")
     async def scope_combiner(stream: Any) -> None:
         async for events in stream.take_events(COMBINE_BATCH, within=COMBINE_SECONDS):
-            with processing(pipeline, METRICS.service, events), METRICS.timed():
+            with processing(pipeline, COMBINING.service, events), COMBINING.timed():
                 touched: dict[str, set[int]] = defaultdict(set)
                 partition_of: dict[str, int] = {}
                 # The batch's table writes wait until its updates are published: written first,
@@ -244,9 +267,9 @@ def register(pipeline: Pipeline) -> None:
                     try:
                         message = PartialUpdated.model_validate_json(event.value or b"")
                     except ValidationError as exc:
-                        await reject(deadletter, event, describe(exc), "invalid_partial", METRICS)
+                        await reject(deadletter, event, describe(exc), "invalid_partial", COMBINING)
                         continue
-                    METRICS.consumed("partial")
+                    COMBINING.consumed("partial")
                     scope = combined(message)
                     contribution = contribution_of(message)
                     if not scope.receive(message, contribution):
@@ -258,7 +281,8 @@ def register(pipeline: Pipeline) -> None:
                     partition_of[scope.prefix] = event.message.partition
                 for prefix, changed in touched.items():
                     scope = index[prefix]
-                    # the costly merge of every member: in a thread (see above)
+                    # the costly merge of every member: in a thread, so the event loop (the
+                    # consumer, the other agents of a shared worker) keeps turning while it runs
                     updates = await asyncio.to_thread(scope.updates, changed, reference, rules)
                     for update in updates:
                         publish(update)

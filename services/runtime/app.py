@@ -28,7 +28,7 @@ from services.runtime.transport import faust_broker_url
 from services.scoring.catalogue import ModelCatalogue, default_model
 
 log = logging.getLogger(__name__)
-SERVICES = ("ingest", "scoring", "aggregation", "reporting")
+SERVICES = ("ingest", "scoring", "aggregation", "combining", "reporting")
 
 
 @dataclass
@@ -154,6 +154,7 @@ Registrar = Callable[[Pipeline], None]
 
 def _registrars() -> dict[str, Registrar]:
     from services.aggregation.agent import register as aggregation
+    from services.aggregation.agent import register_combiner as combining
     from services.ingest.agent import register as ingest
     from services.reporting.agent import register as reporting
     from services.scoring.agent import register as scoring
@@ -162,6 +163,7 @@ def _registrars() -> dict[str, Registrar]:
         "ingest": ingest,
         "scoring": scoring,
         "aggregation": aggregation,
+        "combining": combining,
         "reporting": reporting,
     }
 

@@ -303,7 +303,8 @@ def pipeline_topics(topics: Topics, services: Sequence[str] = SERVICES) -> list[
     consumed = {
         "ingest": [topics.intake],
         "scoring": [topics.observations],
-        "aggregation": [topics.scores, topics.surveys, topics.partials],
+        "aggregation": [topics.scores, topics.surveys],
+        "combining": [topics.partials],
         "reporting": [topics.benchmarks],
     }
     return [topic for service in SERVICES if service in services for topic in consumed[service]]

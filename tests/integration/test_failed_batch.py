@@ -287,7 +287,9 @@ def test_a_combiner_batch_that_fails_before_publishing_is_published_by_the_next_
     monkeypatch.setattr(CombinedScope, "updates", failing_updates)
 
     async def first_worker() -> Any:
-        async with running_pipeline(settings, broker.url, services=("aggregation",)) as pipeline:
+        async with running_pipeline(
+            settings, broker.url, services=("aggregation", "combining")
+        ) as pipeline:
             publisher = KafkaPublisher(broker.url)
             for revision in scores.values():
                 publisher.send(
@@ -301,7 +303,9 @@ def test_a_combiner_batch_that_fails_before_publishing_is_published_by_the_next_
     assert isinstance(asyncio.run(first_worker()), RuntimeError)
 
     async def second_worker() -> None:
-        async with running_pipeline(settings, broker.url, services=("aggregation",)) as pipeline:
+        async with running_pipeline(
+            settings, broker.url, services=("aggregation", "combining")
+        ) as pipeline:
             interval = pipeline.app.conf.broker_commit_interval
             drained = [topics.scores, topics.partials]  # (no materialiser reads the benchmarks)
             await asyncio.to_thread(

@@ -24,7 +24,8 @@ def test_per_service_processes_are_a_group_each_in_pipeline_order() -> None:
     assert pipeline_groups(settings, topics) == {
         "mg-ingest": ["t.intake"],
         "mg-scoring": ["t.observations"],
-        "mg-aggregation": ["t.scores", "t.surveys", "t.partials"],
+        "mg-aggregation": ["t.scores", "t.surveys"],
+        "mg-combining": ["t.partials"],
         "mg-reporting": ["t.benchmarks"],
     }
     # a single service needs no processes of its own: it is the app id's group
