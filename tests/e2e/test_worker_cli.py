@@ -158,6 +158,14 @@ def test_worker_ingest_ctrl_c_and_restart_from_archive(tmp_path: Path, processes
         started = children(worker.pid)
         workers = [pid for pid, command in started.items() if "services.cli worker" in command]
         assert len(workers) == (0 if processes == "one" else len(SERVICES)), started
+        # the Chamber/nation merges yield the CPU to the stages on an event's own path
+        niceness = {
+            command.rsplit(" ", 1)[-1]: os.getpriority(os.PRIO_PROCESS, pid)
+            for pid, command in started.items()
+            if pid in workers
+        }
+        if processes == "per-service":
+            assert niceness == {s: 10 if s == "combining" else 0 for s in SERVICES}, niceness
     finally:
         worker.send_signal(signal.SIGINT)
         worker.wait(timeout=60)
