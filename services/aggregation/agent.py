@@ -124,15 +124,11 @@ def register(pipeline: Pipeline) -> None:
     )
     partials_topic = pipeline.topic(topics.partials)
     deadletter = pipeline.topic(topics.deadletter)
-    ledgers = TableCache(
-        app.Table(
-            "municipality-ledgers",
-            key_type=str,
-            value_type=bytes,  # raw in the changelog too, so recovery reads back these bytes
-            default=None,
-            partitions=settings.partitions,
-            help="Municipality → latest revision entry per contact, survey responses, versions.",
-        ),
+    ledgers = TableCache.of_bytes(
+        app,
+        "municipality-ledgers",
+        settings.partitions,
+        "Municipality → latest revision entry per contact, survey responses, versions.",
         _ledger,
     )
     publish = _publisher(pipeline, METRICS)
@@ -206,26 +202,18 @@ def register_combiner(pipeline: Pipeline) -> None:
     rules = rules_for(pipeline.model, pipeline.models.by_key, settings.quadrant_reference)
     partials_topic = pipeline.topic(pipeline.topics.partials)
     deadletter = pipeline.topic(pipeline.topics.deadletter)
-    contributions = TableCache(
-        app.Table(
-            "scope-contributions",
-            key_type=str,
-            value_type=bytes,  # raw in the changelog too, so recovery reads back these bytes
-            default=None,
-            partitions=settings.partitions,
-            help="'kind:id:campaign|wave|municipality' → that municipality's latest contribution.",
-        ),
+    contributions = TableCache.of_bytes(
+        app,
+        "scope-contributions",
+        settings.partitions,
+        "'kind:id:campaign|wave|municipality' → that municipality's latest contribution.",
         _contribution,
     )
-    versions = TableCache(
-        app.Table(
-            "scope-versions",
-            key_type=str,
-            value_type=bytes,  # raw in the changelog too, so recovery reads back these bytes
-            default=None,
-            partitions=settings.partitions,
-            help="'kind:id:campaign|wave' → version of its last published benchmark.",
-        ),
+    versions = TableCache.of_bytes(
+        app,
+        "scope-versions",
+        settings.partitions,
+        "'kind:id:campaign|wave' → version of its last published benchmark.",
         lambda raw: int(raw or 0),
     )
 

@@ -25,6 +25,17 @@ class TableCache(Generic[V]):
     long as the table, and recovery updates that dict).
     """
 
+    @classmethod
+    def of_bytes(
+        cls, app: Any, name: str, partitions: int, help: str, decode: Callable[[bytes | None], V]
+    ) -> TableCache[V]:
+        """A new table of `app` keyed by str whose values are raw bytes (in the changelog too,
+        so recovery reads back exactly the bytes written), decoded by `decode`."""
+        table = app.Table(
+            name, key_type=str, value_type=bytes, default=None, partitions=partitions, help=help
+        )
+        return cls(table, decode)
+
     def __init__(self, table: Any, decode: Callable[[bytes | None], V]) -> None:
         self.table = table
         self.decode = decode

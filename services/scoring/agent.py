@@ -82,26 +82,18 @@ def register(pipeline: Pipeline) -> None:
     active = pipeline.model
     lateness = timedelta(seconds=pipeline.settings.watermark_lateness_seconds)
     partitions = pipeline.settings.partitions
-    contacts = TableCache(
-        app.Table(
-            "contacts",
-            key_type=str,
-            value_type=bytes,
-            default=None,
-            partitions=partitions,
-            help="Per-contact facts, pinned model, revision, score digest and next deadline.",
-        ),
+    contacts = TableCache.of_bytes(
+        app,
+        "contacts",
+        partitions,
+        "Per-contact facts, pinned model, revision, score digest and next deadline.",
         ContactState.from_bytes,
     )
-    clocks = TableCache(
-        app.Table(
-            "partition-clocks",
-            key_type=str,
-            value_type=bytes,
-            default=None,
-            partitions=partitions,
-            help="Per-partition watermark and pending deadlines (key 'p<partition>').",
-        ),
+    clocks = TableCache.of_bytes(
+        app,
+        "partition-clocks",
+        partitions,
+        "Per-partition watermark and pending deadlines (key 'p<partition>').",
         _decode_clock,
     )
 
