@@ -17,7 +17,7 @@ from services.ingest.publisher import KafkaPublisher
 from services.runtime.app import faust_settings
 from services.runtime.settings import Settings
 from services.runtime.topics import TopicSpec, ensure_topics
-from services.runtime.worker import tune_collector
+from services.runtime.worker import faust_worker, tune_collector
 
 
 def load_topic(broker_url: str, topic: str, partitions: int, events: Iterable[Event]) -> None:
@@ -86,10 +86,7 @@ async def bare_agent(settings: Settings, broker_url: str, topic: str, total: int
         async for _ in stream.events():
             seen[0] += 1
 
-    worker = faust.Worker(
-        app, loglevel="warn", quiet=True, daemon=False, loop=asyncio.get_running_loop()
-    )
-    worker.spinner = None
+    worker = faust_worker(app, settings, daemon=False, loop=asyncio.get_running_loop())
     tune_collector()  # as running_pipeline does for the real agents
     await worker.start()
     try:
