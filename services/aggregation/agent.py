@@ -17,12 +17,12 @@ A wave's figures carry the previous wave's, so a change to wave w also republish
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 
@@ -79,7 +79,7 @@ revision."""
 
 
 def _ledger(raw: bytes | None) -> Ledger:
-    return Ledger.from_json(json.loads(raw) if raw else None)
+    return Ledger.from_json(orjson.loads(raw) if raw else None)
 
 
 def _contribution(raw: bytes | None) -> tuple[int, Contribution] | None:
@@ -190,7 +190,9 @@ def register(pipeline: Pipeline) -> None:
         out = {}
         for code, (ledger, waves) in changed.items():
             updates = municipality_updates(code, ledger, waves, reference, rules)
-            out[code] = (updates, json.dumps(ledger.to_json(), separators=(",", ":")).encode())
+            # (orjson: the whole ledger is written after every batch that changed it, and the
+            # standard library's encoder took a tenth of the aggregator's time for it)
+            out[code] = (updates, orjson.dumps(ledger.to_json()))
         return out
 
 

@@ -252,7 +252,8 @@ class Ledger:
     versions: dict[str, int] = field(default_factory=dict)  # "campaign:wave" → version
     _contributions: dict[tuple[str, int], Contribution] = field(
         default_factory=dict, compare=False, repr=False
-    )  # computed per wave, forgotten when the ledger changes
+    )  # computed per wave, forgotten when that wave changes (an unchanged wave keeps its
+    # contribution, and so its summaries: they are the next wave's "previous" figures)
     _figures: dict[tuple[str, int], FiguresMemo] = field(
         default_factory=dict, compare=False, repr=False
     )  # per wave: most breakdowns keep their samples when one contact changes
@@ -263,7 +264,9 @@ class Ledger:
         if current is not None and current.revision >= revision.revision:
             return False
         self.contacts[revision.contact_id] = ledger_entry(revision, phases)
-        self._contributions.clear()
+        self._forget(revision.campaign, revision.wave)
+        if current is not None:
+            self._forget(current.campaign, current.wave)
         return True
 
     def apply_survey(self, response: SurveyResponse) -> bool:
@@ -278,8 +281,13 @@ class Ledger:
         if held is not None and held.to_json() <= entry.to_json():
             return False
         self.surveys[response.event_id] = entry
-        self._contributions.clear()
+        self._forget(response.campaign, response.wave)
+        if held is not None:
+            self._forget(held.campaign, held.wave)
         return True
+
+    def _forget(self, campaign: str, wave: int) -> None:
+        self._contributions.pop((campaign, wave), None)
 
     def waves(self) -> set[tuple[str, int]]:
         found = {(e.campaign, e.wave) for e in self.contacts.values()}

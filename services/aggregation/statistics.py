@@ -2,18 +2,18 @@
 
 No faust, Kafka or SQL here. Every function is deterministic and independent of the order of
 its input: sums use `math.fsum` (exactly rounded, so the same multiset of values always gives
-the same bits) and medians use `statistics.median` (which sorts); scipy is handed figures of
-the samples, never the samples. Distributions and tests come from scipy, never hand-rolled.
+the same bits) and medians are taken of the sorted values (as `statistics.median` does);
+scipy is handed figures of the samples, never the samples. Distributions and tests come from
+scipy, never hand-rolled.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from scipy import special as _special
 
@@ -57,9 +57,9 @@ def _t_quantile(df: float) -> float:
     return float(_special.stdtrit(df, (1 + CONFIDENCE) / 2))
 
 
-@dataclass(frozen=True)
-class Summary:
-    """Descriptive figures of one sample of scores.
+class Summary(NamedTuple):
+    """Descriptive figures of one sample of scores (a tuple: one is made per breakdown and
+    wave for every update, and a frozen dataclass costs several times as much to make).
 
     `sd` is the sample standard deviation (ddof = 1). `ci_low`/`ci_high` bound the 95%
     confidence interval of the mean, mean ± t(0.975; n − 1) · sd / √n with Student's t on
@@ -87,7 +87,7 @@ def summarise(values: Sequence[float]) -> Summary:
     The result does not depend on the order of `values` (bit for bit). Raises ValueError on a
     NaN or infinite value.
     """
-    xs = _finite(values, "summarise")
+    xs = sorted(_finite(values, "summarise"))  # (a scope's samples come sorted: cheap)
     n = len(xs)
     if n == 0:
         return EMPTY_SUMMARY
@@ -105,10 +105,18 @@ def summarise(values: Sequence[float]) -> Summary:
         sd=sd,
         ci_low=ci_low,
         ci_high=ci_high,
-        min=min(xs),
-        max=max(xs),
-        median=float(statistics.median(xs)),
+        min=xs[0],
+        max=xs[-1],
+        median=_median_of_sorted(xs),
     )
+
+
+def _median_of_sorted(xs: Sequence[float]) -> float:
+    """`statistics.median` of values already sorted (the same arithmetic, without sorting)."""
+    middle = len(xs) // 2
+    if len(xs) % 2:
+        return xs[middle]
+    return (xs[middle - 1] + xs[middle]) / 2
 
 
 # ---------------------------------------------------------------- colour band
@@ -183,9 +191,9 @@ def ranks(scores: Mapping[str, float]) -> dict[str, Rank]:
 # ---------------------------------------------------------------- waves
 
 
-@dataclass(frozen=True)
-class WaveChange:
-    """The change of a figure from the previous wave to the current one.
+class WaveChange(NamedTuple):
+    """The change of a figure from the previous wave to the current one (a tuple, like
+    `Summary`).
 
     `change` = current_mean − previous_mean (None when either wave is empty); `significant` is
     True only when Welch's test rejects equal means at level α; `test` names the test.
@@ -199,6 +207,7 @@ class WaveChange:
     test: str
 
 
+@lru_cache(maxsize=16)
 def welch_label(alpha: float = 0.05) -> str:
     return f"Welch's t-test (two-sided, α = {alpha:g})"
 
@@ -238,32 +247,33 @@ def compare_summaries(previous: Summary, current: Summary, alpha: float = 0.05) 
     _check_alpha(alpha)
     prev_mean, cur_mean = previous.mean, current.mean
     change = cur_mean - prev_mean if prev_mean is not None and cur_mean is not None else None
-    label = welch_label(alpha)
+    p_value = _welch_p_value(previous, current)
+    return WaveChange(
+        previous_mean=prev_mean,
+        current_mean=cur_mean,
+        change=change,
+        p_value=p_value,
+        significant=p_value is not None and p_value < alpha,
+        test=welch_label(alpha),
+    )
 
-    def result(p_value: float | None) -> WaveChange:
-        return WaveChange(
-            previous_mean=prev_mean,
-            current_mean=cur_mean,
-            change=change,
-            p_value=p_value,
-            significant=p_value is not None and p_value < alpha,
-            test=label,
-        )
 
+def _welch_p_value(previous: Summary, current: Summary) -> float | None:
+    """The p-value of `compare_summaries` (None: no test)."""
     if previous.n < 2 or current.n < 2:
-        return result(None)
+        return None
     if previous.min == previous.max and current.min == current.max:  # neither has any spread
-        return result(None if previous.min == current.min else 0.0)
+        return None if previous.min == current.min else 0.0
     v1 = (previous.sd or 0.0) ** 2 / previous.n
     v2 = (current.sd or 0.0) ** 2 / current.n
     if v1 + v2 == 0.0:  # spreads too small to represent (underflow): as without spread
-        return result(None if prev_mean == cur_mean else 0.0)
-    t = ((cur_mean or 0.0) - (prev_mean or 0.0)) / math.sqrt(v1 + v2)
+        return None if previous.mean == current.mean else 0.0
+    t = ((current.mean or 0.0) - (previous.mean or 0.0)) / math.sqrt(v1 + v2)
     spread = v1**2 / (previous.n - 1) + v2**2 / (current.n - 1)
     # Welch–Satterthwaite; when the squares underflow, the pooled degrees of freedom
     df = (v1 + v2) ** 2 / spread if spread > 0.0 else float(previous.n + current.n - 2)
     p = float(2.0 * _special.stdtr(df, -abs(t)))
-    return result(p if math.isfinite(p) else None)
+    return p if math.isfinite(p) else None
 
 
 # ---------------------------------------------------------------- benchmark matrix
