@@ -30,16 +30,19 @@ def register(pipeline: Pipeline) -> None:
         async for events in stream.take_events(1000, within=0.01):
             with processing(pipeline, METRICS.service, events), METRICS.timed():
                 updates: list[BenchmarkUpdated] = []
+                documents: list[bytes] = []  # each update's JSON, stored as it came
                 positions: dict[tuple[str, int], int] = {}
                 for event in events:
                     message = event.message
                     where = (message.topic, message.partition)
                     positions[where] = max(positions.get(where, -1), message.offset)
+                    document = event.value or b""
                     try:
-                        updates.append(BenchmarkUpdated.model_validate_json(event.value or b""))
+                        updates.append(BenchmarkUpdated.model_validate_json(document))
                     except ValidationError as exc:
                         await reject(deadletter, event, describe(exc), "invalid_benchmark", METRICS)
                         continue
+                    documents.append(document)
                     METRICS.consumed(f"benchmark.{updates[-1].scope_kind}")
                 # SQL is blocking: keep the event loop (and the consumer heartbeat) free.
-                await asyncio.to_thread(store.apply, updates, positions)
+                await asyncio.to_thread(store.apply, updates, positions, documents)

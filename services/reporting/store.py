@@ -45,7 +45,14 @@ from services.reporting.figures import (
     sorted_rows,
 )
 from services.reporting.metrics import SNAPSHOT_SECONDS
-from services.runtime.db import Base, UTCDateTime, upsert_insert, utcnow, write_transaction
+from services.runtime.db import (
+    Base,
+    JsonText,
+    UTCDateTime,
+    upsert_insert,
+    utcnow,
+    write_transaction,
+)
 
 __all__ = [
     "BenchmarkStore",
@@ -152,19 +159,24 @@ class BenchmarkStore:
         self,
         updates: Sequence[BenchmarkUpdated],
         positions: Mapping[tuple[str, int], int],
+        documents: Sequence[bytes] | None = None,
     ) -> int:
         """Fold a batch of updates and the offsets consumed into SQL, in one transaction.
 
         A scope's figures are replaced only by a higher version than the stored one (within
         the batch too: the highest version of a scope wins). Offsets only move forward.
-        Returns the number of scopes whose figures changed.
+        `documents`: each update's JSON as it was validated from, stored as it is (dumping a
+        benchmark again cost about a third of what validating it did). Returns the number of
+        scopes whose figures changed.
         """
-        newest: dict[tuple[str, str, str, int], BenchmarkUpdated] = {}
-        for update in updates:
+        if documents is not None and len(documents) != len(updates):
+            raise ValueError(f"{len(documents)} documents for {len(updates)} updates")
+        newest: dict[tuple[str, str, str, int], tuple[BenchmarkUpdated, bytes | None]] = {}
+        for index, update in enumerate(updates):
             key = (update.scope_kind, update.scope_id, update.campaign, update.wave)
             held = newest.get(key)
-            if held is None or update.version > held.version:
-                newest[key] = update
+            if held is None or update.version > held[0].version:
+                newest[key] = (update, None if documents is None else documents[index])
 
         dialect = self.engine.dialect.name
         now = utcnow()
@@ -203,9 +215,11 @@ class BenchmarkStore:
                         "name": u.name,
                         "version": u.version,
                         "updated_at": now,
-                        "document": u.model_dump(mode="json"),
+                        "document": u.model_dump(mode="json")
+                        if raw is None
+                        else JsonText(raw.decode()),
                     }
-                    for _, u in sorted(newest.items())  # one lock order for every writer
+                    for _, (u, raw) in sorted(newest.items())  # one lock order for every writer
                 ]
                 changed = {(k, i, c, w) for k, i, c, w in conn.execute(stmt, params)}
             if positions:

@@ -122,7 +122,13 @@ def _enable_wal(cursor: Any) -> None:
             pause = min(pause * 2, 0.5)
 
 
+class JsonText(str):
+    """A JSON column value already serialised (and validated by its model), stored as it is."""
+
+
 def _json_text(value: Any) -> str:
+    if isinstance(value, JsonText):
+        return value
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 

@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, Text, cast, inspect, select, text
 
 import services.ingest.archive
 import services.ingest.mail_store
@@ -20,7 +20,7 @@ from schemas.benchmarks import BenchmarkUpdated, Figures
 from services.aggregation.process import figures_of_records
 from services.aggregation.statistics import band
 from services.reporting.figures import FigureRow, content_sha256, figure_rows
-from services.reporting.store import BenchmarkStore
+from services.reporting.store import BenchmarkStore, ScopeState
 from services.runtime.db import Base, alembic_config, make_engine, upgrade
 
 TOPIC = "meetlat.benchmarks"
@@ -209,6 +209,22 @@ def test_newer_version_wins_older_is_ignored(engine: Engine) -> None:
     assert {r.breakdown for r in store.latest()} == {"all", "scope", "process"}
     assert store.apply([bench("GM0344", 3, 1.0)], {}) == 0  # equal version: not newer
     assert store.latest() == expected(newer)
+
+
+def test_documents_as_received_are_stored_as_they_are(engine: Engine) -> None:
+    """The materialiser hands over each update's JSON as it came off the topic; SQL keeps that
+    text (not a new dump of the model), and the highest version still wins."""
+    store = BenchmarkStore(engine)
+    older, newer = bench("GM0344", 1, 9.0), bench("GM0344", 2, 6.0)
+    received = [u.model_dump_json(indent=1).encode() for u in (newer, older)]
+    assert store.apply([newer, older], {}, received) == 1
+    assert store.latest_benchmarks() == [newer]
+    assert store.latest() == expected(newer)
+    with engine.connect() as conn:
+        text = conn.execute(select(cast(ScopeState.document, Text))).scalar_one()
+    assert text == received[0].decode()
+    with pytest.raises(ValueError, match="1 documents for 2 updates"):
+        store.apply([newer, older], {}, received[:1])
 
 
 def test_applying_the_same_batch_twice_changes_nothing(engine: Engine) -> None:
