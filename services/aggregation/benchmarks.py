@@ -696,6 +696,9 @@ class CombinedScope:
     campaign: str
     waves: dict[int, dict[str, tuple[int, Contribution]]] = field(default_factory=dict)
     versions: dict[int, int] = field(default_factory=dict)
+    # each wave's members merged, until one of them changes: an unchanged wave is merged (and
+    # summarised, as the next wave's "previous") once, not at every update of the next wave
+    _merged: dict[int, Contribution] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def prefix(self) -> str:
@@ -717,6 +720,7 @@ class CombinedScope:
         if not self._newer(municipality, wave, version):
             return False
         self.waves.setdefault(wave, {})[municipality] = (version, contribution)
+        self._merged.pop(wave, None)
         return True
 
     def _newer(self, municipality: str, wave: int, version: int) -> bool:
@@ -728,7 +732,7 @@ class CombinedScope:
     ) -> list[BenchmarkUpdated]:
         """The new benchmark of every changed wave and of the later waves (bumping versions)."""
         present = {(self.campaign, w) for w, members in self.waves.items() if members}
-        merged: dict[int, Contribution] = {}  # a wave's is also the next wave's previous
+        merged = self._merged  # a wave's is also the next wave's previous
 
         def merged_wave(wave: int) -> Contribution:
             found = merged.get(wave)
