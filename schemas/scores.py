@@ -12,7 +12,7 @@ from schemas.events import CbsCode, Channel
 class CriterionScore(BaseModel):
     """One criterion's contribution to a contact score."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     criterion: str
     dimension: str
@@ -24,7 +24,7 @@ class CriterionScore(BaseModel):
 class Correction(BaseModel):
     """A correction applied to the total, e.g. when the entrepreneur had to call back himself."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     kind: str
     points: float = Field(description="Points subtracted from the total (before clamping at 0).")
@@ -32,9 +32,12 @@ class Correction(BaseModel):
 
 
 class ContactScore(BaseModel):
-    """The score of one contact given the facts known so far (pure result, no revision yet)."""
+    """The score of one contact given the facts known so far (pure result, no revision yet).
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Every number is finite: JSON parsing would otherwise accept NaN and Infinity, and one such
+    revision would fail every aggregation batch it is in instead of being dead-lettered."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     contact_id: str
     municipality: CbsCode

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from schemas.benchmarks import NATION_ID, BenchmarkUpdated, Figures, PartialUpdated
 from schemas.events import (
@@ -102,6 +103,19 @@ def test_same_or_older_revision_is_ignored() -> None:
     for number, total in ((3, 9.0), (2, 1.0), (1, 2.0)):
         assert ledger.apply_revision(rev("c1", number, total), NO_PHASES.phases) is False
     assert ledger.contacts["c1"].samples[ALL] == 6.0
+
+
+@pytest.mark.parametrize("figure", ["NaN", "Infinity", "-Infinity"])
+def test_a_revision_with_a_figure_that_is_not_finite_is_invalid(figure: str) -> None:
+    """The aggregator dead-letters an invalid revision; a NaN total that passed would make
+    `summarise` fail every batch it is in."""
+    valid = rev("c1", 1, 6.5).model_dump_json()
+    assert ScoreRevision.model_validate_json(valid).total == 6.5
+    for name in ("total", "potential"):
+        field = f'"{name}":6.5'
+        assert field in valid
+        with pytest.raises(ValidationError, match="finite"):
+            ScoreRevision.model_validate_json(valid.replace(field, f'"{name}":{figure}'))
 
 
 def test_ledger_json_round_trip() -> None:
