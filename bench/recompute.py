@@ -1,12 +1,13 @@
 """Throughput of the batch oracle (`meetlat recompute`) over a generated national history.
 
-    python bench/recompute.py [--events 1000000]
+    python bench/recompute.py [--events 1000000] [--workers N]
 
 Generates waves of national campaigns (all 342 municipalities) until the history holds at least
 `--events` events, then times `services.recompute.recompute` over all of it (on every core, as
-`meetlat recompute` runs it) and prints events/s (issue 4's target: ≥ 100,000 events/s), the CPU
-seconds of all its processes (steadier than wall time on a shared machine) and the peak memory
-of the run (the generated history included) and of its largest worker process.
+`meetlat recompute` runs it, or in `--workers` processes) and prints events/s (issue 4's
+target: ≥ 100,000 events/s), the CPU seconds of all its processes (steadier than wall time on a
+shared machine) and the peak memory of the run (the generated history included) and of its
+largest worker process.
 """
 
 from __future__ import annotations
@@ -48,18 +49,26 @@ def main(args: argparse.Namespace) -> None:
 
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
-    result = recompute(events, models.by_key, active, reference)
+    result = recompute(events, models.by_key, active, reference, workers=args.workers)
     elapsed = time.perf_counter() - started
     cpu = _cpu_seconds() - cpu_before
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # (with one process there are no workers; the largest child is then some helper's)
+    workers = "" if args.workers == 1 else f" (largest worker process {worker_mb:,.0f} MB)"
     print(
         f"recompute: {len(events):,} events, {len(result.scores):,} contacts, "
-        f"{len(result.benchmarks):,} benchmarks in {elapsed:.1f} s = "
+        f"{len(result.benchmarks):,} benchmarks in {elapsed:.1f} s "
+        f"({_processes(args.workers)}) = "
         f"{len(events) / elapsed:,.0f} events/s (target ≥ 100,000); "
-        f"{cpu:.1f} CPU s in all processes; peak RSS {peak_mb:,.0f} MB "
-        f"(largest worker process {worker_mb:,.0f} MB)"
+        f"{cpu:.1f} CPU s in all processes; peak RSS {peak_mb:,.0f} MB{workers}"
     )
+
+
+def _processes(workers: int | None) -> str:
+    if workers is None:
+        return "one process per core"
+    return "1 process" if workers == 1 else f"{workers} processes"
 
 
 def _cpu_seconds() -> float:
@@ -76,4 +85,7 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=24)
     parser.add_argument("--mails", type=int, default=16)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes (default: one per core)"
+    )
     main(parser.parse_args())
