@@ -55,13 +55,13 @@ def main(args: argparse.Namespace) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     # (with one process there are no workers; the largest child is then some helper's)
-    workers = "" if args.workers == 1 else f" (largest worker process {worker_mb:,.0f} MB)"
+    largest_worker = "" if args.workers == 1 else f" (largest worker process {worker_mb:,.0f} MB)"
     print(
         f"recompute: {len(events):,} events, {len(result.scores):,} contacts, "
         f"{len(result.benchmarks):,} benchmarks in {elapsed:.1f} s "
         f"({_processes(args.workers)}) = "
         f"{len(events) / elapsed:,.0f} events/s (target ≥ 100,000); "
-        f"{cpu:.1f} CPU s in all processes; peak RSS {peak_mb:,.0f} MB{workers}"
+        f"{cpu:.1f} CPU s in all processes; peak RSS {peak_mb:,.0f} MB{largest_worker}"
     )
 
 
