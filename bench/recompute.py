@@ -3,11 +3,16 @@
     python bench/recompute.py [--events 1000000] [--workers N]
 
 Generates waves of national campaigns (all 342 municipalities) until the history holds at least
-`--events` events, then times `services.recompute.recompute` over all of it (on every core, as
-`meetlat recompute` runs it, or in `--workers` processes) and prints events/s (issue 4's
-target: ≥ 100,000 events/s), the CPU seconds of all its processes (steadier than wall time on a
-shared machine) and the peak memory of the run (the generated history included) and of its
-largest worker process.
+`--events` events, then times the oracle over all of it (on every core, as `meetlat recompute`
+runs it, or in `--workers` processes), twice:
+
+1. `recompute` of the events in memory (scoring and aggregation alone);
+2. `recompute_jsonl` of the same history written to a JSONL file, read and parsed as well, as
+   `meetlat recompute FILE` does (writing the file is not timed).
+
+For each it prints events/s (issue 4's target: ≥ 100,000 events/s) and the CPU seconds of all
+its processes (steadier than wall time on a shared machine); after the first, the peak memory
+of the run (the generated history included) and of its largest worker process.
 """
 
 from __future__ import annotations
@@ -15,15 +20,16 @@ from __future__ import annotations
 import argparse
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from schemas.events import Event
+from schemas.events import EVENT_ADAPTER, Event
 from schemas.reference import ReferenceData
 from services.demo.campaign import CampaignSpec, generate_campaign
-from services.recompute import recompute
+from services.recompute import recompute, recompute_jsonl
 from services.runtime.app import load_models
 from services.runtime.settings import Settings
 
@@ -61,7 +67,29 @@ def main(args: argparse.Namespace) -> None:
         f"{len(result.benchmarks):,} benchmarks in {elapsed:.1f} s "
         f"({_processes(args.workers)}) = "
         f"{len(events) / elapsed:,.0f} events/s (target ≥ 100,000); "
-        f"{cpu:.1f} CPU s in all processes; peak RSS {peak_mb:,.0f} MB{largest_worker}"
+        f"{cpu:.1f} CPU s in all processes; peak RSS {peak_mb:,.0f} MB{largest_worker}",
+        flush=True,
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "history.jsonl"
+        with path.open("wb") as out:
+            for event in events:
+                out.write(EVENT_ADAPTER.dump_json(event) + b"\n")
+        count, megabytes = len(events), path.stat().st_size / 1e6
+        del events, result
+        cpu_before = _cpu_seconds()
+        started = time.perf_counter()
+        from_file, skipped = recompute_jsonl(
+            path.read_bytes(), path.name, models.by_key, active, reference, workers=args.workers
+        )
+        elapsed = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu_before
+    assert not skipped, skipped[:3]
+    print(
+        f"recompute from a {megabytes:,.0f} MB JSONL file (as meetlat recompute FILE): "
+        f"{count:,} events, {len(from_file.scores):,} contacts in {elapsed:.1f} s = "
+        f"{count / elapsed:,.0f} events/s; {cpu:.1f} CPU s in all processes"
     )
 
 

@@ -215,21 +215,17 @@ def recompute(
     """The batch oracle: score and aggregate an event file with the pipeline's own domain
     functions, without Kafka."""
     from schemas.reference import ReferenceData
-    from services.ingest.parsing import Accepted, parse_jsonl
-    from services.recompute import recompute as run
+    from services.recompute import recompute_jsonl
     from services.runtime.app import load_models
 
     settings = _settings()
     reference = ReferenceData.load(settings.chamber_map)
-    events = []
-    with path.open("rb") as lines:
-        for outcome in parse_jsonl(lines, path.name, set(reference.municipalities)):
-            if isinstance(outcome, Accepted):
-                events.append(outcome.event)
-            else:
-                err.print(f"[yellow]skipped[/] {outcome}")
     models, active = load_models(settings)
-    result = run(events, models.by_key, active, reference, workers=workers)
+    result, skipped = recompute_jsonl(
+        path.read_bytes(), path.name, models.by_key, active, reference, workers=workers
+    )
+    for rejected in skipped:
+        err.print(f"[yellow]skipped[/] {rejected}")
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=1) + "\n")
         return

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, TypeVar
 
 from schemas.benchmarks import NATION_ID, BenchmarkUpdated
@@ -48,6 +49,7 @@ from services.aggregation.benchmarks import (
     municipality_benchmarks,
     rules_for,
 )
+from services.ingest.parsing import Rejected, parse_event_record
 from services.scoring.rules import END_OF_TIME, ContactError, ContactFacts, is_orphan
 from services.scoring.scorer import (
     EMPTY_STATE,
@@ -126,6 +128,9 @@ class _Scored:
     revisions: list[tuple[int, str, ScoreRevision]] = field(default_factory=list)
     orphans: list[tuple[int, str]] = field(default_factory=list)  # key, contradiction
     rejected: list[tuple[int, str]] = field(default_factory=list)  # log index, contradiction
+    # read from a file (`recompute_jsonl`): the shard's survey responses and unreadable lines
+    surveys: list[tuple[int, SurveyResponse]] = field(default_factory=list)  # line, response
+    skipped: list[Rejected] = field(default_factory=list)
 
 
 def _merged_scores(shards: Iterable[_Scored]) -> tuple[dict[str, ScoreRevision], list[str]]:
@@ -152,24 +157,32 @@ def _score_shard(
     shard: int,
     shards: int,
 ) -> _Scored:
-    """Score the contacts of one shard (`hash(contact id) % shards`).
+    """Score the contacts of one shard (`hash(contact id) % shards`)."""
+    mine = (
+        (index, event)
+        for index, event in enumerate(log)
+        if not isinstance(event, Heartbeat)
+        and (shards == 1 or hash(event.contact_id) % shards == shard)
+    )
+    return _score_contacts(mine, lookup, active)
+
+
+def _score_contacts(
+    events: Iterable[tuple[int, Event]], lookup: ModelLookup, active: ScoringModel
+) -> _Scored:
+    """Score the contacts of these events, each under its position in the log.
 
     Events are grouped by contact first. A contact whose events all agree (one channel, one
     municipality/campaign/wave/case, assessments that fit the active model, no rescore
     request) passes every check `absorb` makes, so its facts are simply its distinct events;
     any other contact is folded through `absorb` event by event, exactly as the scorer would."""
     groups: dict[str, list[tuple[int, Event]]] = {}
-    for index, event in enumerate(log):
-        if isinstance(event, Heartbeat):
-            continue
-        contact_id = event.contact_id
-        if shards > 1 and hash(contact_id) % shards != shard:
-            continue  # another shard's contact
+    for index, event in events:
         if channel_of(event) is None and not isinstance(event, RescoreRequested):
             continue  # survey responses are aggregated, not scored
-        group = groups.get(contact_id)
+        group = groups.get(event.contact_id)
         if group is None:
-            groups[contact_id] = [(index, event)]
+            groups[event.contact_id] = [(index, event)]
         else:
             group.append((index, event))
     try:
@@ -381,6 +394,102 @@ def recompute(
         surveys = [e for e in log if isinstance(e, SurveyResponse)]
         benchmarks = _benchmarks(list(scores.values()), surveys, reference, rules, processes)
     return Recomputation(scores, benchmarks, contradictions)
+
+
+def recompute_jsonl(
+    text: bytes,
+    source: str,
+    lookup: ModelLookup,
+    active: ScoringModel,
+    reference: ReferenceData,
+    rules: AggregationRules | None = None,
+    *,
+    workers: int | None = None,
+) -> tuple[Recomputation, list[Rejected]]:
+    """`recompute` of a JSONL event file's content (`source`: its name in reasons), each line
+    read as `parse_jsonl` reads it; the lines it rejects come back in line order.
+
+    Each process parses the lines of its own shard of contacts: parsing costs about a third
+    of scoring and aggregating, and a log parsed before the processes fork would have to be
+    read through by every one of them (copying the pages of its objects)."""
+    processes = _processes(workers, text.count(b"\n"))
+    rules = rules or rules_for(active, lookup)
+    municipalities = frozenset(reference.municipalities)
+    with _cyclic_gc_paused():
+        shards = in_parallel(
+            processes, partial(_score_lines, text, source, municipalities, lookup, active)
+        )
+        scores, contradictions = _merged_scores(shards)
+        surveys = sorted((item for shard in shards for item in shard.surveys), key=itemgetter(0))
+        skipped = sorted((r for shard in shards for r in shard.skipped), key=attrgetter("line"))
+        benchmarks = _benchmarks(
+            list(scores.values()), [s for _, s in surveys], reference, rules, processes
+        )
+    return Recomputation(scores, benchmarks, contradictions), skipped
+
+
+def _score_lines(
+    text: bytes,
+    source: str,
+    municipalities: frozenset[str],
+    lookup: ModelLookup,
+    active: ScoringModel,
+    shard: int,
+    shards: int,
+) -> _Scored:
+    """Parse and score the lines of one shard's contacts (`hash(contact id) % shards`, as
+    `_score_shard`). A line whose contact `_line_contact` cannot tell is parsed in every shard
+    and kept by its contact's; if it is rejected, by shard `line number % shards`."""
+    mine: list[tuple[int, Event]] = []
+    out = _Scored()
+    for number, raw in enumerate(text.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        raw = raw.rstrip(b"\r\n")
+        contact = _line_contact(raw) if shards > 1 else None
+        if contact is not None and hash(contact) % shards != shard:
+            continue  # another shard's contact
+        parsed = parse_event_record(raw, source, number, municipalities)
+        if isinstance(parsed, Rejected):
+            if contact is not None or number % shards == shard:
+                out.skipped.append(parsed)
+            continue
+        if contact is None:
+            if hash(parsed.contact_id) % shards != shard:
+                continue
+        elif parsed.contact_id != contact:
+            raise AssertionError(f"{source}:{number}: read as contact {contact!r}")
+        if type(parsed) is SurveyResponse:
+            out.surveys.append((number, parsed))
+        else:
+            mine.append((number, parsed))
+    scored = _score_contacts(mine, lookup, active)
+    scored.surveys, scored.skipped = out.surveys, out.skipped
+    return scored
+
+
+_CONTACT_KEY = b'"contact_id"'
+_CONTACT_VALUE = re.compile(rb'[ \t\r\n]*:[ \t\r\n]*"([!#-\[\]-~]+)"')  # no space, " or \
+_ESCAPE = re.compile(rb"\\u([0-9a-fA-F]{4})")
+_KEY_ESCAPES = frozenset(b"%04x" % ord(c) for c in "contact_id")
+
+
+def _line_contact(raw: bytes) -> str | None:
+    """The contact id of the event on a JSONL line, read without parsing the line, or None
+    where that could be wrong.
+
+    Unless a \\u escape writes one of its letters, the key `contact_id` can only be written as
+    the bytes `"contact_id"`, so a valid event's line holds them at least once, for its own
+    key. If they occur exactly once, that is the key, and a value of printable ASCII without
+    quote, backslash or space is the id as parsed (nothing to unescape, no whitespace to
+    strip). A line that is not a valid event may be read wrongly: it is rejected in whichever
+    shard parses it."""
+    if raw.count(_CONTACT_KEY) != 1:
+        return None
+    if b"\\u" in raw and any(code.lower() in _KEY_ESCAPES for code in _ESCAPE.findall(raw)):
+        return None
+    found = _CONTACT_VALUE.match(raw, raw.find(_CONTACT_KEY) + len(_CONTACT_KEY))
+    return None if found is None else found.group(1).decode("ascii")
 
 
 # ---------------------------------------------------------------- processes

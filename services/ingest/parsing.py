@@ -59,11 +59,18 @@ def validate(
         event = EVENT_ADAPTER.validate_python(document)
     except ValidationError as exc:
         return Rejected(source, line, describe(exc), original)
-    if municipalities is not None and event.municipality not in municipalities:
-        return Rejected(
-            source, line, f"municipality: unknown CBS code {event.municipality!r}", original
-        )
-    return Accepted(source, line, event, EVENT_ADAPTER.dump_json(event))
+    unknown = _unknown_municipality(event, source, line, original, municipalities)
+    return unknown or Accepted(source, line, event, EVENT_ADAPTER.dump_json(event))
+
+
+def _unknown_municipality(
+    event: Event, source: str, line: int, original: bytes, municipalities: Container[str] | None
+) -> Rejected | None:
+    if municipalities is None or event.municipality in municipalities:
+        return None
+    return Rejected(
+        source, line, f"municipality: unknown CBS code {event.municipality!r}", original
+    )
 
 
 def parse_json_record(
@@ -76,6 +83,20 @@ def parse_json_record(
     if not isinstance(document, dict):
         return Rejected(source, line, "not a JSON object", raw)
     return validate(document, source, line, raw, municipalities)
+
+
+def parse_event_record(
+    raw: bytes, source: str, line: int, municipalities: Container[str] | None = None
+) -> Event | Rejected:
+    """`parse_json_record`'s event without its canonical JSON (the batch oracle has no use
+    for it), validated straight from the bytes: about a quarter of the CPU. Whatever that
+    refuses goes the `parse_json_record` way, so the outcome and any reason are the same."""
+    try:
+        event = EVENT_ADAPTER.validate_json(raw)
+    except ValidationError:
+        outcome = parse_json_record(raw, source, line, municipalities)
+        return outcome.event if isinstance(outcome, Accepted) else outcome
+    return _unknown_municipality(event, source, line, raw, municipalities) or event
 
 
 def parse_jsonl(

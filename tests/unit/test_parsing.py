@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from schemas.events import EVENT_ADAPTER, CallAssessed, CallPlaced, parse_event
-from services.ingest.parsing import Accepted, Rejected, parse_csv, parse_json_record, parse_jsonl
+from services.ingest.parsing import (
+    Accepted,
+    Rejected,
+    parse_csv,
+    parse_event_record,
+    parse_json_record,
+    parse_jsonl,
+)
 
 KNOWN = {"GM0344", "GM0363"}
 
@@ -89,26 +96,26 @@ def rejected_at(lines: list[bytes], number: int, **kwargs: Any) -> Rejected:
     return outcome
 
 
-@pytest.mark.parametrize(
-    ("bad", "reason_contains"),
-    [
-        (b"{not json}", "not valid JSON"),
-        (b'{"type": "call.placed",', "not valid JSON"),
-        (b"\xff\xfe{}", "not valid JSON"),
-        (b"[1, 2, 3]", "not a JSON object"),
-        (b'"call.placed"', "not a JSON object"),
-        (line(event_id=None), "event_id"),
-        (line(type=None), "type"),
-        (line(type="call.teleported"), "type"),
-        (line(occurred_at="2026-03-02T09:00:00"), "occurred_at"),
-        (line(occurred_at="gisteren"), "occurred_at"),
-        (line(municipality="0344"), "municipality"),
-        (line(municipality="GM344"), "municipality"),
-        (line(wave=0), "wave"),
-        (line(extra="x"), "extra"),
-        (line(type="call.answered", seconds_waited=-1), "seconds_waited"),
-    ],
-)
+BAD_LINES = [
+    (b"{not json}", "not valid JSON"),
+    (b'{"type": "call.placed",', "not valid JSON"),
+    (b"\xff\xfe{}", "not valid JSON"),
+    (b"[1, 2, 3]", "not a JSON object"),
+    (b'"call.placed"', "not a JSON object"),
+    (line(event_id=None), "event_id"),
+    (line(type=None), "type"),
+    (line(type="call.teleported"), "type"),
+    (line(occurred_at="2026-03-02T09:00:00"), "occurred_at"),
+    (line(occurred_at="gisteren"), "occurred_at"),
+    (line(municipality="0344"), "municipality"),
+    (line(municipality="GM344"), "municipality"),
+    (line(wave=0), "wave"),
+    (line(extra="x"), "extra"),
+    (line(type="call.answered", seconds_waited=-1), "seconds_waited"),
+]
+
+
+@pytest.mark.parametrize(("bad", "reason_contains"), BAD_LINES)
 def test_bad_lines_are_rejected_with_line_reason_and_original(
     bad: bytes, reason_contains: str
 ) -> None:
@@ -153,6 +160,32 @@ def test_rejected_jsonl_original_is_the_line_as_read() -> None:
     assert isinstance(outcome, Rejected)
     # keeping or dropping the line terminator are both fine; the record's bytes are not
     assert outcome.original in (raw, raw.rstrip(b"\r\n"))
+
+
+GOOD = line()
+EDGE_LINES = [
+    GOOD,
+    GOOD.replace(b'"wave": 1', b'"wave": 1, "wave": 2'),  # a repeated key: the last counts
+    GOOD.replace(b'"c-1"', b'"  c-1 "'),  # identifiers are stripped
+    GOOD.replace(b'"c-1"', b'"c\\u002d1"'),  # an escaped character
+    GOOD.replace(b'"c-1"', b'"c-\\ud800"'),  # a lone surrogate
+    GOOD.replace(b'"wave": 1', b'"wave": 1.0'),
+    GOOD.replace(b'"wave": 1', b'"wave": "1"'),
+    GOOD.replace(b'"wave": 1', b'"wave": NaN'),
+    b"\xef\xbb\xbf" + GOOD,  # a byte order mark
+    GOOD + b" x",  # trailing garbage
+    GOOD.replace(b": ", b" :\t"),
+    line(municipality="GM9999"),
+    line(type="call.assessed", answers={"contact_id": "c-2"}, report='\u00e9\n"'),
+    *(bad for bad, _ in BAD_LINES),
+]
+
+
+@pytest.mark.parametrize("raw", EDGE_LINES)
+def test_parse_event_record_is_parse_json_record_without_the_payload(raw: bytes) -> None:
+    fast = parse_event_record(raw, "in.jsonl", 7, KNOWN)
+    slow = parse_json_record(raw, "in.jsonl", 7, KNOWN)
+    assert fast == (slow.event if isinstance(slow, Accepted) else slow)
 
 
 # ------------------------------------------------------------------ CSV

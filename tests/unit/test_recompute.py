@@ -476,3 +476,113 @@ def test_sharded_over_processes_equals_one_process_bit_for_bit() -> None:
     assert two.contradictions == one.contradictions
     assert len(one.contradictions) >= 3
     assert {b.scope_kind for b in one.benchmarks} == {"municipality", "chamber", "nation"}
+
+
+# ------------------------------------------------------------------ from a JSONL file
+
+
+def _jsonl(events: list[Event]) -> bytes:
+    from schemas.events import EVENT_ADAPTER
+
+    return b"".join(EVENT_ADAPTER.dump_json(event) + b"\n" for event in events)
+
+
+@pytest.mark.parametrize(
+    ("raw", "contact"),
+    [
+        (
+            b'{"type":"call.placed","contact_id":"mg-1-GM0344-call-7","wave":1}',
+            "mg-1-GM0344-call-7",
+        ),
+        (b'{"type": "call.placed", "contact_id" :\t "P1", "wave": 1}', "P1"),
+        (b'{"contact_id": "P1"}', "P1"),
+        # where the id might read wrongly, the line is not read at all
+        (b'{"contact_id": " P1"}', None),  # stripped when parsed
+        (b'{"contact_id": "P\\u0031"}', None),  # escaped
+        (b'{"contact_id": "P1", "report": "\\u00e9\\u00E9n"}', "P1"),
+        (b'{"\\u0063ontact_id": "P1", "answers": {"contact_id": "P2"}}', None),
+        (b'{"contact_id": "P\\\\1"}', None),
+        (b'{"contact\\u005fid": "P1", "answers": {"contact_id": "P2"}}', None),
+        (b'{"contact_id": "P1", "answers": {"contact_id": "P2"}}', None),
+        (b'{"contact_id": 7}', None),
+        (b'{"contact_id": "Utrecht \xc3\xa9"}', None),
+        (b'{"type": "call.placed"}', None),
+        (b"{not json", None),
+    ],
+)
+def test_a_lines_contact_is_read_only_where_it_cannot_be_wrong(
+    raw: bytes, contact: str | None
+) -> None:
+    from services.recompute import _line_contact
+
+    assert _line_contact(raw) == contact
+
+
+def test_every_generated_line_is_read_as_its_contact() -> None:
+    from services.demo.campaign import CampaignSpec, generate_campaign
+    from services.recompute import _line_contact
+
+    events = generate_campaign(CampaignSpec(seed=3, municipalities=20), REFERENCE)
+    for event, raw in zip(events, _jsonl(events).splitlines(), strict=True):
+        assert _line_contact(raw) == event.contact_id
+        spaced = json.dumps(json.loads(raw)).encode()  # as Python's json writes it
+        assert _line_contact(spaced) == event.contact_id
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_jsonl_file_is_recomputed_as_its_parsed_events_are(workers: int) -> None:
+    """`recompute_jsonl` (each process parses its own contacts' lines) gives the same bits as
+    `recompute` of the events `parse_jsonl` accepts, and the lines it rejects, in order — with
+    blank lines, CRLF endings, bad and unknown-municipality lines, lines whose contact cannot
+    be read off them, the hand-made log's contradiction, orphan and duplicates, and surveys."""
+    import io
+
+    from services.demo.campaign import CampaignSpec, generate_campaign
+    from services.ingest.parsing import Accepted, parse_jsonl
+    from services.recompute import recompute_jsonl
+
+    generated = generate_campaign(
+        CampaignSpec(seed=9, municipalities=40, surveys_per_municipality=11), REFERENCE
+    )
+    events = [e for e in LOG if not isinstance(e, Heartbeat)]
+    unread = ev(CallAnswered, "p9-an", "P9", UTRECHT, 0.02, seconds_waited=9)
+    text = b"".join(
+        [
+            _jsonl(generated[:500]),
+            b"\n{not json}\r\n",
+            _jsonl(events).replace(b"\n", b"\r\n"),
+            json.dumps(json.loads(_jsonl([unread]))).encode().replace(b'"P9"', b'"\\u0050\\u0039"'),
+            b"\n   \n",
+            _jsonl(
+                [
+                    ev(CallPlaced, "p9-pl", "P9", UTRECHT, 0),
+                    ev(
+                        CallAssessed,
+                        "p9-as",
+                        "P9",
+                        UTRECHT,
+                        1,
+                        answers={"juist_antwoord": "onjuist"},
+                    ),
+                ]
+            ),
+            _jsonl([ev(CallPlaced, "x-pl", "X", "GM9999", 0)]),  # not a municipality
+            b'{"contact_id": "P1", "type": "call.teleported"}\n',
+            _jsonl(generated[500:]),
+        ]
+    )
+    parsed = list(parse_jsonl(io.BytesIO(text), "log.jsonl", set(REFERENCE.municipalities)))
+    accepted = [o.event for o in parsed if isinstance(o, Accepted)]
+    expected = recompute(accepted, CATALOGUE.resolve, MODEL, REFERENCE, workers=1)
+
+    got, skipped = recompute_jsonl(
+        text, "log.jsonl", CATALOGUE.resolve, MODEL, REFERENCE, workers=workers
+    )
+    assert skipped == [o for o in parsed if not isinstance(o, Accepted)]
+    assert [r.reason.split(":")[0] for r in skipped] == ["not valid JSON", "municipality", "record"]
+    assert json.dumps(got.to_json()) == json.dumps(expected.to_json())
+    assert list(got.scores) == list(expected.scores)
+    assert got.contradictions == expected.contradictions
+    assert got.scores["P9"].facts["seconds_waited"] == 9  # from the line read in every shard
+    assert len(got.contradictions) >= 2
+    assert any(b.surveys["all"].published for b in got.benchmarks)
