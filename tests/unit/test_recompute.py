@@ -586,3 +586,22 @@ def test_a_jsonl_file_is_recomputed_as_its_parsed_events_are(workers: int) -> No
     assert got.scores["P9"].facts["seconds_waited"] == 9  # from the line read in every shard
     assert len(got.contradictions) >= 2
     assert any(b.surveys["all"].published for b in got.benchmarks)
+
+
+def test_the_collector_is_left_as_it_was() -> None:
+    """The oracle pauses the cyclic collector while it works and then hands what it made to
+    the oldest generation; a caller's frozen heap stays frozen."""
+    import gc
+
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
+    run(LOG)
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    gc.freeze()
+    try:
+        held = gc.get_freeze_count()
+        run(LOG)
+        assert gc.isenabled() and gc.get_freeze_count() == held
+    finally:
+        if not frozen:  # (else it was frozen before this test, and stays so)
+            gc.unfreeze()
