@@ -6,7 +6,9 @@ two-level partial maths as the aggregators. Every streaming result is tested aga
 
 Contacts are independent, and so are municipalities up to the Chamber and national combine:
 a large log is scored in shards by contact id and aggregated in shards of whole Chambers, one
-forked process per core, and the result is the same bits and order as in one process.
+forked process per core, and the result is the same bits and order as in one process. From a
+JSONL file (`recompute_jsonl`, what `meetlat recompute FILE` runs) each process parses only the
+lines of its own contacts.
 """
 
 from __future__ import annotations
@@ -447,7 +449,8 @@ def _score_lines(
     `_score_shard`). A line whose contact `_line_contact` cannot tell is parsed in every shard
     and kept by its contact's; if it is rejected, by shard `line number % shards`."""
     mine: list[tuple[int, Event]] = []
-    out = _Scored()
+    surveys: list[tuple[int, SurveyResponse]] = []
+    skipped: list[Rejected] = []
     for number, raw in enumerate(text.split(b"\n"), start=1):
         if not raw.strip():
             continue
@@ -458,19 +461,21 @@ def _score_lines(
         parsed = parse_event_record(raw, source, number, municipalities)
         if isinstance(parsed, Rejected):
             if contact is not None or number % shards == shard:
-                out.skipped.append(parsed)
+                skipped.append(parsed)
             continue
         if contact is None:
             if hash(parsed.contact_id) % shards != shard:
                 continue
         elif parsed.contact_id != contact:
-            raise AssertionError(f"{source}:{number}: read as contact {contact!r}")
+            raise AssertionError(
+                f"{source}:{number}: contact read as {contact!r}, parsed as {parsed.contact_id!r}"
+            )
         if type(parsed) is SurveyResponse:
-            out.surveys.append((number, parsed))
+            surveys.append((number, parsed))
         else:
             mine.append((number, parsed))
     scored = _score_contacts(mine, lookup, active)
-    scored.surveys, scored.skipped = out.surveys, out.skipped
+    scored.surveys, scored.skipped = surveys, skipped
     return scored
 
 
