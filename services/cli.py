@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
@@ -70,6 +71,12 @@ app.add_typer(wave_app, name="wave")
 
 console = Console()
 err = Console(stderr=True)
+
+
+def _plain(value: object) -> str:
+    """`value` as text that rich prints as it is: reasons and errors quote the input, and a
+    `[` in it would be read as markup (an unmatched `[/x]` is an error of its own)."""
+    return escape(str(value))
 
 
 def _settings() -> Settings:
@@ -173,7 +180,7 @@ def ingest_file(
         publish_heartbeat(edge.archive, publisher, edge.topics, source, datetime.now(UTC))
     publisher.close()
     for rejected in report.rejected:
-        err.print(f"[red]{rejected.source}:{rejected.line}[/]: {rejected.reason}")
+        err.print(f"[red]{_plain(rejected.source)}:{rejected.line}[/]: {_plain(rejected.reason)}")
     console.print(
         f"{report.records} records: {report.accepted} accepted ({report.newly_archived} new in the "
         f"archive), {report.deadlettered} dead-lettered to {edge.topics.deadletter}"
@@ -225,7 +232,7 @@ def recompute(
         path.read_bytes(), path.name, models.by_key, active, reference, workers=workers
     )
     for rejected in skipped:
-        err.print(f"[yellow]skipped[/] {rejected}")
+        err.print(f"[yellow]skipped[/] {_plain(rejected)}")
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=1) + "\n")
         return
@@ -320,7 +327,7 @@ def snapshot_diff(
     try:
         rows_before, rows_after = store.snapshot_figures(before), store.snapshot_figures(after)
     except KeyError as exc:
-        err.print(f"[red]no snapshot {exc}[/]; `meetlat snapshots` lists them")
+        err.print(f"[red]no snapshot {_plain(exc)}[/]; `meetlat snapshots` lists them")
         raise typer.Exit(2) from None
     result = diff_snapshots(before, rows_before, after, rows_after)
     if as_json:
@@ -388,10 +395,10 @@ def _reports(snapshot_id: int | None, campaign: str | None, wave: int | None) ->
                 progress=lambda n: progress.advance(task, n),
             )
     except KeyError as exc:
-        err.print(f"[red]no snapshot {exc}[/]: take one with `meetlat snapshot` first")
+        err.print(f"[red]no snapshot {_plain(exc)}[/]: take one with `meetlat snapshot` first")
         raise typer.Exit(2) from None
     except LookupError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{_plain(exc)}[/]")
         raise typer.Exit(2) from None
     return reports
 
@@ -410,7 +417,7 @@ def _write_one(
     try:
         data = render_counted(reports, kind, scope_id, fmt)
     except LookupError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{_plain(exc)}[/]")
         raise typer.Exit(2) from None
     if out is not None and str(out) == "-":
         sys.stdout.buffer.write(data)
@@ -578,7 +585,7 @@ def demo(
     result = asyncio.run(run_demo(settings, spec, out, console, waves))
     if not result.matches_oracle:
         for line in result.mismatches[:20]:
-            err.print(f"[red]mismatch[/] {line}")
+            err.print(f"[red]mismatch[/] {_plain(line)}")
         raise typer.Exit(1)
 
 
@@ -593,7 +600,7 @@ def model_check(
     try:
         model = load_model_file(path)
     except ModelError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{_plain(exc)}[/]")
         raise typer.Exit(1) from None
     console.print(f"{path}: {model.key} is valid ({len(model.criteria)} criteria)")
 
@@ -643,7 +650,7 @@ def rescore(
     target = ModelCatalogue(settings.models_dir).resolve(model)
     if target.key not in ModelCatalogue(settings.models_dir):  # what the workers can resolve
         err.print(
-            f"[red]{target.key}[/] is not in the workers' catalogue: put the file in "
+            f"[red]{_plain(target.key)}[/] is not in the workers' catalogue: put the file in "
             "MEETLAT_MODELS_DIR so every worker knows it, then retry."
         )
         raise typer.Exit(2)
@@ -744,7 +751,7 @@ def _imap_source(settings: Settings, url: str) -> Source:
     try:
         account = ImapAccount.from_url(url)
     except ValueError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{_plain(exc)}[/]")
         raise typer.Exit(2) from None
     password = settings.imap_secret()
     if password is None:
@@ -871,7 +878,7 @@ def ingest_mail_command(
         try:
             once()
         except Exception as exc:  # a poll that fails is retried at the next interval
-            err.print(f"[red]poll failed[/]: {type(exc).__name__}: {exc}")
+            err.print(f"[red]poll failed[/]: {type(exc).__name__}: {_plain(exc)}")
         time.sleep(settings.mail_poll_seconds)
 
 
@@ -934,7 +941,7 @@ def mail_assign(
             contact,
         )
     except MailIngestError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{_plain(exc)}[/]")
         raise typer.Exit(1) from None
     finally:
         publisher.close()
@@ -972,7 +979,7 @@ def mail_reclassify(
             Classification(kind.replace("-", "_")),
         )
     except MailIngestError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{_plain(exc)}[/]")
         raise typer.Exit(1) from None
     finally:
         publisher.close()
