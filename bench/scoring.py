@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Consumed, bare_agent, load_topic, until
 
 from schemas.reference import ReferenceData
+from services import native
 from services.demo.campaign import CampaignSpec, generate_campaign
 from services.runtime.broker import EmbeddedBroker
 from services.runtime.settings import Settings
@@ -56,7 +57,11 @@ async def main(args: argparse.Namespace) -> None:
         mails_per_municipality=args.mails,
     )
     events = generate_campaign(spec, reference)
-    print(f"{len(events):,} events ({args.municipalities} municipalities)", flush=True)
+    print(
+        f"{len(events):,} events ({args.municipalities} municipalities); scoring modules "
+        f"{native.described()}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         results: dict[str, list[Consumed]] = {"bare": [], "scorer": []}
         for run in range(args.runs):

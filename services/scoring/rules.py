@@ -76,8 +76,11 @@ class ContactFacts:
     _by_kind: dict[type, tuple[Event, ...]]  # the counting events of each event class
     _encoded: bytes | None  # the events' stored JSON, once asked for
 
-    def __init__(self, events: tuple[Event, ...]) -> None:
+    def __init__(self, events: tuple[Event, ...], derive: bool = True) -> None:
+        """`derive` False: the caller sets the lookups (`with_event`, growing them)."""
         self.events = events
+        if not derive:
+            return
         self.event_ids = tuple(e.event_id for e in events)
         self.head = next((e for e in events if channel_of(e) is not None), None)
         self.channel = None if self.head is None else channel_of(self.head)
@@ -118,8 +121,7 @@ class ContactFacts:
         if type(event) is MailReclassified:
             facts = ContactFacts((*events, event))  # it changes which facts count
         else:  # the usual case: the facts arrive in order, and the lookups grow with them
-            facts = ContactFacts.__new__(ContactFacts)
-            facts.events = (*events, event)
+            facts = ContactFacts((*events, event), derive=False)
             facts.event_ids = (*self.event_ids, event.event_id)
             facts.head, facts.channel = self.head, self.channel
             if facts.head is None and (channel := channel_of(event)) is not None:
@@ -144,7 +146,7 @@ class ContactFacts:
         dump. One bytes value, not a tuple: the scorer keeps one for every contact, and
         bytes are no work for the cyclic garbage collector."""
         if self._encoded is None:
-            self._encoded = b",".join(EVENT_ADAPTER.dump_json(e) for e in self.events)
+            self._encoded = b",".join([EVENT_ADAPTER.dump_json(e) for e in self.events])
         return self._encoded
 
     def _counting(self) -> Sequence[Event]:
@@ -436,7 +438,7 @@ def weighted_mean(scores: Iterable[CriterionScore]) -> float | None:
     applicable = [(s.value, s.weight) for s in scores if s.value is not None and s.weight > 0]
     if not applicable:
         return None
-    return math.fsum(v * w for v, w in applicable) / math.fsum(w for _, w in applicable)
+    return math.fsum([v * w for v, w in applicable]) / math.fsum([w for _, w in applicable])
 
 
 def _means(breakdown: list[_Weighed]) -> tuple[float | None, float | None, float | None]:
@@ -601,7 +603,7 @@ def score_contact(
     if raw is None:
         return Outcome(None, observed.deadlines)
     capped, knockouts = _critical(raw, breakdown, tables)
-    total = max(0.0, capped - math.fsum(c.points for c in observed.corrections))
+    total = max(0.0, capped - math.fsum([c.points for c in observed.corrections]))
     fields = _identity(facts, channel)
     fields.update(
         total=round(total, 6),
