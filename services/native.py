@@ -23,6 +23,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,19 +126,28 @@ def described() -> str:
 
 
 def build() -> None:
-    """Compile the modules in place with mypyc (under the project's mypy configuration) and
-    record their sources' digests."""
+    """Compile the modules with mypyc (under the project's mypy configuration), put the
+    extensions next to their sources and record the sources' digests. A failed build leaves
+    no extension behind, so the sources run."""
     from mypyc.build import mypycify  # a build tool: not needed to run the compiled modules
     from setuptools import setup
 
     sources = [str(source_of(module).relative_to(ROOT)) for module in MODULES]
-    os.chdir(ROOT)  # setuptools builds in place relative to the working directory
-    MANIFEST.unlink(missing_ok=True)  # a half-done build is stale
-    extensions = mypycify(sources, opt_level="3", separate=[(sources, GROUP)])
-    setup(
-        script_args=["--quiet", "build_ext", "--inplace"],
-        ext_modules=extensions,
-    )
+    os.chdir(ROOT)  # mypyc and setuptools work relative to the project
+    clean()
+    built = ROOT / "build" / "native"
+    shutil.rmtree(built, ignore_errors=True)
+    try:
+        setup(
+            script_args=["--quiet", "build_ext", "--build-lib", str(built)],
+            ext_modules=mypycify(sources, opt_level="3", separate=[(sources, GROUP)]),
+        )
+        # moved into place, not copied over: a running worker keeps the file it has mapped
+        for extension in built.rglob("*.so"):
+            os.replace(extension, ROOT / extension.relative_to(built))
+    except BaseException:
+        clean()
+        raise
     MANIFEST.write_text(
         json.dumps(
             {
