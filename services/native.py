@@ -1,15 +1,16 @@
 """The scoring domain compiled to C with mypyc, and the guard that never runs a stale build.
 
 The scorer's own work per event (adding a fact to its contact, scoring it) is pure, typed
-Python; mypyc compiles those modules to C extensions that run the same code about 1.6 times
-as fast (bench/scoring.py). `scripts/setup` builds them next to their sources
+Python; mypyc compiles those modules to C extensions that run the same code faster (offline,
+validating an event and adding it to its contact took 18.3 instead of 25.0 µs, the
+validation itself being pydantic's either way). `scripts/setup` builds them next to their sources
 (`python -m services.native build`), and Python then imports the extension instead of the
 `.py` file. The sources stay the truth: mypy checks them, and with `MEETLAT_PURE_PYTHON=1`
 (or without a build) they are what runs.
 
 An extension built from an older source would silently run old rules, so the build records
-each source's SHA-256 in `native.json`, and `install_guard` (run when the `services` package
-is imported, before any of its modules is) checks them: when one differs, every compiled
+each source's SHA-256 in `native.json`, and `install_guard` (run when `services.scoring` is
+imported, before any of its modules is) checks them: when one differs, every compiled
 module is imported from its source instead (the modules of one build call each other's C
 code, so it is all or none), with a warning that says which source changed.
 """
@@ -143,7 +144,7 @@ def build() -> None:
             ext_modules=mypycify(sources, opt_level="3", separate=[(sources, GROUP)]),
         )
         # moved into place, not copied over: a running worker keeps the file it has mapped
-        for extension in built.rglob("*.so"):
+        for extension in [path for path in built.rglob("*") if path.is_file()]:
             os.replace(extension, ROOT / extension.relative_to(built))
     except BaseException:
         clean()
