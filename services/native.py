@@ -102,7 +102,7 @@ def install_guard() -> None:
     if any(isinstance(finder, _FromSource) for finder in sys.meta_path):
         return
     if not wanted_pure():
-        stale = stale_sources(read_manifest())
+        stale = stale_sources(read_manifest(MANIFEST))
         if not stale:
             return
         log.warning(

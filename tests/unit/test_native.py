@@ -67,20 +67,39 @@ def test_pure_python_is_asked_for_by_the_environment(value: str, pure: bool) -> 
     assert native.wanted_pure({native.PURE_PYTHON_VARIABLE: value}) is pure
 
 
-def _imported_from(pure: bool) -> dict[str, str]:
-    """Where a fresh interpreter imports the scoring modules from."""
+def _import_in_a_fresh_interpreter(
+    pure: bool, manifest: Path | None = None
+) -> tuple[dict[str, str], str]:
+    """Where a fresh interpreter imports the scoring modules from (with the build's manifest
+    read from `manifest` instead), and what it logged."""
     environ = {k: v for k, v in os.environ.items() if k != native.PURE_PYTHON_VARIABLE}
     if pure:
         environ[native.PURE_PYTHON_VARIABLE] = "1"
     code = (
-        "import importlib, json; from services import native\n"
+        "import importlib, json, pathlib, sys; from services import native\n"
+        "if len(sys.argv) > 1: native.MANIFEST = pathlib.Path(sys.argv[1])\n"
         "print(json.dumps({m: importlib.import_module(m).__file__ for m in native.MODULES}))"
     )
+    arguments = [] if manifest is None else [str(manifest)]
     done = subprocess.run(
-        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, *arguments],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert "changed since it was compiled" not in done.stderr
-    return dict(json.loads(done.stdout))
+    return dict(json.loads(done.stdout)), done.stderr
+
+
+def _imported_from(pure: bool) -> dict[str, str]:
+    files, logged = _import_in_a_fresh_interpreter(pure)
+    assert "changed since it was compiled" not in logged
+    return files
+
+
+def _skip_unless_compiled() -> None:
+    if not all(native.extension_of(m) for m in native.MODULES) and not os.environ.get("CI"):
+        pytest.skip("not compiled here (python -m services.native build)")
 
 
 def test_pure_python_runs_the_sources() -> None:
@@ -90,8 +109,21 @@ def test_pure_python_runs_the_sources() -> None:
 
 def test_the_build_runs_compiled() -> None:
     """scripts/setup compiles the modules: CI runs (and benchmarks) the compiled build."""
-    if not all(native.extension_of(m) for m in native.MODULES) and not os.environ.get("CI"):
-        pytest.skip("not compiled here (python -m services.native build)")
+    _skip_unless_compiled()
     files = _imported_from(pure=False)
     assert not any(path.endswith(".py") for path in files.values()), files
     assert native.stale_sources(native.read_manifest()) == []
+
+
+def test_a_stale_build_is_not_run(tmp_path: Path) -> None:
+    """A build whose recorded digest of rules.py is not the source's: every scoring module is
+    imported from source, and the warning names the changed file."""
+    _skip_unless_compiled()
+    recorded = native.read_manifest(native.MANIFEST)
+    recorded["services.scoring.rules"] = "0" * 64
+    manifest = tmp_path / "native.json"
+    manifest.write_text(json.dumps({"python": sys.implementation.cache_tag, "sources": recorded}))
+    files, logged = _import_in_a_fresh_interpreter(pure=False, manifest=manifest)
+    assert all(path.endswith(".py") for path in files.values()), files
+    assert "services/scoring/rules.py changed since it was compiled" in logged
+    assert "scorer.py" not in logged
