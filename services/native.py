@@ -26,7 +26,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -81,7 +81,7 @@ def read_manifest(path: Path = MANIFEST) -> dict[str, str]:
     return dict(manifest.get("sources", {}))
 
 
-def wanted_pure(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+def wanted_pure(environ: Mapping[str, str] = os.environ) -> bool:
     # read here, not through Settings: it decides what is imported, before any settings exist
     return environ.get(PURE_PYTHON_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
 
