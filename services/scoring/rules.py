@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, TypeVar, cast, get_args
+from typing import Any, TypeVar, cast, get_args
 
 import orjson
 
@@ -219,12 +219,20 @@ def check_belongs(facts: ContactFacts, event: Event) -> None:
 # ------------------------------------------------------------------ observed facts
 
 
-class Observed(NamedTuple):
+class Observed:
     """The facts a model's `observe:` criteria refer to, derived from the events."""
 
-    values: dict[str, str | float]
-    corrections: tuple[Correction, ...] = ()
-    deadlines: tuple[datetime, ...] = ()  # not yet passed, but they would change the score
+    __slots__ = ("corrections", "deadlines", "values")
+
+    def __init__(
+        self,
+        values: dict[str, str | float],
+        corrections: tuple[Correction, ...] = (),
+        deadlines: tuple[datetime, ...] = (),  # not yet passed, but they would change the score
+    ) -> None:
+        self.values = values
+        self.corrections = corrections
+        self.deadlines = deadlines
 
 
 def _phone_facts(facts: ContactFacts, tables: _ModelTables, watermark: datetime) -> Observed:
@@ -511,14 +519,29 @@ def is_orphan(facts: ContactFacts, model: ScoringModel, watermark: datetime) -> 
     return watermark >= earliest + _tables(model).reply_within
 
 
-class ScoreDraft(NamedTuple):
+class ScoreDraft:
     """A contact's score as plain values, made without building a pydantic model: the scorer
     dumps it straight to JSON for a revision (validating and dumping a `ContactScore` took
     about 20 µs a revision, a third of all a scored event cost in the scorer's domain code),
     and `score` or `revision` build the model when one is wanted."""
 
-    fields: dict[str, Any]  # ContactScore's fields, in its order
-    breakdown: tuple[_Weighed, ...]  # fields["breakdown"], with each item's fields
+    __slots__ = ("breakdown", "fields")
+
+    def __init__(
+        self,
+        fields: dict[str, Any],  # ContactScore's fields, in its order
+        breakdown: tuple[_Weighed, ...],  # fields["breakdown"], with each item's fields
+    ) -> None:
+        self.fields = fields
+        self.breakdown = breakdown
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ScoreDraft):
+            return NotImplemented
+        return (self.fields, self.breakdown) == (other.fields, other.breakdown)
+
+    def __repr__(self) -> str:
+        return f"ScoreDraft(fields={self.fields!r}, breakdown={self.breakdown!r})"
 
     @property
     def score(self) -> ContactScore:
@@ -542,9 +565,23 @@ class ScoreDraft(NamedTuple):
         )
 
 
-class Outcome(NamedTuple):
-    draft: ScoreDraft | None
-    deadlines: tuple[datetime, ...]  # future event times at which the score may change
+class Outcome:
+    """What scoring a contact's facts gives: its score, if it can be scored yet, and the
+    future event times at which the score may change."""
+
+    __slots__ = ("deadlines", "draft")
+
+    def __init__(self, draft: ScoreDraft | None, deadlines: tuple[datetime, ...]) -> None:
+        self.draft = draft
+        self.deadlines = deadlines
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Outcome):
+            return NotImplemented
+        return (self.draft, self.deadlines) == (other.draft, other.deadlines)
+
+    def __repr__(self) -> str:
+        return f"Outcome(draft={self.draft!r}, deadlines={self.deadlines!r})"
 
     @property
     def score(self) -> ContactScore | None:
