@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast, get_args
+from typing import Any, Final, TypeVar, cast, get_args
 
 import orjson
 
@@ -230,9 +230,9 @@ class Observed:
         corrections: tuple[Correction, ...] = (),
         deadlines: tuple[datetime, ...] = (),  # not yet passed, but they would change the score
     ) -> None:
-        self.values = values
-        self.corrections = corrections
-        self.deadlines = deadlines
+        self.values: Final = values
+        self.corrections: Final = corrections
+        self.deadlines: Final = deadlines
 
 
 def _phone_facts(facts: ContactFacts, tables: _ModelTables, watermark: datetime) -> Observed:
@@ -532,8 +532,8 @@ class ScoreDraft:
         fields: dict[str, Any],  # ContactScore's fields, in its order
         breakdown: tuple[_Weighed, ...],  # fields["breakdown"], with each item's fields
     ) -> None:
-        self.fields = fields
-        self.breakdown = breakdown
+        self.fields: Final = fields
+        self.breakdown: Final = breakdown
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ScoreDraft):
@@ -572,8 +572,8 @@ class Outcome:
     __slots__ = ("deadlines", "draft")
 
     def __init__(self, draft: ScoreDraft | None, deadlines: tuple[datetime, ...]) -> None:
-        self.draft = draft
-        self.deadlines = deadlines
+        self.draft: Final = draft
+        self.deadlines: Final = deadlines
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Outcome):
