@@ -30,7 +30,10 @@ STANDING_BREAKDOWNS: tuple[str, ...] = (ALL, "channel=phone", "channel=mail")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN and infinity are refused: passed on, they would fail every later summary of the
+    # figures (and PostgreSQL's and orjson's JSON refuse them), so the message that carried
+    # them could never be processed; refused, it is dead-lettered
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Figures(_Frozen):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kafka import KafkaConsumer, TopicPartition
+from pydantic import ValidationError
 
 from schemas.benchmarks import BenchmarkUpdated
 from services.runtime.settings import bootstrap_servers
@@ -19,7 +20,9 @@ def latest_benchmarks(
     """Scope key → highest version on the topic, read from the start to the current end of
     every partition (what a new reader of the compacted topic would rebuild). With `until`
     (partition → last offset, as a snapshot records its position) only up to and including
-    those offsets; partitions not named are not read."""
+    those offsets; partitions not named are not read. A record that is not a valid
+    `BenchmarkUpdated` is passed over, as the materialiser passes it over (and dead-letters
+    it): the result is what SQL holds."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap_servers(broker_url),
         enable_auto_commit=False,
@@ -48,7 +51,10 @@ def latest_benchmarks(
                 for record in records:
                     if limit is not None and record.offset >= limit[tp]:
                         continue
-                    update = BenchmarkUpdated.model_validate_json(record.value)
+                    try:
+                        update = BenchmarkUpdated.model_validate_json(record.value)
+                    except ValidationError:
+                        continue
                     held = latest.get(update.scope_key)
                     if held is None or update.version > held.version:
                         latest[update.scope_key] = update

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -495,3 +496,86 @@ def test_replaying_the_archive_gives_identical_revisions(
     assert len(first) > 20
     assert any(len(revisions) > 1 for revisions in first.values())  # some were superseded
     assert first == second
+
+
+def test_figures_that_are_not_finite_are_dead_lettered_and_the_stream_goes_on(
+    broker: EmbeddedBroker, settings: Settings
+) -> None:
+    """A partial or a benchmark carrying NaN (a hand-made or corrupted message) is dead-lettered
+    by the scope combiner and the materialiser. Accepted, it would fail `summarise` (or the SQL
+    write) in every attempt at its batch, and the agent would never get past it."""
+
+    def produce(topic: str, key: bytes, value: bytes) -> None:
+        producer = KafkaProducer(bootstrap_servers=bootstrap_servers(broker.url))
+        producer.send(topic, key=key, value=value)
+        producer.flush()
+        producer.close()
+
+    async def scenario() -> tuple[
+        list[object], dict[str, BenchmarkUpdated], list[BenchmarkUpdated]
+    ]:
+        async with running_pipeline(settings, broker.url) as pipeline:
+            topics = pipeline.topics
+            publisher = KafkaPublisher(broker.url)
+            await asyncio.to_thread(
+                ingest,
+                parse_jsonl(
+                    [x.encode() for x in call("c-nan")], "a", pipeline.reference.municipalities
+                ),
+                EventArchive(pipeline.engine),
+                publisher,
+                topics,
+            )
+            publisher.close()
+            await wait_until_drained(pipeline, broker.url, timeout=60)
+            partial = next(
+                m
+                for m in await asyncio.to_thread(read_all, broker, topics.partials)
+                if json.loads(m.value)["target_kind"] == "chamber"  # type: ignore[attr-defined]
+            )
+            document = json.loads(partial.value)  # type: ignore[attr-defined]
+            for version, value in (
+                (document["version"] + 1, math.nan),
+                (document["version"] + 2, 5.0),
+            ):
+                changed = {**document, "version": version}
+                changed["samples"] = {**document["samples"], "all": [[value], []]}
+                await asyncio.to_thread(
+                    produce,
+                    topics.partials,
+                    partial.key,
+                    json.dumps(changed).encode(),  # type: ignore[attr-defined]
+                )
+            await wait_until_drained(pipeline, broker.url, timeout=60)
+            chamber = next(
+                b
+                for b in (
+                    await asyncio.to_thread(latest_benchmarks, broker.url, topics.benchmarks)
+                ).values()
+                if b.scope_kind == "chamber"
+            )
+            broken = chamber.model_dump(mode="json")
+            broken["version"] += 10
+            broken["breakdowns"]["all"]["mean"] = math.nan
+            await asyncio.to_thread(
+                produce, topics.benchmarks, chamber.scope_key.encode(), json.dumps(broken).encode()
+            )
+            await wait_until_drained(pipeline, broker.url, timeout=60)
+            dead = await asyncio.to_thread(read_all, broker, topics.deadletter)
+            topic = await asyncio.to_thread(latest_benchmarks, broker.url, topics.benchmarks)
+            return dead, topic, BenchmarkStore(pipeline.engine).latest_benchmarks()
+
+    dead, topic, stored = asyncio.run(scenario())
+    kinds = {
+        headers_dict(m.headers)["meetlat-reason-kind"]: (m.value, headers_dict(m.headers))  # type: ignore[attr-defined]
+        for m in dead
+    }
+    assert set(kinds) == {"invalid_partial", "invalid_benchmark"}
+    for kind, (value, headers) in kinds.items():
+        assert b"NaN" in value  # the original bytes
+        assert "finite" in headers["meetlat-reason"], (kind, headers["meetlat-reason"])
+    # the valid partial after the broken one was combined
+    chamber = next(b for b in topic.values() if b.scope_kind == "chamber")
+    assert chamber.breakdowns["all"].mean == 5.0
+    # and the materialiser kept the last valid document
+    assert [b.breakdowns["all"].mean for b in stored if b.scope_kind == "chamber"] == [5.0]

@@ -118,6 +118,23 @@ def test_a_revision_with_a_figure_that_is_not_finite_is_invalid(figure: str) -> 
             ScoreRevision.model_validate_json(valid.replace(field, f'"{name}":{figure}'))
 
 
+@pytest.mark.parametrize("figure", ["NaN", "Infinity", "-Infinity"])
+def test_a_partial_or_benchmark_with_a_figure_that_is_not_finite_is_invalid(figure: str) -> None:
+    """The combiner and the materialiser dead-letter such a message (see the integration test);
+    accepted, it would fail every attempt at its batch."""
+    ledger = Ledger()
+    ledger.apply_revision(rev("c1", 1, 6.5), NO_PHASES.phases)
+    (update, (partial, *_)), *_ = municipality_updates(
+        "GM0344", ledger, {("mg-2026", 1)}, REFERENCE, NO_PHASES
+    )
+    for message in (update, partial):
+        valid = message.model_dump_json()
+        assert type(message).model_validate_json(valid) == message
+        assert "6.5" in valid
+        with pytest.raises(ValidationError, match="finite"):
+            type(message).model_validate_json(valid.replace("6.5", figure, 1))
+
+
 def test_ledger_json_round_trip() -> None:
     ledger = Ledger()
     ledger.apply_revision(rev("m", 2, 0.0, channel="mail", potential=None), NO_PHASES.phases)
