@@ -12,7 +12,7 @@ Outside producers validate against the JSON Schema exported to `schemas/json/`
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Final, Literal
 
 from pydantic import (
@@ -31,6 +31,13 @@ SCHEMA_VERSION: Final = 2
 CbsCode = Annotated[str, StringConstraints(pattern=r"^GM\d{4}$")]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
 Answer = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+EARLIEST_EVENT_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_EVENT_TIME: Final = datetime(2100, 1, 1, tzinfo=UTC)
+EventTime = Annotated[AwareDatetime, Field(ge=EARLIEST_EVENT_TIME, lt=LATEST_EVENT_TIME)]
+"""A time in an event: timezone-aware, from 1970 up to (not including) 2100 UTC. Outside that
+window a time is a typo, and the scorer could not add a deadline to it (or take the watermark's
+lateness from it) without leaving the range of Python's datetime."""
 
 Channel = Literal["phone", "mail"]
 CHANNELS: tuple[Channel, ...] = ("phone", "mail")
@@ -54,7 +61,9 @@ class EventBase(BaseModel):
         ge=1, le=99, description="Measurement wave: 1 for the 1-meting, 2 for the 2-meting…"
     )
     case: Identifier = Field(description="The prepared case (casus), e.g. 'standplaatsvergunning'.")
-    occurred_at: AwareDatetime = Field(description="Event time, timezone-aware.")
+    occurred_at: EventTime = Field(
+        description="Event time, timezone-aware, from 1970 up to (not including) 2100 UTC."
+    )
 
 
 # ---------------------------------------------------------------- phone (mystery call)
@@ -88,7 +97,9 @@ class CallbackPromised(EventBase):
     """The municipality promised to call the entrepreneur back."""
 
     type: Literal["call.callback_promised"] = "call.callback_promised"
-    deadline: AwareDatetime = Field(description="When the callback was promised by.")
+    deadline: EventTime = Field(
+        description="When the callback was promised by (1970 up to, not including, 2100 UTC)."
+    )
 
 
 class CallbackMade(EventBase):
@@ -253,7 +264,7 @@ class Heartbeat(BaseModel):
     schema_version: Literal[2] = 2
     event_id: Identifier
     source: Identifier = Field(description="Who vouches for the time, e.g. 'ingest:events.jsonl'.")
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
 
 
 Observation = Annotated[Event | Heartbeat, Field(discriminator="type")]

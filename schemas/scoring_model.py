@@ -308,6 +308,7 @@ class ScoringModel(_Frozen):
     mail_reply_deadline_hours: float = Field(
         default=72,
         gt=0,
+        le=8760,  # a year: an event time plus the deadline stays a valid datetime
         allow_inf_nan=False,
         description="A mail without a real reply by then is unanswered.",
     )

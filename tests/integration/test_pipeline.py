@@ -498,6 +498,41 @@ def test_replaying_the_archive_gives_identical_revisions(
     assert first == second
 
 
+def test_an_event_time_outside_the_contract_is_dead_lettered_and_scoring_goes_on(
+    broker: EmbeddedBroker, settings: Settings
+) -> None:
+    """A mail sent in the year 9999, straight onto the observations topic: valid as a date,
+    but its 72-hour reply deadline is not (before the contract bounded event times, the
+    scorer's batch failed on it at every attempt). The next contact is scored as usual."""
+    far = event(1, "mail.sent", "m-far", timedelta(), message_id="<f@b>", token="MG-F")
+    far = far.replace(T0.isoformat(), "9999-12-31T23:00:00+00:00")
+    assert "9999" in far
+
+    async def scenario() -> tuple[list[object], list[object]]:
+        async with running_pipeline(settings, broker.url) as pipeline:
+            producer = KafkaProducer(bootstrap_servers=bootstrap_servers(broker.url))
+            producer.send(pipeline.topics.observations, key=b"m-far", value=far.encode())
+            for line in call("c-after"):
+                producer.send(pipeline.topics.observations, key=b"c-after", value=line.encode())
+            producer.flush()
+            producer.close()
+            await wait_until_drained(pipeline, broker.url, timeout=60)
+            dead = await asyncio.to_thread(read_all, broker, pipeline.topics.deadletter)
+            scores = await asyncio.to_thread(read_all, broker, pipeline.topics.scores)
+            return dead, scores
+
+    dead, scores = asyncio.run(scenario())
+    assert [m.value for m in dead] == [far.encode()]  # type: ignore[attr-defined]
+    headers = headers_dict(dead[0].headers)  # type: ignore[attr-defined]
+    assert (headers["meetlat-service"], headers["meetlat-reason-kind"]) == (
+        "scoring",
+        "invalid_event",
+    )
+    assert "occurred_at" in headers["meetlat-reason"] and "2100" in headers["meetlat-reason"]
+    revisions = [ScoreRevision.model_validate_json(m.value) for m in scores]  # type: ignore[attr-defined]
+    assert [(r.contact_id, r.revision) for r in revisions] == [("c-after", 1)]
+
+
 def test_figures_that_are_not_finite_are_dead_lettered_and_the_stream_goes_on(
     broker: EmbeddedBroker, settings: Settings
 ) -> None:

@@ -112,6 +112,14 @@ BAD_LINES = [
     (line(wave=0), "wave"),
     (line(extra="x"), "extra"),
     (line(type="call.answered", seconds_waited=-1), "seconds_waited"),
+    # outside 1970–2100 UTC: the scorer could not add a deadline to such a time
+    (line(occurred_at="9999-12-31T23:00:00+00:00"), "less than 2100-01-01"),
+    (line(occurred_at="2099-12-31T23:30:00-01:00"), "less than 2100-01-01"),
+    (line(occurred_at="0001-01-01T00:00:00+00:00"), "greater than or equal to 1970-01-01"),
+    (
+        line(type="call.callback_promised", deadline="9999-12-31T00:00:00+00:00"),
+        "deadline",
+    ),
 ]
 
 

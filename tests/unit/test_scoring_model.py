@@ -235,6 +235,22 @@ def test_minimal_model_is_valid() -> None:
     assert model.key == "test-model@1"
 
 
+@pytest.mark.parametrize("hours", ["0", "8761", "1e12", ".nan"])
+def test_mail_reply_deadline_outside_a_year(hours: str) -> None:
+    """A deadline of more than a year (or none, or NaN) is refused where it is written, not
+    when the scorer first adds it to a sent mail's time and leaves the range of datetime."""
+    message = problems_of(
+        model_text().replace("title: Test", f"title: Test\nmail_reply_deadline_hours: {hours}")
+    )
+    assert "mail_reply_deadline_hours" in message
+    assert (
+        load_model_text(
+            model_text().replace("title: Test", "title: Test\nmail_reply_deadline_hours: 8760")
+        ).mail_reply_deadline_hours
+        == 8760
+    )
+
+
 def test_duplicate_criterion_id() -> None:
     message = problems_of(
         model_text(
