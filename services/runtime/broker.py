@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -39,10 +39,16 @@ def tansu_binary() -> str:
         raise BrokerError(str(exc)) from exc
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+def free_port(host: str = "127.0.0.1", avoid: Collection[int] = ()) -> int:
+    """A port no one listens on now, other than those in `avoid` (ports the caller is about to
+    use itself: the kernel may hand out any free one)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in avoid:
+            return port
+    raise OSError(f"no free port on {host} outside the {len(avoid)} ports to avoid")
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -75,9 +81,11 @@ class EmbeddedBroker:
         port: int | None = None,
         log_file: Path | None = None,
         start_timeout: float = 20.0,
+        avoid_ports: Collection[int] = (),
     ) -> None:
+        """`port`: None for a free one, other than `avoid_ports`."""
         self.host = host
-        self.port = port or free_port(host)
+        self.port = port or free_port(host, avoid_ports)
         self.log_file = log_file
         self.start_timeout = start_timeout
         self._process: subprocess.Popen[bytes] | None = None
@@ -156,12 +164,15 @@ class EmbeddedBroker:
 
 
 @contextlib.contextmanager
-def broker_for(broker_url: str | None, log_file: Path | None = None) -> Iterator[str]:
-    """Yield the broker URL to use: the configured one, or an embedded broker started now."""
+def broker_for(
+    broker_url: str | None, log_file: Path | None = None, avoid_ports: Collection[int] = ()
+) -> Iterator[str]:
+    """Yield the broker URL to use: the configured one, or an embedded broker started now, on
+    a free port other than `avoid_ports` (the ones the caller listens on next)."""
     if broker_url:
         yield broker_url
         return
-    with EmbeddedBroker(log_file=log_file) as broker:
+    with EmbeddedBroker(log_file=log_file, avoid_ports=avoid_ports) as broker:
         previous = signal.getsignal(signal.SIGTERM)
         # A plain SIGTERM would skip __exit__; turn it into SystemExit so the broker stops.
         with contextlib.suppress(ValueError):  # ValueError: not in the main thread

@@ -88,8 +88,17 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
     the chosen services until Ctrl-C / SIGTERM (or one worker process per service, see
     `worker_processes`). The broker is stopped on the way out."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with broker_for(settings.broker_url, settings.data_dir / "tansu.log") as broker_url:
-        split = len({group for group, _ in settings.consumer_groups(services)}) > 1
+    groups = list(settings.consumer_groups(services))
+    split = len({group for group, _ in groups}) > 1
+    # the /metrics ports (one per worker process, see `supervise`): not the embedded broker's
+    metrics_ports = (
+        range(settings.metrics_port, settings.metrics_port + (len(groups) if split else 1))
+        if settings.metrics_port
+        else range(0)
+    )
+    with broker_for(
+        settings.broker_url, settings.data_dir / "tansu.log", metrics_ports
+    ) as broker_url:
         pipeline = create_pipeline(settings, broker_url, () if split else services)
         prepare(pipeline, broker_url)
         if settings.embedded:

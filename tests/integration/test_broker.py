@@ -17,7 +17,13 @@ from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata
 from kafka import TopicPartition as KafkaTopicPartition
 from kafka.admin import KafkaAdminClient
 
-from services.runtime.broker import BrokerError, EmbeddedBroker, broker_for, tansu_binary
+from services.runtime.broker import (
+    BrokerError,
+    EmbeddedBroker,
+    broker_for,
+    free_port,
+    tansu_binary,
+)
 from services.runtime.settings import bootstrap_servers
 from services.runtime.topics import TopicSpec, ensure_topics
 from services.runtime.transport import fetched_highwaters
@@ -60,6 +66,16 @@ def test_starts_answers_and_stops() -> None:
     assert not broker.running
     time.sleep(0.2)
     assert not _alive(pid)
+
+
+def test_an_embedded_broker_keeps_off_the_ports_its_owner_will_use() -> None:
+    """`meetlat worker` serves /metrics on a port per worker process after it started the
+    broker; a broker on one of them failed that worker (once seen in CI)."""
+    handed_out = {free_port() for _ in range(50)}  # the ports the kernel hands out now
+    assert EmbeddedBroker(avoid_ports=handed_out).port not in handed_out
+    assert free_port(avoid=handed_out) not in handed_out
+    with pytest.raises(OSError, match="outside the 65535 ports to avoid"):
+        free_port(avoid=range(1, 65536))
 
 
 def test_configured_url_never_starts_a_broker() -> None:
