@@ -181,6 +181,35 @@ def scope_key(kind: str, scope_id: str, campaign: str, wave: int) -> str:
     return f"{kind}:{scope_id}:{campaign}:{wave}"
 
 
+ProcessRecordWire = tuple[
+    str,  # channel
+    int,  # answered (0 or 1)
+    float,  # transfers
+    float,  # warm transfers
+    int,  # callback promised (0 or 1)
+    int,  # self-callback (0 or 1)
+    str | None,  # callback: "kept", "kept_late", "not_kept"
+    int,  # auto-reply (0 or 1)
+    float | None,  # reply hours
+    float | None,  # reply working hours
+]
+"""One contact's process record on the wire (`services.aggregation.process.ProcessRecord`)."""
+
+SurveyRecordWire = tuple[
+    str,  # survey channel
+    int,  # totaaloordeel
+    int,  # effort
+    int,  # the six hostmanship items
+    int,
+    int,
+    int,
+    int,
+    int,
+    int | None,  # recommend
+]
+"""One survey response on the wire (`services.aggregation.surveys.SurveyRecord`)."""
+
+
 class PartialUpdated(_Frozen):
     """Internal aggregation message: one municipality's contribution to one campaign wave,
     sent to each scope (its Chamber, the nation) that combines them.
@@ -196,5 +225,7 @@ class PartialUpdated(_Frozen):
     version: int = Field(ge=1)
     as_of: datetime | None
     samples: dict[str, tuple[list[float], list[float]]]
-    process: list[list[float | int | str | None]]
-    surveys: list[list[float | int | str | None]]
+    # typed position by position: a record of another shape is refused here (and the message
+    # dead-lettered), not met by the combiner half-way through its batch
+    process: list[ProcessRecordWire]
+    surveys: list[SurveyRecordWire]

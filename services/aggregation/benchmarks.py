@@ -396,8 +396,8 @@ class Contribution:
     def from_wire(
         cls,
         samples: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-        process: Iterable[list[Any]],
-        surveys: Iterable[list[Any]],
+        process: Iterable[Sequence[Any]],
+        surveys: Iterable[Sequence[Any]],
         as_of: datetime | None,
     ) -> Contribution:
         records = [ProcessRecord.from_json(p) for p in process]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import statistics
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import NamedTuple, Protocol
@@ -240,7 +240,7 @@ class ProcessRecord(NamedTuple):
         ]
 
     @classmethod
-    def from_json(cls, raw: list[float | int | str | None]) -> ProcessRecord:
+    def from_json(cls, raw: Sequence[float | int | str | None]) -> ProcessRecord:
         ch, ans, tr, warm, prom, selfcb, cb, auto, hours, whours = raw
         return cls(
             str(ch),

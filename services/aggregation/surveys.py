@@ -68,7 +68,7 @@ class SurveyRecord(NamedTuple):
         ]
 
     @classmethod
-    def from_json(cls, raw: list[float | int | str | None]) -> SurveyRecord:
+    def from_json(cls, raw: Sequence[float | int | str | None]) -> SurveyRecord:
         channel, total, effort, *rest = raw
         *items, recommend = rest
         return cls(

@@ -536,9 +536,10 @@ def test_an_event_time_outside_the_contract_is_dead_lettered_and_scoring_goes_on
 def test_figures_that_are_not_finite_are_dead_lettered_and_the_stream_goes_on(
     broker: EmbeddedBroker, settings: Settings
 ) -> None:
-    """A partial or a benchmark carrying NaN (a hand-made or corrupted message) is dead-lettered
-    by the scope combiner and the materialiser. Accepted, it would fail `summarise` (or the SQL
-    write) in every attempt at its batch, and the agent would never get past it."""
+    """A partial or a benchmark carrying NaN, or a partial with a process record of the wrong
+    shape (hand-made or corrupted messages), is dead-lettered by the scope combiner and the
+    materialiser. Accepted, it would fail `summarise`, the reading of the records or the SQL
+    write in every attempt at its batch, and the agent would never get past it."""
 
     def produce(topic: str, key: bytes, value: bytes) -> None:
         producer = KafkaProducer(bootstrap_servers=bootstrap_servers(broker.url))
@@ -569,11 +570,12 @@ def test_figures_that_are_not_finite_are_dead_lettered_and_the_stream_goes_on(
                 if json.loads(m.value)["target_kind"] == "chamber"  # type: ignore[attr-defined]
             )
             document = json.loads(partial.value)  # type: ignore[attr-defined]
-            for version, value in (
-                (document["version"] + 1, math.nan),
-                (document["version"] + 2, 5.0),
+            for version, value, process in (
+                (document["version"] + 1, math.nan, document["process"]),
+                (document["version"] + 2, 6.0, [["phone", 1]]),
+                (document["version"] + 3, 5.0, document["process"]),
             ):
-                changed = {**document, "version": version}
+                changed = {**document, "version": version, "process": process}
                 changed["samples"] = {**document["samples"], "all": [[value], []]}
                 await asyncio.to_thread(
                     produce,
@@ -601,14 +603,20 @@ def test_figures_that_are_not_finite_are_dead_lettered_and_the_stream_goes_on(
             return dead, topic, BenchmarkStore(pipeline.engine).latest_benchmarks()
 
     dead, topic, stored = asyncio.run(scenario())
-    kinds = {
-        headers_dict(m.headers)["meetlat-reason-kind"]: (m.value, headers_dict(m.headers))  # type: ignore[attr-defined]
-        for m in dead
-    }
-    assert set(kinds) == {"invalid_partial", "invalid_benchmark"}
-    for kind, (value, headers) in kinds.items():
-        assert b"NaN" in value  # the original bytes
-        assert "finite" in headers["meetlat-reason"], (kind, headers["meetlat-reason"])
+    letters = [(m.value, headers_dict(m.headers)) for m in dead]  # type: ignore[attr-defined]
+    by_kind: dict[str, list[tuple[bytes, str]]] = {}
+    for value, headers in letters:  # (one key: the partials' letters are in their order)
+        by_kind.setdefault(headers["meetlat-reason-kind"], []).append(
+            (value, headers["meetlat-reason"])
+        )
+    assert sorted(by_kind) == ["invalid_benchmark", "invalid_partial"]
+    (nan_partial, nan_reason), (short_partial, short_reason) = by_kind["invalid_partial"]
+    [(nan_benchmark, benchmark_reason)] = by_kind["invalid_benchmark"]
+    # the original bytes, and what is wrong where
+    assert b"NaN" in nan_partial and "samples.all" in nan_reason and "finite" in nan_reason
+    assert b'[["phone", 1]]' in short_partial and "process.0" in short_reason
+    assert b"NaN" in nan_benchmark and "breakdowns.all.mean" in benchmark_reason
+    assert "finite" in benchmark_reason
     # the valid partial after the broken one was combined
     chamber = next(b for b in topic.values() if b.scope_kind == "chamber")
     assert chamber.breakdowns["all"].mean == 5.0

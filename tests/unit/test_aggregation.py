@@ -33,6 +33,7 @@ from services.aggregation.benchmarks import (
     CombinedScope,
     Ledger,
     LedgerEntry,
+    contribution_of,
     ledger_entry,
     municipality_updates,
     rules_for,
@@ -133,6 +134,34 @@ def test_a_partial_or_benchmark_with_a_figure_that_is_not_finite_is_invalid(figu
         assert "6.5" in valid
         with pytest.raises(ValidationError, match="finite"):
             type(message).model_validate_json(valid.replace("6.5", figure, 1))
+
+
+@pytest.mark.parametrize(
+    ("field", "record", "where"),
+    [
+        ("process", ["phone", 1], "process.0.2"),  # too short
+        ("process", ["phone", 1, "many", 0, 0, 0, None, 0, None, None], "process.0.2"),
+        ("surveys", ["counter", 8, 2, 7, 8, 9, 6, 7, 8, 9, 10], "surveys.0"),  # too long
+    ],
+)
+def test_a_partial_with_a_record_of_the_wrong_shape_is_invalid(
+    field: str, record: list[object], where: str
+) -> None:
+    """A partial's process and survey records are typed position by position: one of another
+    shape is refused where it is read, with its place, not met half-way through the
+    combiner's batch (`contribution_of` would fail on it at every attempt)."""
+    ledger = Ledger()
+    ledger.apply_revision(rev("c1", 1, 6.5), NO_PHASES.phases)
+    ledger.apply_survey(survey("s1", "GM0344", 8))
+    (_, (partial, *_)), *_ = municipality_updates(
+        "GM0344", ledger, {("mg-2026", 1)}, REFERENCE, NO_PHASES
+    )
+    assert contribution_of(PartialUpdated.model_validate_json(partial.model_dump_json()))
+    raw = orjson.loads(partial.model_dump_json())
+    raw[field] = [record]
+    with pytest.raises(ValidationError) as info:
+        PartialUpdated.model_validate_json(orjson.dumps(raw))
+    assert where in str(info.value)
 
 
 def test_ledger_json_round_trip() -> None:
