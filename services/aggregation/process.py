@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import holidays
 
 from schemas.benchmarks import ProcessFigures
+from schemas.events import EARLIEST_EVENT_TIME, LATEST_EVENT_TIME
 
 __all__ = [
     "DAY_END",
@@ -195,7 +196,11 @@ def _moment(facts: Mapping[str, str | float], key: str) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return moment if moment.utcoffset() is not None else None
+    if moment.utcoffset() is None:
+        return None
+    # outside the contract's event times (a revision not made by the scorer): no moment, not
+    # a reply time spanning millennia
+    return moment if EARLIEST_EVENT_TIME <= moment < LATEST_EVENT_TIME else None
 
 
 def _share(part: int, whole: int) -> float | None:

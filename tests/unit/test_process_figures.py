@@ -401,6 +401,19 @@ def test_no_answered_mail_gives_no_reply_times() -> None:
     assert figures.calls == 0 and figures.first_attempt_share is None
 
 
+def test_a_send_or_reply_time_outside_the_event_times_gives_no_working_hours() -> None:
+    """Only a revision not made by the scorer can carry such times (events are bounded to
+    1970–2100): counting the working hours from year 1 to 9999 took 8 s and then overflowed,
+    failing the aggregator's batch at every attempt."""
+    far = mail("m6", datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
+    figures = process_figures([far])
+    assert figures.answered_share == 1.0
+    assert figures.mean_reply_working_hours is None  # the clock hours are the revision's own
+    assert figures.mean_reply_hours == far.facts["reply_hours"]
+    edge = mail("m7", datetime(1970, 1, 1, tzinfo=UTC), datetime(2099, 12, 31, tzinfo=UTC))
+    assert process_figures([edge]).mean_reply_working_hours == 264040.0
+
+
 def test_an_unanswered_call_is_not_completed_at_the_first_attempt() -> None:
     unanswered = score("p6", "phone", {"transfers": 0.0, "callback_promised": "no"}, answered=False)
     figures = process_figures([call("p1"), unanswered])
