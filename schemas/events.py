@@ -29,8 +29,17 @@ from pydantic import (
 SCHEMA_VERSION: Final = 2
 
 CbsCode = Annotated[str, StringConstraints(pattern=r"^GM\d{4}$")]
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
-Answer = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+# Identifiers and answers are one line of text; free text may span lines. Neither may hold
+# a NUL character: PostgreSQL's text refuses it, so an event carrying one would fail the
+# archive (or a report's text store) at every attempt instead of being dead-lettered.
+_ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+_TEXT = r"^[^\x00]*$"
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True, pattern=_ONE_LINE)
+]
+Answer = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=_ONE_LINE)
+]
 
 EARLIEST_EVENT_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_EVENT_TIME: Final = datetime(2100, 1, 1, tzinfo=UTC)
@@ -123,7 +132,9 @@ class CallAssessed(EventBase):
         description="Criterion id → the answer on its scale, e.g. {'vriendelijkheid_aanname': "
         "'vriendelijk'}; at least one (a later assessment replaces an earlier one).",
     )
-    report: str = Field(default="", max_length=20_000, description="The call report text.")
+    report: str = Field(
+        default="", max_length=20_000, pattern=_TEXT, description="The call report text."
+    )
 
 
 # ---------------------------------------------------------------- mail (mystery mail)
@@ -171,7 +182,9 @@ class MailAssessed(EventBase):
 
     type: Literal["mail.assessed"] = "mail.assessed"
     answers: dict[Identifier, Answer] = Field(default_factory=dict)
-    review: str = Field(default="", max_length=20_000, description="Content review of the reply.")
+    review: str = Field(
+        default="", max_length=20_000, pattern=_TEXT, description="Content review of the reply."
+    )
 
 
 class MailReclassified(EventBase):
@@ -217,7 +230,7 @@ class SurveyResponse(EventBase):
         description="The six hostmanship items, each 1–10, in the order of the NVVB questionnaire."
     )
     recommend: int | None = Field(default=None, ge=0, le=10, description="Likelihood to recommend.")
-    suggestion: str = Field(default="", max_length=5_000)
+    suggestion: str = Field(default="", max_length=5_000, pattern=_TEXT)
 
 
 PhoneEvent = (

@@ -120,6 +120,11 @@ BAD_LINES = [
         line(type="call.callback_promised", deadline="9999-12-31T00:00:00+00:00"),
         "deadline",
     ),
+    # NUL (PostgreSQL's text refuses it) and, in identifiers and answers, line breaks
+    (line(event_id="a\u0000b"), "event_id"),
+    (line(campaign="mg\n2026"), "campaign"),
+    (line(type="call.assessed", answers={"vriend\telijkheid": "ja"}, report=""), "answers"),
+    (line(type="call.assessed", answers={}, report="regel 1\nregel 2\u0000"), "report"),
 ]
 
 
