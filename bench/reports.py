@@ -43,6 +43,16 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _font_subsetter() -> str:
+    """Which font subsetter WeasyPrint uses: HarfBuzz's (C), or fontTools (Python, about 40 %
+    more CPU per report) when Debian's libharfbuzz-subset0 is missing."""
+    from weasyprint.text.ffi import harfbuzz, harfbuzz_subset
+
+    if harfbuzz_subset is not None and harfbuzz.hb_version_atleast(4, 1, 0):
+        return "HarfBuzz"
+    return "fontTools (install libharfbuzz-subset0 for HarfBuzz's, as scripts/test does)"
+
+
 def main(args: argparse.Namespace) -> None:
     reference = ReferenceData.load()
     models, active = load_models(Settings())
@@ -96,6 +106,8 @@ def main(args: argparse.Namespace) -> None:
             f"on {workers} idle core{'s' if workers > 1 else ''}); "
             f"load average {load:.1f} at the start"
         )
+        if fmt == "pdf":
+            print(f"  fonts subset with {_font_subsetter()}")
 
 
 if __name__ == "__main__":
