@@ -46,7 +46,7 @@ from schemas.events import (
 from services.ingest.archive import EventArchive
 from services.ingest.mail.analyze import AnalysisOptions, Bounce, MailAnalysis, analyze, to_events
 from services.ingest.mail.classify import Classification
-from services.ingest.mail.message import ParsedMail, Quarantined, parse
+from services.ingest.mail.message import ParsedMail, Quarantined, clean_text, parse
 from services.ingest.mail.threading import DEFAULT_TOKEN_PATTERN, Match, SentMail, Unmatched
 from services.ingest.mail_sources import FetchedMail
 from services.ingest.mail_store import MailStore, MessageOutcome, RawMail
@@ -95,13 +95,16 @@ class MailIngestError(ValueError):
 
 
 def _headers(raw: bytes) -> dict[str, str]:
+    """Each header's first value as clean one-line text: a NUL or other control character
+    from a hostile or broken sender must not reach the store (PostgreSQL's text refuses
+    NUL)."""
     try:
         msg = _HEADER_PARSER.parsebytes(raw[:200_000])
     except Exception:
         return {}
     out: dict[str, str] = {}
     for key, value in msg.items():
-        out.setdefault(key.lower(), str(value).strip())
+        out.setdefault(key.lower(), "".join(clean_text(str(value)).splitlines()).strip())
     return out
 
 
@@ -171,7 +174,7 @@ def archive_fetched(
 
 def _sent_row(mail: RawMail, parsed: ParsedMail, config: MailConfig) -> dict[str, object] | str:
     """The sent-mail index row, or why the mail cannot be one."""
-    h = {k: v[0] for k, v in _headers_multi(mail.raw).items()}
+    h = _headers(mail.raw)
     token = (h.get("x-meetlat-token") or "").strip().upper()
     if not token:
         found = DEFAULT_TOKEN_PATTERN.search(parsed.subject)
@@ -215,17 +218,6 @@ def _sent_row(mail: RawMail, parsed: ParsedMail, config: MailConfig) -> dict[str
         "persona": (sender.name or None) if sender else None,
         "sha256": mail.sha256,
     }
-
-
-def _headers_multi(raw: bytes) -> dict[str, list[str]]:
-    try:
-        msg = _HEADER_PARSER.parsebytes(raw[:200_000])
-    except Exception:
-        return {}
-    out: dict[str, list[str]] = {}
-    for key, value in msg.items():
-        out.setdefault(key.lower(), []).append(str(value).strip())
-    return out
 
 
 def _sent_event(row: dict[str, object]) -> MailSent:

@@ -231,3 +231,21 @@ def test_a_sent_mail_without_a_usable_identity_is_kept_as_incomplete(engine: Eng
     reasons = " | ".join(o.reason for o in MailStore(engine).by_status("incomplete"))
     assert "lacks X-Meetlat-Case" in reasons and "municipality: String should match" in reasons
     assert MailStore(engine).sent() == []
+
+
+def test_control_characters_in_headers_do_not_reach_the_store(engine: Engine) -> None:
+    from tests.integration.mailfiles import sent_message
+
+    # PostgreSQL's text refuses NUL: before the headers were cleaned, such a message failed
+    # its fetch batch at every poll.
+    sent = sent_message(SENT[0])
+    sent = sent.replace(b"X-Meetlat-Case: ", b"X-Meetlat-Case: \x00", 1)
+    sent = sent.replace(b"Message-ID: <", b"Message-ID: <\x01\x00", 1)
+    received = RECEIVED[0].read_bytes().replace(b"Message-ID: <", b"Message-ID: <\x00", 1)
+    assert b"\x00" in sent and b"\x00" in received
+    report = run(engine, [FetchedMail(sent, "a", True), FetchedMail(received, "b", False)])
+    assert report.fetched == 2 and report.sent == 1, report.problems
+    store = MailStore(engine)
+    assert store.raw_count() == 2
+    (row,) = store.sent()
+    assert "\x00" not in row.case and "\x00" not in row.message_id
