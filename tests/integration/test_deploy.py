@@ -427,3 +427,25 @@ def test_dashboard_queries_are_valid_promql(prometheus: Prometheus) -> None:
             prometheus.query(promql)
         except urllib.error.HTTPError as exc:  # 400: the query does not parse
             pytest.fail(f"{expr!r}: {exc.read().decode(errors='replace')}")
+
+
+# --- image ------------------------------------------------------------------------------
+
+# Debian packages the product itself needs (not only its tests): PDF reports and the mail
+# spelling check. scripts/test installs them for the tests; the image must carry them too.
+RUNTIME_PACKAGES = (
+    "libpango-1.0-0",
+    "libpangoft2-1.0-0",
+    "libharfbuzz-subset0",
+    "fonts-dejavu-core",
+    "hunspell-nl",
+)
+
+
+def test_the_image_installs_the_runtime_packages_the_tests_use() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    test_script = (REPO / "scripts" / "test").read_text()
+    for package in RUNTIME_PACKAGES:
+        assert re.search(rf"\b{re.escape(package)}\b", test_script), package
+        assert re.search(rf"\s{re.escape(package)}\s", final_stage), package
