@@ -32,13 +32,13 @@ CbsCode = Annotated[str, StringConstraints(pattern=r"^GM\d{4}$")]
 # Identifiers and answers are one line of text; free text may span lines. Neither may hold
 # a NUL character: PostgreSQL's text refuses it, so an event carrying one would fail the
 # archive (or a report's text store) at every attempt instead of being dead-lettered.
-_ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
 _TEXT = r"^[^\x00]*$"
 Identifier = Annotated[
-    str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True, pattern=_ONE_LINE)
+    str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True, pattern=ONE_LINE)
 ]
 Answer = Annotated[
-    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=_ONE_LINE)
+    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=ONE_LINE)
 ]
 
 EARLIEST_EVENT_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)

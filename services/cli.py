@@ -293,7 +293,11 @@ def snapshot(
             for (t, p), o in sorted(store.positions().items())
         ]
         if every is None or last is None or last.position != position:
-            info = store.take_snapshot(label, request_id if every is None else None)
+            try:
+                info = store.take_snapshot(label, request_id if every is None else None)
+            except ValueError as exc:
+                err.print(f"[red]{_plain(exc)}[/]")
+                raise typer.Exit(2) from None
             console.print(
                 f"snapshot {info.id}: {info.figure_count} figures at position {info.position}, "
                 f"sha256 {info.content_sha256[:16]}"

@@ -24,13 +24,14 @@ from prometheus_client import make_asgi_app
 from sqlalchemy import Engine
 
 from schemas.benchmarks import NATION_ID
+from schemas.events import ONE_LINE
 from services.reporting.charts import Bar
 from services.reporting.diff import diff_snapshots
 from services.reporting.metrics import API_SECONDS, render_counted
 from services.reporting.render import MEDIA_TYPES, Format
 from services.reporting.reports import Kind, ReportSet, file_name
 from services.reporting.source import load_report_set, sync_contact_texts
-from services.reporting.store import BenchmarkStore
+from services.reporting.store import MAX_LABEL, MAX_REQUEST_ID, BenchmarkStore
 from services.runtime.settings import Settings
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
@@ -127,11 +128,14 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     @app.post("/api/snapshots", status_code=201, summary="Take a snapshot now")
     def take_snapshot(
-        label: str = "",
+        label: Annotated[
+            str, Query(max_length=MAX_LABEL, pattern=ONE_LINE, description="One line of text.")
+        ] = "",
         idempotency_key: Annotated[
             str | None,
             Header(
-                max_length=120,
+                max_length=MAX_REQUEST_ID,
+                pattern=ONE_LINE,
                 description="Retry-safe: a key that already made a snapshot returns it.",
             ),
         ] = None,

@@ -70,7 +70,11 @@ class ReportSet:
         if campaign is None or wave is None:
             latest_campaign, _ = index.latest_wave()
             campaign = campaign or latest_campaign
-            wave = wave or max(w for c, w in index.waves() if c == campaign)
+            waves = [w for c, w in index.waves() if c == campaign]
+            if not waves:
+                known = ", ".join(sorted({c for c, _ in index.waves()}))
+                raise LookupError(f"no campaign {campaign!r} in the snapshot (it holds {known})")
+            wave = wave or max(waves)
         meta = make_meta(
             model,
             campaign,

@@ -16,6 +16,7 @@ comparing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from schemas.benchmarks import BenchmarkUpdated
+from schemas.events import ONE_LINE
 from services.reporting.figures import (
     FigureRow,
     SnapshotInfo,
@@ -90,6 +92,27 @@ class StreamPosition(Base):
     offset: Mapped[int] = mapped_column(BigInteger)
 
 
+MAX_LABEL = 200
+MAX_REQUEST_ID = 120
+MAX_SNAPSHOT_ID = 2**31 - 1  # the id is a 32-bit integer on PostgreSQL
+
+
+def snapshot_request_problem(label: str, request_id: str | None) -> str | None:
+    """Why a snapshot cannot carry this label or request id, or None: each is one line of
+    text (PostgreSQL refuses NUL) that fits its column."""
+    for name, value, limit in (
+        ("label", label, MAX_LABEL),
+        ("request id", request_id, MAX_REQUEST_ID),
+    ):
+        if value is None:
+            continue
+        if len(value) > limit:
+            return f"the snapshot's {name} is {len(value)} characters long; at most {limit}"
+        if re.search(ONE_LINE, value) is None:
+            return f"the snapshot's {name} {value!r} holds a control character"
+    return None
+
+
 class Snapshot(Base):
     """An immutable copy of the latest figures at one moment."""
 
@@ -97,11 +120,11 @@ class Snapshot(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     taken_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    label: Mapped[str] = mapped_column(String(200), default="")
+    label: Mapped[str] = mapped_column(String(MAX_LABEL), default="")
     position: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     figure_count: Mapped[int] = mapped_column(Integer)
     content_sha256: Mapped[str] = mapped_column(String(64))
-    request_id: Mapped[str | None] = mapped_column(String(120), unique=True)
+    request_id: Mapped[str | None] = mapped_column(String(MAX_REQUEST_ID), unique=True)
 
 
 class SnapshotFigure(Base):
@@ -269,7 +292,11 @@ class BenchmarkStore:
         """Freeze the latest figures and the stream position, consistently, in one transaction.
 
         With a `request_id`, retry-safe: a request id that already made a snapshot gets that
-        snapshot back and nothing is written (also when two retries race: the id is unique)."""
+        snapshot back and nothing is written (also when two retries race: the id is unique).
+        ValueError for a label or request id the store cannot hold."""
+        problem = snapshot_request_problem(label, request_id)
+        if problem is not None:
+            raise ValueError(problem)
         if request_id is not None:
             made = self.snapshot_of_request(request_id)
             if made is not None:
@@ -376,6 +403,8 @@ class BenchmarkStore:
 
     def snapshot_figures(self, snapshot_id: int) -> list[FigureRow]:
         """The figures frozen in a snapshot (KeyError for an unknown id)."""
+        if not 1 <= snapshot_id <= MAX_SNAPSHOT_ID:  # no such id, and no query PostgreSQL takes
+            raise KeyError(snapshot_id)
         with self.engine.connect() as conn:
             exists = conn.scalar(select(Snapshot.id).where(Snapshot.id == snapshot_id))
             if exists is None:

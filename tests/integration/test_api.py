@@ -109,6 +109,26 @@ def test_reports_in_every_format(
     assert client.get("/api/reports/national", params={"format": "docx"}).status_code == 422
 
 
+def test_bad_requests_get_a_clear_answer_not_a_server_error(
+    client: TestClient, database: tuple[Engine, ReportingData]
+) -> None:
+    _, data = database
+    unknown = client.get("/api/reports/national", params={"campaign": "mg-1999"})
+    assert unknown.status_code == 404  # was a 500 (max() of no waves)
+    assert "no campaign 'mg-1999' in the snapshot (it holds mg-" in unknown.json()["detail"]
+    for snapshot_id in (2**31, 2**63, 10**20):  # were 500s: no query PostgreSQL or SQLite takes
+        assert client.get(f"/api/snapshots/{snapshot_id}/figures").status_code == 404
+        assert (
+            client.get(f"/api/snapshots/{data.snapshot_id}/diff/{snapshot_id}").status_code == 404
+        )
+    for label in ("a\x00b", "x" * 201):  # a NUL was a 500 on PostgreSQL, as was a long label
+        refused = client.post("/api/snapshots", params={"label": label})
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == [
+            "query",
+            "label",
+        ]
+
+
 def test_municipality_report_over_api_has_deidentified_texts(
     client: TestClient, database: tuple[Engine, ReportingData]
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -371,6 +372,29 @@ def test_unknown_snapshot_raises_key_error(engine: Engine) -> None:
     info = store.take_snapshot()
     with pytest.raises(KeyError):
         store.snapshot_figures(info.id + 1)
+    # ids no snapshot can have: before, the out-of-range ones failed PostgreSQL's query
+    for impossible in (0, -1, 2**31, 2**63, 10**20):
+        with pytest.raises(KeyError):
+            store.snapshot_figures(impossible)
+
+
+@pytest.mark.parametrize(
+    ("label", "request_id", "problem"),
+    [
+        ("a\x00b", None, "label 'a\\x00b' holds a control character"),
+        ("x" * 201, None, "label is 201 characters long; at most 200"),
+        ("ok", "r\n1", "request id 'r\\n1' holds a control character"),
+        ("ok", "r" * 121, "request id is 121 characters long; at most 120"),
+    ],
+)
+def test_a_snapshot_label_the_store_cannot_hold_is_refused(
+    engine: Engine, label: str, request_id: str | None, problem: str
+) -> None:
+    store = BenchmarkStore(engine)
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        store.take_snapshot(label, request_id)
+    assert store.snapshots() == []
+    assert store.take_snapshot("x" * 200, "r" * 120).label == "x" * 200
 
 
 def test_content_hash_equal_for_equal_content(engine: Engine) -> None:
