@@ -41,6 +41,8 @@ Answer = Annotated[
     str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=ONE_LINE)
 ]
 
+MAX_WAVE: Final = 99
+
 EARLIEST_EVENT_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_EVENT_TIME: Final = datetime(2100, 1, 1, tzinfo=UTC)
 EventTime = Annotated[AwareDatetime, Field(ge=EARLIEST_EVENT_TIME, lt=LATEST_EVENT_TIME)]
@@ -67,7 +69,7 @@ class EventBase(BaseModel):
     municipality: CbsCode = Field(description="CBS code of the municipality, e.g. GM0344.")
     campaign: Identifier = Field(description="Measurement campaign, e.g. 'mg-2026'.")
     wave: int = Field(
-        ge=1, le=99, description="Measurement wave: 1 for the 1-meting, 2 for the 2-meting…"
+        ge=1, le=MAX_WAVE, description="Measurement wave: 1 for the 1-meting, 2 for the 2-meting…"
     )
     case: Identifier = Field(description="The prepared case (casus), e.g. 'standplaatsvergunning'.")
     occurred_at: EventTime = Field(

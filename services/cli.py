@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
+from schemas.events import MAX_WAVE
 from services.runtime.settings import Settings
 
 if TYPE_CHECKING:  # the commands import their heavy modules lazily, to start fast
@@ -409,7 +410,7 @@ def _reports(snapshot_id: int | None, campaign: str | None, wave: int | None) ->
 
 _SNAPSHOT = typer.Option("--snapshot", help="Snapshot id; default the newest.")
 _CAMPAIGN = typer.Option(help="Campaign; default the newest with national figures.")
-_WAVE = typer.Option(help="Wave; default the campaign's newest.")
+_WAVE = typer.Option(min=1, max=MAX_WAVE, help="Wave; default the campaign's newest.")
 
 
 def _write_one(

@@ -24,7 +24,7 @@ from prometheus_client import make_asgi_app
 from sqlalchemy import Engine
 
 from schemas.benchmarks import NATION_ID
-from schemas.events import ONE_LINE
+from schemas.events import MAX_WAVE, ONE_LINE
 from services.reporting.charts import Bar
 from services.reporting.diff import diff_snapshots
 from services.reporting.metrics import API_SECONDS, render_counted
@@ -33,6 +33,9 @@ from services.reporting.reports import Kind, ReportSet, file_name
 from services.reporting.source import load_report_set, sync_contact_texts
 from services.reporting.store import MAX_LABEL, MAX_REQUEST_ID, BenchmarkStore
 from services.runtime.settings import Settings
+
+# A wave as in the event contract; without one, the campaign's newest.
+WaveQuery = Annotated[int | None, Query(ge=1, le=MAX_WAVE, description="Default the newest.")]
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
 
@@ -148,7 +151,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         scope_kind: Literal["municipality", "chamber", "nation"] | None = None,
         scope_id: str | None = None,
         campaign: str | None = None,
-        wave: int | None = None,
+        wave: WaveQuery = None,
         breakdown: str | None = None,
     ) -> list[dict[str, Any]]:
         try:
@@ -210,7 +213,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         fmt: Format = fmt_query,
         snapshot: int | None = None,
         campaign: str | None = None,
-        wave: int | None = None,
+        wave: WaveQuery = None,
     ) -> Response:
         return report_response("national", NATION_ID, fmt, snapshot, campaign, wave)
 
@@ -220,7 +223,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         fmt: Format = fmt_query,
         snapshot: int | None = None,
         campaign: str | None = None,
-        wave: int | None = None,
+        wave: WaveQuery = None,
     ) -> Response:
         return report_response("chamber", chamber_id, fmt, snapshot, campaign, wave)
 
@@ -230,7 +233,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         fmt: Format = fmt_query,
         snapshot: int | None = None,
         campaign: str | None = None,
-        wave: int | None = None,
+        wave: WaveQuery = None,
     ) -> Response:
         return report_response("municipality", code.upper(), fmt, snapshot, campaign, wave)
 

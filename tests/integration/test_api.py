@@ -116,6 +116,12 @@ def test_bad_requests_get_a_clear_answer_not_a_server_error(
     unknown = client.get("/api/reports/national", params={"campaign": "mg-1999"})
     assert unknown.status_code == 404  # was a 500 (max() of no waves)
     assert "no campaign 'mg-1999' in the snapshot (it holds mg-" in unknown.json()["detail"]
+    for wave in (0, 100):  # wave 0 was taken for "the newest"
+        refused = client.get("/api/reports/national", params={"wave": wave})
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == [
+            "query",
+            "wave",
+        ]
     for snapshot_id in (2**31, 2**63, 10**20):  # were 500s: no query PostgreSQL or SQLite takes
         assert client.get(f"/api/snapshots/{snapshot_id}/figures").status_code == 404
         assert (
