@@ -24,6 +24,8 @@ from schemas.events import MAX_WAVE
 from services.runtime.settings import Settings
 
 if TYPE_CHECKING:  # the commands import their heavy modules lazily, to start fast
+    from sqlalchemy import Engine
+
     from services.ingest.archive import EventArchive
     from services.ingest.mail_service import MailConfig
     from services.ingest.mail_sources import Source
@@ -80,8 +82,42 @@ def _plain(value: object) -> str:
     return escape(str(value))
 
 
+# Settings whose value is not echoed in an error: they may hold a password.
+_SECRET_SETTINGS = frozenset({"database_url", "broker_url", "imap_password"})
+
+
 def _settings() -> Settings:
-    return Settings()
+    """The settings; a bad MEETLAT_ variable is named with what is wrong, and exit code 2."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = "_".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            got = "" if field in _SECRET_SETTINGS else f" (got {error['input']!r})"
+            err.print(f"[red]MEETLAT_{field.upper()}[/]: {_plain(message + got)}")
+        raise typer.Exit(2) from None
+
+
+def _database(settings: Settings) -> Engine:
+    """The database, migrated to the newest schema; when it cannot be reached, what and
+    where (password hidden), and exit code 1."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from services.runtime.db import make_engine, upgrade
+
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        upgrade(engine)
+    except OperationalError as exc:
+        where = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        err.print(f"[red]cannot use the database at {_plain(where)}[/]: {_plain(reason)}")
+        raise typer.Exit(1) from None
+    return engine
 
 
 @contextmanager
@@ -107,7 +143,6 @@ class _Edge:
 
 def _edge(settings: Settings) -> _Edge:
     from services.ingest.archive import EventArchive
-    from services.runtime.db import make_engine, upgrade
     from services.runtime.topics import Topics, ensure_topics
 
     broker_url = settings.reachable_broker_url()
@@ -118,8 +153,7 @@ def _edge(settings: Settings) -> _Edge:
             "`meetlat demo` for a self-contained run."
         )
         raise typer.Exit(2)
-    engine = make_engine(settings.sqlalchemy_url)
-    upgrade(engine)
+    engine = _database(settings)
     topics = Topics.for_settings(settings)
     ensure_topics(broker_url, topics.specs(settings.partitions), settings.replication_factor)
     return _Edge(broker_url, EventArchive(engine), topics)
@@ -281,10 +315,8 @@ def snapshot(
     import time
 
     from services.reporting.store import BenchmarkStore
-    from services.runtime.db import make_engine, upgrade
 
-    engine = make_engine(_settings().sqlalchemy_url)
-    upgrade(engine)
+    engine = _database(_settings())
     store = BenchmarkStore(engine)
     while True:
         taken = store.snapshots()
@@ -324,10 +356,8 @@ def snapshot_diff(
 
     from services.reporting.diff import diff_snapshots
     from services.reporting.store import BenchmarkStore
-    from services.runtime.db import make_engine, upgrade
 
-    engine = make_engine(_settings().sqlalchemy_url)
-    upgrade(engine)
+    engine = _database(_settings())
     store = BenchmarkStore(engine)
     try:
         rows_before, rows_after = store.snapshot_figures(before), store.snapshot_figures(after)
@@ -383,11 +413,9 @@ ReportFormat = Literal["html", "pdf", "csv", "json"]
 
 def _reports(snapshot_id: int | None, campaign: str | None, wave: int | None) -> ReportSet:
     from services.reporting.source import load_report_set
-    from services.runtime.db import make_engine, upgrade
 
     settings = _settings()
-    engine = make_engine(settings.sqlalchemy_url)
-    upgrade(engine)
+    engine = _database(settings)
     try:
         with _progress() as progress:
             task = progress.add_task("de-identify texts", total=None)
@@ -525,11 +553,9 @@ def serve(
     import uvicorn
 
     from services.reporting.api import create_app
-    from services.runtime.db import make_engine, upgrade
 
     settings = _settings()
-    engine = make_engine(settings.sqlalchemy_url)
-    upgrade(engine)
+    engine = _database(settings)
     host = host or settings.api_host
     port = port or settings.api_port
     console.print(f"dashboard on http://{host}:{port}/dashboard, API docs on /docs")
@@ -540,10 +566,8 @@ def serve(
 def snapshots() -> None:
     """List the snapshots taken so far."""
     from services.reporting.store import BenchmarkStore
-    from services.runtime.db import make_engine, upgrade
 
-    engine = make_engine(_settings().sqlalchemy_url)
-    upgrade(engine)
+    engine = _database(_settings())
     table = Table("id", "taken at (UTC)", "label", "figures", "sha256")
     for info in BenchmarkStore(engine).snapshots():
         table.add_row(
@@ -751,7 +775,6 @@ def _mail_config(settings: Settings) -> MailConfig:
 def _imap_source(settings: Settings, url: str) -> Source:
     from services.ingest.mail_sources import ImapAccount, ImapSource
     from services.ingest.mail_store import MailStore
-    from services.runtime.db import make_engine, upgrade
 
     try:
         account = ImapAccount.from_url(url)
@@ -764,8 +787,7 @@ def _imap_source(settings: Settings, url: str) -> Source:
             "[red]No IMAP password[/]: set MEETLAT_IMAP_PASSWORD or MEETLAT_IMAP_PASSWORD_FILE"
         )
         raise typer.Exit(2)
-    engine = make_engine(settings.sqlalchemy_url)
-    upgrade(engine)
+    engine = _database(settings)
     store = MailStore(engine)
     return ImapSource(
         account,
@@ -899,10 +921,8 @@ def mail_unmatched(
 ) -> None:
     """List the holding pen: received messages that match no sent mystery mail."""
     from services.ingest.mail_store import MailStore
-    from services.runtime.db import make_engine, upgrade
 
-    engine = make_engine(_settings().sqlalchemy_url)
-    upgrade(engine)
+    engine = _database(_settings())
     items = MailStore(engine).by_status(status)
     why = "why unmatched" if status == "unmatched" else "reason"
     table = Table("message", "date (UTC)", "kind", "from", "subject", why)
@@ -1017,11 +1037,9 @@ def schema_export(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the Alembic migrations to the configured database."""
-    from services.runtime.db import make_engine, upgrade
-
-    url = _settings().sqlalchemy_url
-    upgrade(make_engine(url))
-    console.print(f"database at {url} is up to date")
+    engine = _database(_settings())
+    where = engine.url.render_as_string(hide_password=True)
+    console.print(f"database at {_plain(where)} is up to date")
 
 
 def main() -> None:

@@ -146,7 +146,7 @@ def make_engine(url: str) -> Engine:
             sa_url = sa_url.set(drivername="postgresql+psycopg")
         return create_engine(sa_url, pool_pre_ping=True, **JSON_CODEC)
     if backend != "sqlite":
-        return create_engine(sa_url, pool_pre_ping=True, **JSON_CODEC)
+        raise ValueError(f"Meetlat keeps its data in SQLite or PostgreSQL, not {backend!r}")
 
     database = sa_url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):

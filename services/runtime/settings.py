@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -106,6 +106,24 @@ class Settings(BaseSettings):
     mail_wave: int | None = Field(
         default=None, ge=1, le=99, description="Wave of sent mails without X-Meetlat-Wave."
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlite_or_postgresql(cls, url: str | None) -> str | None:
+        # SQLAlchemy would take any URL and fail later, with a missing driver or in the first
+        # upsert; the store is written for these two.
+        if url is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(url).get_backend_name()
+        except ArgumentError:
+            raise ValueError("not a database URL (e.g. postgresql://user@host/db)") from None
+        if backend not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(f"Meetlat keeps its data in SQLite or PostgreSQL, not {backend!r}")
+        return url
 
     def imap_secret(self) -> str | None:
         """The IMAP password, from the setting or the file (never logged)."""

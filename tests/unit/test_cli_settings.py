@@ -1,0 +1,69 @@
+"""A bad MEETLAT_ setting or an unreachable database is named in one line and an exit code,
+not a traceback, and a password in a database URL is never echoed."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from services.cli import app
+from services.runtime.settings import Settings
+
+
+def run(env: dict[str, str], tmp_path: Path, *args: str) -> Result:
+    return CliRunner().invoke(
+        app,
+        list(args or ["db", "upgrade"]),
+        env={"COLUMNS": "300", "MEETLAT_DATA_DIR": str(tmp_path), **env},
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"MEETLAT_METRICS_PORT": "abc"},
+            "MEETLAT_METRICS_PORT: Input should be a valid integer, unable to parse string as an "
+            "integer (got 'abc')",
+        ),
+        (
+            {"MEETLAT_PARTITIONS": "0"},
+            "MEETLAT_PARTITIONS: Input should be greater than or equal to 1 (got '0')",
+        ),
+        (
+            {"MEETLAT_DATABASE_URL": "mysql://meetlat:s3cret@db/meetlat"},
+            "MEETLAT_DATABASE_URL: Meetlat keeps its data in SQLite or PostgreSQL, not 'mysql'",
+        ),
+        (
+            {"MEETLAT_DATABASE_URL": "s3cret"},
+            "MEETLAT_DATABASE_URL: not a database URL (e.g. postgresql://user@host/db)",
+        ),
+    ],
+)
+def test_a_bad_setting_is_named(env: dict[str, str], expected: str, tmp_path: Path) -> None:
+    result = run(env, tmp_path)
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert result.stderr.strip() == expected
+    assert "s3cret" not in result.output
+
+
+def test_only_sqlite_and_postgresql_urls_are_settings() -> None:
+    assert Settings(database_url="postgres://u@h/d").database_url == "postgres://u@h/d"
+    assert Settings(database_url="sqlite:///x.db").database_url == "sqlite:///x.db"
+
+
+def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -> None:
+    with socket.socket() as closed:  # a loopback port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"postgresql://meetlat:s3cret@127.0.0.1:{port}/meetlat"
+    result = run({"MEETLAT_DATABASE_URL": url}, tmp_path, "snapshots")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.stderr.startswith(
+        f"cannot use the database at postgresql://meetlat:***@127.0.0.1:{port}/meetlat: "
+    )
+    assert "Traceback" not in result.output and "s3cret" not in result.output
