@@ -112,8 +112,8 @@ class Settings(BaseSettings):
     def _sqlite_or_postgresql(cls, url: str | None) -> str | None:
         # SQLAlchemy would take any URL and fail later, with a missing driver or in the first
         # upsert; the store is written for these two.
-        if url is None:
-            return None
+        if not url:  # unset, or set empty: the SQLite file in the data dir
+            return url
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 

@@ -54,6 +54,7 @@ def test_a_bad_setting_is_named(env: dict[str, str], expected: str, tmp_path: Pa
 def test_only_sqlite_and_postgresql_urls_are_settings() -> None:
     assert Settings(database_url="postgres://u@h/d").database_url == "postgres://u@h/d"
     assert Settings(database_url="sqlite:///x.db").database_url == "sqlite:///x.db"
+    assert Settings(database_url="", data_dir=Path("d")).sqlalchemy_url.endswith("/d/meetlat.db")
 
 
 def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -> None:
