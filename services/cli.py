@@ -413,6 +413,7 @@ ReportFormat = Literal["html", "pdf", "csv", "json"]
 
 def _reports(snapshot_id: int | None, campaign: str | None, wave: int | None) -> ReportSet:
     from services.reporting.source import load_report_set
+    from services.scoring.catalogue import UnknownModelError
 
     settings = _settings()
     engine = _database(settings)
@@ -427,8 +428,13 @@ def _reports(snapshot_id: int | None, campaign: str | None, wave: int | None) ->
                 wave,
                 progress=lambda n: progress.advance(task, n),
             )
-    except KeyError as exc:
-        err.print(f"[red]no snapshot {_plain(exc)}[/]: take one with `meetlat snapshot` first")
+    except UnknownModelError:
+        raise  # a setting to correct (see main)
+    except KeyError:
+        missing = "no snapshot yet" if snapshot_id is None else f"no snapshot {snapshot_id}"
+        err.print(
+            f"[red]{missing}[/]: `meetlat snapshot` takes one, `meetlat snapshots` lists them"
+        )
         raise typer.Exit(2) from None
     except LookupError as exc:
         err.print(f"[red]{_plain(exc)}[/]")
@@ -553,9 +559,11 @@ def serve(
     import uvicorn
 
     from services.reporting.api import create_app
+    from services.runtime.app import load_models
 
     settings = _settings()
     engine = _database(settings)
+    load_models(settings)  # a model that cannot be used stops here, not in every report
     host = host or settings.api_host
     port = port or settings.api_port
     console.print(f"dashboard on http://{host}:{port}/dashboard, API docs on /docs")
@@ -1043,7 +1051,18 @@ def db_upgrade() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:
+        from schemas.scoring_model import ModelError
+        from services.scoring.catalogue import UnknownModelError
+
+        if not isinstance(exc, ModelError | UnknownModelError):
+            raise
+        # A scoring model that cannot be used (MEETLAT_SCORING_MODEL, MEETLAT_MODELS_DIR or a
+        # command's model argument) is a setting to correct, not a bug: no traceback.
+        err.print(f"[red]{_plain(exc)}[/]")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

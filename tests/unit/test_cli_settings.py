@@ -1,16 +1,18 @@
-"""A bad MEETLAT_ setting or an unreachable database is named in one line and an exit code,
+"""A bad MEETLAT_ setting, a scoring model that cannot be used or an unreachable database is
+named in one line and an exit code,
 not a traceback, and a password in a database URL is never echoed."""
 
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from services.cli import app
+from services.cli import app, main
 from services.runtime.settings import Settings
 
 
@@ -68,3 +70,38 @@ def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -
         f"cannot use the database at postgresql://meetlat:***@127.0.0.1:{port}/meetlat: "
     )
     assert "Traceback" not in result.output and "s3cret" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "expected"),
+    [
+        ({}, ["model", "show", "nope"], "no scoring model 'nope'; available: kvk-mystery-guest@"),
+        (
+            {"MEETLAT_SCORING_MODEL": "nope"},
+            ["recompute", "/dev/null"],
+            "no scoring model 'nope'; available: kvk-mystery-guest@",
+        ),
+        (
+            {"MEETLAT_MODELS_DIR": "/nonexistent"},
+            ["model", "show"],
+            "/nonexistent: not a directory",
+        ),
+    ],
+)
+def test_a_scoring_model_that_cannot_be_used_is_named(
+    env: dict[str, str],
+    args: list[str],
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("MEETLAT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "300")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["meetlat", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith(expected)
