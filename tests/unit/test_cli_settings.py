@@ -1,6 +1,5 @@
 """A bad MEETLAT_ setting, a scoring model that cannot be used or an unreachable database is
-named in one line and an exit code,
-not a traceback, and a password in a database URL is never echoed."""
+named in one line and an exit code, not a traceback; a database URL's password is never echoed."""
 
 from __future__ import annotations
 
