@@ -789,7 +789,11 @@ def _imap_source(settings: Settings, url: str) -> Source:
     except ValueError as exc:
         err.print(f"[red]{_plain(exc)}[/]")
         raise typer.Exit(2) from None
-    password = settings.imap_secret()
+    try:
+        password = settings.imap_secret()
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(f"[red]cannot read MEETLAT_IMAP_PASSWORD_FILE[/]: {_plain(exc)}")
+        raise typer.Exit(2) from None
     if password is None:
         err.print(
             "[red]No IMAP password[/]: set MEETLAT_IMAP_PASSWORD or MEETLAT_IMAP_PASSWORD_FILE"
@@ -840,7 +844,7 @@ def ingest_mail_command(
     import time
 
     from services.ingest.mail_service import MailIngestReport, ingest_mail
-    from services.ingest.mail_sources import EmlSource, MaildirSource, MboxSource
+    from services.ingest.mail_sources import EmlSource, MaildirSource, MailSourceError, MboxSource
     from services.ingest.mail_store import MailStore
     from services.ingest.publisher import KafkaPublisher
     from services.ingest.service import publish_heartbeat
@@ -907,7 +911,11 @@ def ingest_mail_command(
         return report
 
     if not poll:
-        once()
+        try:
+            once()
+        except MailSourceError as exc:
+            err.print(f"[red]{_plain(exc)}[/]")
+            raise typer.Exit(1) from None
         return
     while True:
         try:

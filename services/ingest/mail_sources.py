@@ -23,6 +23,12 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+
+class MailSourceError(RuntimeError):
+    """A mail source that cannot be read: the server unreachable, the login refused, a folder
+    missing. The message names the account (never the password) or the folder."""
+
+
 SENT_FOLDER_NAMES = frozenset(
     {"sent", "sent items", "sent messages", "sent mail", "verzonden", "verzonden items"}
 )
@@ -163,17 +169,29 @@ class ImapSource:
 
     def _connect(self):  # type: ignore[no-untyped-def]  # imapclient is untyped
         from imapclient import IMAPClient
+        from imapclient.exceptions import IMAPClientError, LoginError
 
-        client = IMAPClient(
-            self.account.host,
-            port=self.account.port,
-            ssl=self.account.tls,
-            ssl_context=self.ssl_context,
-            timeout=self.timeout,
-        )
-        if self.account.starttls:
-            client.starttls(self.ssl_context or ssl.create_default_context())
-        client.login(self.account.username, self.password)
+        name = self.account.name
+        try:
+            client = IMAPClient(
+                self.account.host,
+                port=self.account.port,
+                ssl=self.account.tls,
+                ssl_context=self.ssl_context,
+                timeout=self.timeout,
+            )
+        except (OSError, IMAPClientError) as exc:
+            raise MailSourceError(f"cannot reach the IMAP server of {name}: {exc}") from exc
+        try:
+            if self.account.starttls:
+                client.starttls(self.ssl_context or ssl.create_default_context())
+            client.login(self.account.username, self.password)
+        except LoginError as exc:
+            client.shutdown()
+            raise MailSourceError(f"the IMAP server refused the login of {name}: {exc}") from exc
+        except (OSError, IMAPClientError) as exc:
+            client.shutdown()
+            raise MailSourceError(f"cannot log in to the IMAP server of {name}: {exc}") from exc
         return client
 
     def _sent_folder(self, client) -> str | None:  # type: ignore[no-untyped-def]
@@ -203,7 +221,14 @@ class ImapSource:
                 client.shutdown()
 
     def _folder(self, client, folder: str, is_sent: bool) -> Iterator[FetchedMail]:  # type: ignore[no-untyped-def]
-        info = client.select_folder(folder, readonly=True)
+        from imapclient.exceptions import IMAPClientError
+
+        try:
+            info = client.select_folder(folder, readonly=True)
+        except IMAPClientError as exc:
+            raise MailSourceError(
+                f"cannot open the IMAP folder {folder!r} of {self.account.name}: {exc}"
+            ) from exc
         validity = int(info[b"UIDVALIDITY"])
         known = self.checkpoint(self.account.name, folder)
         last = known[1] if known and known[0] == validity else 0

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from schemas.scores import ScoreRevision
 from services.ingest.archive import EventArchive
 from services.ingest.mail_service import MailConfig, MailIngestReport, ingest_mail
-from services.ingest.mail_sources import ImapAccount, ImapSource
+from services.ingest.mail_sources import ImapAccount, ImapSource, MailSourceError
 from services.ingest.mail_store import MailStore
 from services.ingest.publisher import KafkaPublisher
 from services.ingest.service import publish_heartbeat
@@ -189,6 +189,26 @@ def test_the_account_url_never_carries_the_password() -> None:
         ImapAccount.from_url("imaps://jan:secret@imap.example.nl/")
     imap = ImapSource(account, "secret", checkpoint=lambda a, f: None, save_checkpoint=print)
     assert "secret" not in repr(imap)
+
+
+def test_an_imap_account_that_cannot_be_read_is_named(dovecot: Dovecot, engine: Engine) -> None:
+    store = MailStore(engine)
+    account = ImapAccount.from_url(dovecot.url)
+
+    def attempt(**changes: object) -> str:
+        imap = replace(source(dovecot, store), **changes)  # type: ignore[arg-type]
+        with pytest.raises(MailSourceError) as failed:
+            list(imap.fetch())
+        return str(failed.value)
+
+    assert attempt(password="wrong").startswith(
+        f"the IMAP server refused the login of {account.name}: "
+    )
+    assert attempt(folders=("INBOX", "Nergens")).startswith(
+        f"cannot open the IMAP folder 'Nergens' of {account.name}: "
+    )
+    closed = replace(account, port=_free_port())
+    assert attempt(account=closed).startswith(f"cannot reach the IMAP server of {closed.name}: ")
 
 
 def test_imap_ingest_is_incremental_and_survives_a_uidvalidity_change(
