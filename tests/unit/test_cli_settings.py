@@ -58,12 +58,15 @@ def test_only_sqlite_and_postgresql_urls_are_settings() -> None:
     assert Settings(database_url="", data_dir=Path("d")).sqlalchemy_url.endswith("/d/meetlat.db")
 
 
-def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["snapshots", "worker"])
+def test_an_unreachable_database_is_named_without_its_password(
+    tmp_path: Path, command: str
+) -> None:
     with socket.socket() as closed:  # a loopback port nobody listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     url = f"postgresql://meetlat:s3cret@127.0.0.1:{port}/meetlat"
-    result = run({"MEETLAT_DATABASE_URL": url}, tmp_path, "snapshots")
+    result = run({"MEETLAT_DATABASE_URL": url}, tmp_path, command)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert result.stderr.startswith(
         f"cannot use the database at postgresql://meetlat:***@127.0.0.1:{port}/meetlat: "
