@@ -172,7 +172,7 @@ def worker(
     from services.runtime.worker import run_worker
 
     settings = _settings()
-    _database(settings)  # one that cannot be reached is named before the broker starts
+    _database(settings).dispose()  # one that cannot be reached is named before the broker starts
     run_worker(settings, tuple(service) if service else SERVICES)
 
 

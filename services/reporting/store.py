@@ -108,7 +108,7 @@ def snapshot_request_problem(label: str, request_id: str | None) -> str | None:
             continue
         if len(value) > limit:
             return f"the snapshot's {name} is {len(value)} characters long; at most {limit}"
-        if re.search(ONE_LINE, value) is None:
+        if re.fullmatch(ONE_LINE, value) is None:  # (search would let a final "\n" pass)
             return f"the snapshot's {name} {value!r} holds a control character"
     return None
 

@@ -384,6 +384,7 @@ def test_unknown_snapshot_raises_key_error(engine: Engine) -> None:
         ("a\x00b", None, "label 'a\\x00b' holds a control character"),
         ("x" * 201, None, "label is 201 characters long; at most 200"),
         ("ok", "r\n1", "request id 'r\\n1' holds a control character"),
+        ("line\n", None, "label 'line\\n' holds a control character"),
         ("ok", "r" * 121, "request id is 121 characters long; at most 120"),
     ],
 )
