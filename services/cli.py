@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -142,6 +142,8 @@ class _Edge:
 
 
 def _edge(settings: Settings) -> _Edge:
+    from kafka.errors import KafkaError
+
     from services.ingest.archive import EventArchive
     from services.runtime.topics import Topics, ensure_topics
 
@@ -155,8 +157,24 @@ def _edge(settings: Settings) -> _Edge:
         raise typer.Exit(2)
     engine = _database(settings)
     topics = Topics.for_settings(settings)
-    ensure_topics(broker_url, topics.specs(settings.partitions), settings.replication_factor)
+    try:
+        ensure_topics(broker_url, topics.specs(settings.partitions), settings.replication_factor)
+    except KafkaError as exc:
+        _broker_unreachable(settings, broker_url, exc)
     return _Edge(broker_url, EventArchive(engine), topics)
+
+
+def _broker_unreachable(settings: Settings, broker_url: str, exc: Exception) -> NoReturn:
+    found = (
+        ""
+        if settings.broker_url
+        else f" (read from {settings.broker_url_file}: is the `meetlat worker` that wrote it "
+        "still running?)"
+    )
+    err.print(
+        f"[red]cannot reach the broker at {_plain(broker_url)}[/]{_plain(found)}: {_plain(exc)}"
+    )
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -168,12 +186,17 @@ def worker(
 ) -> None:
     """Run a pipeline worker until Ctrl-C. Without MEETLAT_BROKER_URL it starts the embedded
     broker and replays the SQL event archive into it (the embedded broker keeps nothing)."""
+    from kafka.errors import KafkaError
+
     from services.runtime.app import SERVICES
     from services.runtime.worker import run_worker
 
     settings = _settings()
     _database(settings).dispose()  # one that cannot be reached is named before the broker starts
-    run_worker(settings, tuple(service) if service else SERVICES)
+    try:
+        run_worker(settings, tuple(service) if service else SERVICES)
+    except KafkaError as exc:  # (kafka-python: only the set-up, topics and restore, uses it)
+        _broker_unreachable(settings, settings.broker_url or "the embedded broker", exc)
 
 
 @ingest_app.command("file")

@@ -107,3 +107,19 @@ def test_a_scoring_model_that_cannot_be_used_is_named(
         main()
     assert exited.value.code == 2
     assert capsys.readouterr().err.startswith(expected)
+
+
+def test_a_broker_that_cannot_be_reached_is_named(tmp_path: Path) -> None:
+    # a worker that wrote its embedded broker's URL and is gone (kafka-python gives up on the
+    # bootstrap after about 30 s)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    (tmp_path / "broker.url").write_text(f"tansu://127.0.0.1:{port}")
+    (tmp_path / "events.jsonl").write_text("{}\n")
+    result = run({}, tmp_path, "ingest", str(tmp_path / "events.jsonl"))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.stderr.startswith(
+        f"cannot reach the broker at tansu://127.0.0.1:{port} (read from "
+        f"{tmp_path / 'broker.url'}: is the `meetlat worker` that wrote it still running?): "
+    )
