@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -137,16 +138,28 @@ def _json_text(value: Any) -> str:
 JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
 
 
+def database_backend(url: str) -> str:
+    """'sqlite' or 'postgresql': the database a SQLAlchemy URL names, which must be one of the
+    two the store is written for (ValueError otherwise: SQLAlchemy would take any URL and fail
+    later, on a missing driver or in the first upsert)."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ValueError("not a database URL (e.g. postgresql://user@host/db)") from None
+    if backend == "postgres":
+        return "postgresql"
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"Meetlat keeps its data in SQLite or PostgreSQL, not {backend!r}")
+    return backend
+
+
 def make_engine(url: str) -> Engine:
     """An engine for a SQLAlchemy URL (SQLite file or PostgreSQL via psycopg 3)."""
     sa_url = make_url(url)
-    backend = sa_url.get_backend_name()
-    if backend in ("postgresql", "postgres"):
+    if database_backend(url) == "postgresql":
         if sa_url.drivername in ("postgresql", "postgres"):
             sa_url = sa_url.set(drivername="postgresql+psycopg")
         return create_engine(sa_url, pool_pre_ping=True, **JSON_CODEC)
-    if backend != "sqlite":
-        raise ValueError(f"Meetlat keeps its data in SQLite or PostgreSQL, not {backend!r}")
 
     database = sa_url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):

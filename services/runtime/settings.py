@@ -110,19 +110,11 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _sqlite_or_postgresql(cls, url: str | None) -> str | None:
-        # SQLAlchemy would take any URL and fail later, with a missing driver or in the first
-        # upsert; the store is written for these two.
         if not url:  # unset, or set empty: the SQLite file in the data dir
             return url
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
+        from services.runtime.db import database_backend
 
-        try:
-            backend = make_url(url).get_backend_name()
-        except ArgumentError:
-            raise ValueError("not a database URL (e.g. postgresql://user@host/db)") from None
-        if backend not in ("sqlite", "postgresql", "postgres"):
-            raise ValueError(f"Meetlat keeps its data in SQLite or PostgreSQL, not {backend!r}")
+        database_backend(url)
         return url
 
     def imap_secret(self) -> str | None:

@@ -4,7 +4,6 @@ named in one line and an exit code, not a traceback; a database URL's password i
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from services.cli import app, main
+from services.runtime.broker import free_port
 from services.runtime.settings import Settings
 
 
@@ -64,9 +64,7 @@ def test_only_sqlite_and_postgresql_urls_are_settings() -> None:
 def test_an_unreachable_database_is_named_without_its_password(
     tmp_path: Path, command: str
 ) -> None:
-    with socket.socket() as closed:  # a loopback port nobody listens on
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()  # a loopback port nobody listens on
     url = f"postgresql://meetlat:s3cret@127.0.0.1:{port}/meetlat"
     result = run({"MEETLAT_DATABASE_URL": url}, tmp_path, command)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
@@ -116,9 +114,7 @@ def test_a_broker_that_cannot_be_reached_is_named(tmp_path: Path) -> None:
     # bootstrap after about 30 s. Run as its own process: kafka-python 3.0 leaves its IO
     # thread behind when a client fails to bootstrap, and a thread in this process would make
     # the oracle's tests (which fork only without threads) run on one process.
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()  # a loopback port nobody listens on
     (tmp_path / "broker.url").write_text(f"tansu://127.0.0.1:{port}")
     (tmp_path / "events.jsonl").write_text("{}\n")
     env = {**os.environ, "COLUMNS": "300", "MEETLAT_DATA_DIR": str(tmp_path)}
