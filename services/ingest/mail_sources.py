@@ -15,6 +15,7 @@ place, not even marked as read. The password is never logged or shown.
 
 from __future__ import annotations
 
+import contextlib
 import mailbox
 import ssl
 from collections.abc import Callable, Iterator
@@ -26,7 +27,8 @@ from urllib.parse import unquote, urlsplit
 
 class MailSourceError(RuntimeError):
     """A mail source that cannot be read: the server unreachable, the login refused, a folder
-    missing. The message names the account (never the password) or the folder."""
+    missing, the connection lost half-way, a folder that is no Maildir. The message names the
+    account (never the password) and the folder."""
 
 
 SENT_FOLDER_NAMES = frozenset(
@@ -68,6 +70,9 @@ class MaildirSource:
         for name in sorted(root.list_folders()):
             boxes.append((name, root.get_folder(name)))
         for name, box in boxes:
+            folder = self.path / f".{name}" if name else self.path
+            if not all((folder / sub).is_dir() for sub in ("cur", "new")):
+                raise MailSourceError(f"not a Maildir: {folder} has no cur/ and new/ folders")
             sent = bool(name) and _is_sent_folder(name)
             for key in sorted(box.iterkeys()):
                 yield FetchedMail(box.get_bytes(key), f"maildir:{self.path}/{name}:{key}", sent)
@@ -207,24 +212,43 @@ class ImapSource:
         return next((n for n in names if _is_sent_folder(n)), None)
 
     def fetch(self) -> Iterator[FetchedMail]:
+        """The new mails of each folder; `commit` then records how far they went. A
+        connection lost half-way is a `MailSourceError`, and nothing is committed: the next
+        fetch reads the folder again from its last checkpoint (the store skips what it has)."""
+        from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+
         client = self._connect()
+        where = "its folders"
         try:
             sent = self._sent_folder(client)
             plan = [(sent, True)] if sent else []
             plan += [(f, False) for f in self.folders if f != sent]
             for folder, is_sent in plan:
+                where = f"the folder {folder!r}"
                 yield from self._folder(client, folder, is_sent)
+        except (OSError, IMAPClientAbortError) as exc:
+            raise MailSourceError(
+                f"lost the connection to the IMAP server of {self.account.name} while reading "
+                f"{where}: {exc or type(exc).__name__}"
+            ) from exc
+        except IMAPClientError as exc:
+            raise MailSourceError(
+                f"the IMAP server of {self.account.name} refused to read {where}: {exc}"
+            ) from exc
         finally:
             try:
                 client.logout()
             except Exception:
-                client.shutdown()
+                with contextlib.suppress(OSError):  # the connection is gone already
+                    client.shutdown()
 
     def _folder(self, client, folder: str, is_sent: bool) -> Iterator[FetchedMail]:  # type: ignore[no-untyped-def]
-        from imapclient.exceptions import IMAPClientError
+        from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
         try:
             info = client.select_folder(folder, readonly=True)
+        except IMAPClientAbortError:
+            raise  # the connection, not the folder (see `fetch`)
         except IMAPClientError as exc:
             raise MailSourceError(
                 f"cannot open the IMAP folder {folder!r} of {self.account.name}: {exc}"

@@ -10,9 +10,11 @@ folder (a new UIDVALIDITY) adds nothing twice."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -47,6 +49,24 @@ CONFIG = MailConfig()
 class Dovecot:
     port: int
     url: str
+    process: subprocess.Popen[bytes]
+
+    def drop_connections(self) -> None:
+        """Kill the server's IMAP sessions, as a network failure would end them; the server
+        itself goes on."""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                name, rest = stat.read_text().rsplit(")", 1)
+                if name.endswith("(imap") and int(rest.split()[1]) == self.process.pid:
+                    os.kill(int(stat.parent.name), signal.SIGKILL)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def client(self) -> IMAPClient:
         client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
@@ -134,6 +154,7 @@ def dovecot() -> Iterator[Dovecot]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    server = Dovecot(port, f"imap://{USER}@127.0.0.1:{port}/", process)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -146,14 +167,9 @@ def dovecot() -> Iterator[Dovecot]:
                     out = process.stdout.read().decode() if process.stdout else ""
                     pytest.fail(f"dovecot did not start: {out}{log}")
                 time.sleep(0.1)
-        yield Dovecot(port, f"imap://{USER}@127.0.0.1:{port}/")
+        yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -209,6 +225,26 @@ def test_an_imap_account_that_cannot_be_read_is_named(dovecot: Dovecot, engine: 
     )
     closed = replace(account, port=_free_port())
     assert attempt(account=closed).startswith(f"cannot reach the IMAP server of {closed.name}: ")
+
+
+def test_a_connection_lost_half_way_is_named_and_commits_nothing(
+    dovecot: Dovecot, engine: Engine
+) -> None:
+    fill(dovecot)
+    store = MailStore(engine)
+    imap = replace(source(dovecot, store), batch=1)
+    mails = imap.fetch()
+    first = next(mails)
+    assert first.from_sent_folder
+    dovecot.drop_connections()
+    with pytest.raises(MailSourceError) as failed:
+        list(mails)
+    assert str(failed.value).startswith(
+        f"lost the connection to the IMAP server of {imap.account.name} while reading "
+        "the folder 'Sent': "
+    )
+    imap.commit()
+    assert store.checkpoint(imap.account.name, "Sent") is None  # read again next time
 
 
 def test_imap_ingest_is_incremental_and_survives_a_uidvalidity_change(

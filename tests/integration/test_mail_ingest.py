@@ -4,6 +4,7 @@ holding pen recorded, re-runs adding nothing; the holding pen resolved by hand; 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,13 @@ from services.ingest.mail_service import (
     ingest_mail,
     reclassify,
 )
-from services.ingest.mail_sources import EmlSource, FetchedMail, MaildirSource, MboxSource
+from services.ingest.mail_sources import (
+    EmlSource,
+    FetchedMail,
+    MaildirSource,
+    MailSourceError,
+    MboxSource,
+)
 from services.ingest.mail_store import MailStore
 from services.runtime.settings import Settings
 from services.runtime.topics import Topics
@@ -54,6 +61,16 @@ def run(engine: Engine, fetched, publisher: RecordingPublisher | None = None):  
 
 def expected_counts() -> Counter[str]:
     return Counter(KINDS.values())
+
+
+def test_a_folder_that_is_no_maildir_is_named(tmp_path: Path) -> None:
+    named = f"not a Maildir: {re.escape(str(tmp_path))} has no cur/"
+    with pytest.raises(MailSourceError, match=named):
+        list(MaildirSource(tmp_path).fetch())
+    maildir = write_maildir(tmp_path / "Maildir")
+    (maildir / ".Sent" / "cur").rmdir()  # a broken subfolder
+    with pytest.raises(MailSourceError, match=r"not a Maildir: .*/Maildir/\.Sent has no"):
+        list(MaildirSource(maildir).fetch())
 
 
 @pytest.mark.parametrize("layout", ["eml", "maildir", "mbox"])
