@@ -4,7 +4,6 @@ or dead-lettered with the reason and its original bytes."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from services.ingest.archive import EventArchive
@@ -12,6 +11,7 @@ from services.ingest.parsing import Accepted, Rejected, parse_json_record
 from services.ingest.service import destination
 from services.runtime.app import Pipeline
 from services.runtime.batches import processing
+from services.runtime.db import outlasting_outages
 from services.runtime.deadletter import deadletter_headers, message_source
 from services.runtime.metrics import ServiceMetrics
 
@@ -24,6 +24,7 @@ def register(pipeline: Pipeline) -> None:
     deadletter = pipeline.topic(pipeline.topics.deadletter)
     known = set(pipeline.reference.municipalities)
     archive = EventArchive(pipeline.engine)
+    patience = pipeline.settings.database_outage_seconds
 
     @app.agent(intake, name="ingest")
     async def ingest_agent(stream: Any) -> None:
@@ -36,7 +37,12 @@ def register(pipeline: Pipeline) -> None:
                     outcomes.append(parse_json_record(event.value or b"", source, 0, known))
                 accepted = [o for o in outcomes if isinstance(o, Accepted)]
                 # Durable first: the batch is acknowledged only after this returns.
-                await asyncio.to_thread(archive.append, [(o.event, o.payload) for o in accepted])
+                await outlasting_outages(
+                    METRICS.service,
+                    patience,
+                    archive.append,
+                    [(o.event, o.payload) for o in accepted],
+                )
                 for item in accepted:
                     topic, key = destination(item.event, pipeline.topics)
                     await pipeline.topic(topic).send(key=key, value=item.payload)

@@ -3,7 +3,6 @@ stream position each batch reflects (so a snapshot can say which position it sho
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from pydantic import ValidationError
@@ -13,6 +12,7 @@ from services.ingest.parsing import describe
 from services.reporting.store import BenchmarkStore
 from services.runtime.app import Pipeline
 from services.runtime.batches import processing
+from services.runtime.db import outlasting_outages
 from services.runtime.deadletter import reject
 from services.runtime.metrics import ServiceMetrics
 
@@ -24,6 +24,7 @@ def register(pipeline: Pipeline) -> None:
     benchmarks = pipeline.topic(pipeline.topics.benchmarks)
     deadletter = pipeline.topic(pipeline.topics.deadletter)
     store = BenchmarkStore(pipeline.engine)
+    patience = pipeline.settings.database_outage_seconds
 
     @app.agent(benchmarks, name="materialiser")
     async def materialiser(stream: Any) -> None:
@@ -45,4 +46,6 @@ def register(pipeline: Pipeline) -> None:
                     documents.append(document)
                     METRICS.consumed(f"benchmark.{updates[-1].scope_kind}")
                 # SQL is blocking: keep the event loop (and the consumer heartbeat) free.
-                await asyncio.to_thread(store.apply, updates, positions, documents)
+                await outlasting_outages(
+                    METRICS.service, patience, store.apply, updates, positions, documents
+                )

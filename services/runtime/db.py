@@ -10,17 +10,21 @@ SQLAlchemy and Alembic live only in adapter modules (this one, `services.ingest.
 - `write_transaction(engine)` opens a transaction that will write; on SQLite it takes the write
   lock up front (`BEGIN IMMEDIATE`) so that a read-then-write transaction can wait for a
   concurrent writer instead of failing with "database is locked".
+- `outlasting_outages(...)` runs a worker's blocking write in a thread and tries it again
+  while the database is away (a restart or fail-over), for a bounded time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from alembic import command
@@ -38,9 +42,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from services.runtime.metrics import DATABASE_RETRIES
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -207,6 +213,40 @@ def write_transaction(engine: Engine, **execution_options: Any) -> Iterator[Conn
             conn.execution_options(**execution_options)
         with conn.begin():
             yield conn
+
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+async def outlasting_outages(
+    service: str, patience: float, write: Callable[..., T], *args: Any
+) -> T:
+    """`write(*args)` in a thread; while it fails on a lost or refused connection, or on
+    SQLite's lock held past the busy timeout, it is tried again after growing pauses (0.5 s
+    doubling to 8 s), for up to `patience` seconds. A restart or fail-over of the database
+    then stalls the service instead of stopping it; after that the error is raised (and the
+    batch is read again by the next worker). The write must be idempotent, as every
+    consumer's is: a commit whose answer was lost is made twice."""
+    deadline = time.monotonic() + patience
+    pause = 0.5
+    while True:
+        try:
+            return await asyncio.to_thread(write, *args)
+        except (OperationalError, InterfaceError) as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            wait = min(pause, left)
+            log.warning(
+                "%s: a database write failed (%s); trying again in %.1f s",
+                service,
+                str(exc.orig or exc).strip().splitlines()[0],
+                wait,
+            )
+            DATABASE_RETRIES.labels(service).inc()
+            await asyncio.sleep(wait)
+            pause = min(pause * 2, 8.0)
 
 
 def upsert_insert(

@@ -25,6 +25,11 @@ PROCESSING_SECONDS = Histogram(
     ["service"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+DATABASE_RETRIES = Counter(
+    "meetlat_database_retries_total",
+    "Database writes tried again after a lost connection or a held lock, by service.",
+    ["service"],
+)
 
 # Mail ingestion (`meetlat ingest mail`)
 MAIL_FETCHED = Counter(

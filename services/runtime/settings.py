@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         description="How far behind the newest event time the scorer's watermark trails, so "
         "slightly late facts arrive before a deadline is decided without them.",
     )
+    database_outage_seconds: float = Field(
+        default=120,
+        ge=0,
+        le=86_400,
+        description="How long a worker keeps trying a database write that failed on a lost "
+        "connection or a held lock (a restart or fail-over of PostgreSQL) before it stops.",
+    )
     quadrant_reference: Literal["norm", "median"] = Field(
         default="norm",
         description="Benchmark matrix (KTO × mystery guest): place municipalities against the "

@@ -42,6 +42,7 @@ EXPECTED_ALERTS = {
     "MeetlatDeadLettering",
     "MeetlatNoEventsProcessed",
     "MeetlatSlowProcessing",
+    "MeetlatDatabaseRetrying",
 }
 # Metrics Prometheus adds itself (not defined in services/runtime/metrics.py).
 PROMETHEUS_METRICS = {"up"}
