@@ -238,10 +238,12 @@ async def outlasting_outages(
             if left <= 0:
                 raise
             wait = min(pause, left)
+            cause = exc.orig or exc
+            lines = str(cause).strip().splitlines()
             log.warning(
                 "%s: a database write failed (%s); trying again in %.1f s",
                 service,
-                str(exc.orig or exc).strip().splitlines()[0],
+                lines[0] if lines else type(cause).__name__,
                 wait,
             )
             DATABASE_RETRIES.labels(service).inc()
