@@ -8,20 +8,25 @@
   charts, the quadrant and the wave trends; no JavaScript at all (a Content-Security-Policy
   forbids scripts, so even a mistake in escaping could not run one).
 - `/metrics` — Prometheus: API request latency, reports rendered by format, snapshot duration.
+
+A database that cannot be reached (restarting, failing over) is a 503 with `Retry-After`, not a
+500: the request was fine and will work again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import make_asgi_app
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from schemas.benchmarks import NATION_ID
 from schemas.events import MAX_WAVE, ONE_LINE
@@ -32,10 +37,15 @@ from services.reporting.render import MEDIA_TYPES, Format
 from services.reporting.reports import Kind, ReportSet, file_name
 from services.reporting.source import load_report_set, sync_contact_texts
 from services.reporting.store import MAX_LABEL, MAX_REQUEST_ID, BenchmarkStore
+from services.runtime.db import database_failure
 from services.runtime.settings import Settings
 
 # A wave as in the event contract; without one, the campaign's newest.
 WaveQuery = Annotated[int | None, Query(ge=1, le=MAX_WAVE, description="Default the newest.")]
+
+log = logging.getLogger(__name__)
+
+DATABASE_RETRY_AFTER_S = 5
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
 
@@ -116,6 +126,22 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         ):
             response.headers["Content-Security-Policy"] = CSP
         return response
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DBAPIError)
+        log.warning(
+            "%s %s: the database is unavailable (%s)",
+            request.method,
+            request.url.path,
+            database_failure(exc),
+        )
+        return JSONResponse(
+            {"detail": "the database is unavailable at the moment; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
 
     app.mount("/metrics", make_asgi_app())
 

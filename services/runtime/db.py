@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -219,6 +219,14 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
+def database_failure(exc: DBAPIError) -> str:
+    """The driver's own first line of a database error, without SQLAlchemy's statement and
+    parameters (for a log line)."""
+    cause = exc.orig or exc
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
 async def outlasting_outages(
     service: str, patience: float, write: Callable[..., T], *args: Any
 ) -> T:
@@ -238,12 +246,10 @@ async def outlasting_outages(
             if left <= 0:
                 raise
             wait = min(pause, left)
-            cause = exc.orig or exc
-            lines = str(cause).strip().splitlines()
             log.warning(
                 "%s: a database write failed (%s); trying again in %.1f s",
                 service,
-                lines[0] if lines else type(cause).__name__,
+                database_failure(exc),
                 wait,
             )
             DATABASE_RETRIES.labels(service).inc()

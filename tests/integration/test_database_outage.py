@@ -1,6 +1,7 @@
 """A database that goes away while the worker runs (a PostgreSQL restart or fail-over) stalls
 the worker's writes instead of stopping it: they are tried again until the database is back,
-for up to `MEETLAT_DATABASE_OUTAGE_SECONDS`, and then fail as before.
+for up to `MEETLAT_DATABASE_OUTAGE_SECONDS`, and then fail as before. The reporting API
+answers 503 with `Retry-After` meanwhile, not 500.
 
 The outage is real: the worker reaches the test's PostgreSQL through a TCP relay that the test
 cuts (every open connection closed, new ones refused) and restores on the same port."""
@@ -15,8 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from kafka import KafkaProducer
 from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
@@ -24,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import Accepted, parse_json_record
+from services.reporting.api import create_app
 from services.reporting.store import BenchmarkStore
 from services.runtime.broker import EmbeddedBroker, free_port
 from services.runtime.db import make_engine, outlasting_outages, upgrade
@@ -216,3 +220,30 @@ def test_the_pipeline_stalls_through_a_database_outage_and_loses_nothing(
     archived, figures = asyncio.run(scenario())
     assert archived == 2 * len(call("c-1"))  # c-3 never passed ingest
     assert figures[("nation", "all", "n")] == 3
+
+
+def test_the_api_answers_503_while_the_database_is_away(
+    relayed_database_url: tuple[str, Relay], tmp_path: Path
+) -> None:
+    url, relay = relayed_database_url
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        settings = Settings(data_dir=tmp_path, database_url=url)
+        with TestClient(create_app(settings, engine)) as client:
+            assert client.get("/api/snapshots").status_code == 200
+            relay.cut()
+            for path in ("/api/snapshots", "/api/reports/national", "/dashboard"):
+                away = client.get(path)
+                assert away.status_code == 503, path
+                assert away.headers["Retry-After"] == "5"
+                assert "database is unavailable" in away.json()["detail"]
+            seen = REGISTRY.get_sample_value(
+                "meetlat_api_request_seconds_count",
+                {"method": "GET", "route": "/api/snapshots", "status": "503"},
+            )
+            assert seen and seen >= 1
+            relay.restore()
+            assert client.get("/api/snapshots").status_code == 200
+    finally:
+        engine.dispose()
