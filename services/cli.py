@@ -338,11 +338,15 @@ def snapshot(
         return
     import time
 
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
     from services.reporting.store import BenchmarkStore
+    from services.runtime.db import database_failure
 
     engine = _database(_settings())
     store = BenchmarkStore(engine)
-    while True:
+
+    def turn() -> None:
         taken = store.snapshots()
         last = taken[-1] if taken else None
         position = [
@@ -359,8 +363,18 @@ def snapshot(
                 f"snapshot {info.id}: {info.figure_count} figures at position {info.position}, "
                 f"sha256 {info.content_sha256[:16]}"
             )
-        if every is None:
-            return
+
+    if every is None:
+        turn()
+        return
+    while True:
+        try:
+            turn()
+        except (OperationalError, InterfaceError) as exc:  # the schedule outlasts an outage
+            err.print(
+                f"[yellow]no snapshot this turn: the database is unavailable "
+                f"({_plain(database_failure(exc))}); trying again in {every:g} s[/]"
+            )
         try:
             time.sleep(every)
         except KeyboardInterrupt:

@@ -1,7 +1,7 @@
 """A database that goes away while the worker runs (a PostgreSQL restart or fail-over) stalls
 the worker's writes instead of stopping it: they are tried again until the database is back,
 for up to `MEETLAT_DATABASE_OUTAGE_SECONDS`, and then fail as before. The reporting API
-answers 503 with `Retry-After` meanwhile, not 500.
+answers 503 with `Retry-After` meanwhile, not 500, and a snapshot schedule skips its turns.
 
 The outage is real: the worker reaches the test's PostgreSQL through a TCP relay that the test
 cuts (every open connection closed, new ones refused) and restores on the same port."""
@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -247,3 +250,35 @@ def test_the_api_answers_503_while_the_database_is_away(
             assert client.get("/api/snapshots").status_code == 200
     finally:
         engine.dispose()
+
+
+def test_a_snapshot_schedule_skips_its_turns_while_the_database_is_away(
+    relayed_database_url: tuple[str, Relay], tmp_path: Path
+) -> None:
+    url, relay = relayed_database_url
+    engine = make_engine(url)
+    upgrade(engine)
+    store = BenchmarkStore(engine)
+    env = {**os.environ, "MEETLAT_DATABASE_URL": url, "MEETLAT_DATA_DIR": str(tmp_path)}
+    schedule = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "snapshot", "--every", "1", "--label", "hourly"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        asyncio.run(until(lambda: len(store.snapshots()) == 1))
+        relay.cut()
+        time.sleep(3.5)  # three turns or so
+        relay.restore()
+        store.apply([], {("t.benchmarks", 0): 7})  # the stream moved on: the next turn takes one
+        asyncio.run(until(lambda: len(store.snapshots()) == 2))
+        assert schedule.poll() is None  # still on schedule
+    finally:
+        schedule.terminate()
+        out, errors = schedule.communicate(timeout=30)
+        engine.dispose()
+    assert out.count("snapshot ") == 2, out
+    assert "no snapshot this turn: the database is unavailable" in errors, errors
+    assert "Traceback" not in errors
