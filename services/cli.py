@@ -338,10 +338,8 @@ def snapshot(
         return
     import time
 
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
     from services.reporting.store import BenchmarkStore
-    from services.runtime.db import database_failure
+    from services.runtime.db import DATABASE_UNAVAILABLE, database_failure
 
     engine = _database(_settings())
     store = BenchmarkStore(engine)
@@ -370,7 +368,7 @@ def snapshot(
     while True:
         try:
             turn()
-        except (OperationalError, InterfaceError) as exc:  # the schedule outlasts an outage
+        except DATABASE_UNAVAILABLE as exc:  # the schedule outlasts an outage
             err.print(
                 f"[yellow]no snapshot this turn: the database is unavailable "
                 f"({_plain(database_failure(exc))}); trying again in {every:g} s[/]"

@@ -26,7 +26,7 @@ from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import make_asgi_app
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from schemas.benchmarks import NATION_ID
 from schemas.events import MAX_WAVE, ONE_LINE
@@ -37,7 +37,7 @@ from services.reporting.render import MEDIA_TYPES, Format
 from services.reporting.reports import Kind, ReportSet, file_name
 from services.reporting.source import load_report_set, sync_contact_texts
 from services.reporting.store import MAX_LABEL, MAX_REQUEST_ID, BenchmarkStore
-from services.runtime.db import database_failure
+from services.runtime.db import DATABASE_UNAVAILABLE, database_failure
 from services.runtime.settings import Settings
 
 # A wave as in the event contract; without one, the campaign's newest.
@@ -127,8 +127,6 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
             response.headers["Content-Security-Policy"] = CSP
         return response
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
     async def database_unavailable(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DBAPIError)
         log.warning(
@@ -142,6 +140,9 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
             status_code=503,
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
         )
+
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_unavailable)
 
     app.mount("/metrics", make_asgi_app())
 

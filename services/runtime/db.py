@@ -218,6 +218,10 @@ def write_transaction(engine: Engine, **execution_options: Any) -> Iterator[Conn
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+DATABASE_UNAVAILABLE: tuple[type[DBAPIError], ...] = (OperationalError, InterfaceError)
+"""What a database that cannot be reached right now raises: a connection lost or refused, and
+SQLite's lock held past the busy timeout."""
+
 
 def database_failure(exc: DBAPIError) -> str:
     """The driver's own first line of a database error, without SQLAlchemy's statement and
@@ -241,7 +245,7 @@ async def outlasting_outages(
     while True:
         try:
             return await asyncio.to_thread(write, *args)
-        except (OperationalError, InterfaceError) as exc:
+        except DATABASE_UNAVAILABLE as exc:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise
