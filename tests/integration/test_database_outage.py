@@ -54,6 +54,8 @@ class Relay:
         self.restore()
 
     def restore(self) -> None:
+        if self._listener is not None:
+            return  # open already
         listener = socket.create_server(("127.0.0.1", self.port))
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
