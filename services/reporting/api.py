@@ -10,7 +10,8 @@
 - `/metrics` — Prometheus: API request latency, reports rendered by format, snapshot duration.
 
 A database that cannot be reached (restarting, failing over) is a 503 with `Retry-After`, not a
-500: the request was fine and will work again.
+500: the request was fine and will work again. The API answers errors in JSON; the dashboard
+answers them with a page.
 """
 
 from __future__ import annotations
@@ -19,21 +20,27 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from prometheus_client import make_asgi_app
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.benchmarks import NATION_ID
 from schemas.events import MAX_WAVE, ONE_LINE
 from services.reporting.charts import Bar
 from services.reporting.diff import diff_snapshots
 from services.reporting.metrics import API_SECONDS, render_counted
-from services.reporting.render import MEDIA_TYPES, Format
+from services.reporting.render import MEDIA_TYPES, Format, render_error_page
 from services.reporting.reports import Kind, ReportSet, file_name
 from services.reporting.source import load_report_set, sync_contact_texts
 from services.reporting.store import MAX_LABEL, MAX_REQUEST_ID, BenchmarkStore
@@ -127,6 +134,35 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
             response.headers["Content-Security-Policy"] = CSP
         return response
 
+    # Errors: JSON for the API (FastAPI's own form), a page for the dashboard.
+
+    def for_dashboard(request: Request) -> bool:
+        return request.url.path.startswith("/dashboard")
+
+    def error(
+        request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        if for_dashboard(request):
+            page = render_error_page(status, detail)
+            return HTMLResponse(page, status_code=status, headers=headers)
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if not for_dashboard(request):
+            return await http_exception_handler(request, exc)
+        return error(request, exc.status_code, str(exc.detail), exc.headers)
+
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if not for_dashboard(request):
+            return await request_validation_exception_handler(request, exc)
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+            for problem in exc.errors()
+        )
+        return error(request, 422, problems)
+
     async def database_unavailable(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DBAPIError)
         log.warning(
@@ -135,12 +171,15 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
             request.url.path,
             database_failure(exc),
         )
-        return JSONResponse(
-            {"detail": "the database is unavailable at the moment; try again shortly"},
-            status_code=503,
-            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        return error(
+            request,
+            503,
+            "the database is unavailable at the moment; try again shortly",
+            {"Retry-After": str(DATABASE_RETRY_AFTER_S)},
         )
 
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     for unavailable in DATABASE_UNAVAILABLE:
         app.add_exception_handler(unavailable, database_unavailable)
 

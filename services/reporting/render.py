@@ -124,6 +124,23 @@ def render_html(report: Report, links: Links, nav: bool = False, printing: bool 
     )
 
 
+ERROR_HEADINGS = {
+    404: "Niet gevonden",
+    422: "Ongeldig verzoek",
+    503: "Tijdelijk niet beschikbaar",
+}
+
+
+def render_error_page(status: int, detail: str) -> str:
+    """A dashboard page for an error: what went wrong, and the way back."""
+    heading = ERROR_HEADINGS.get(status, "Er ging iets mis")
+    return (
+        environment()
+        .get_template("error.html.j2")
+        .render(status=status, heading=heading, detail=detail)
+    )
+
+
 _fonts = threading.local()
 
 

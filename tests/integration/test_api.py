@@ -183,6 +183,25 @@ def test_dashboard_pages_and_docs(
     assert client.get("/docs").status_code == 200
 
 
+def test_dashboard_errors_are_pages_and_api_errors_json(client: TestClient) -> None:
+    for path, status, says in (
+        ("/dashboard/chamber/<b>nowhere", 404, "&lt;b&gt;nowhere"),
+        ("/dashboard/elsewhere/x", 404, "Not Found"),
+        ("/dashboard?snapshot=2147483000", 404, "no snapshot 2147483000"),
+        ("/dashboard?snapshot=laatste", 422, "query.snapshot: Input should be a valid integer"),
+    ):
+        page = client.get(path)
+        assert page.status_code == status, path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+        assert says in page.text and "<b>" not in page.text, page.text
+        assert 'href="/dashboard"' in page.text
+    api = client.get("/api/reports/chamber/nowhere")
+    assert api.status_code == 404 and "nowhere" in api.json()["detail"]
+    invalid = client.get("/api/reports/national", params={"wave": 0})
+    assert invalid.status_code == 422 and invalid.json()["detail"][0]["loc"] == ["query", "wave"]
+
+
 def test_metrics(client: TestClient) -> None:
     client.get("/api/snapshots")
     text = client.get("/metrics/").text

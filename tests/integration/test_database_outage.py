@@ -242,7 +242,9 @@ def test_the_api_answers_503_while_the_database_is_away(
                 away = client.get(path)
                 assert away.status_code == 503, path
                 assert away.headers["Retry-After"] == "5"
-                assert "database is unavailable" in away.json()["detail"]
+                told = away.text if path == "/dashboard" else away.json()["detail"]
+                assert "the database is unavailable" in told, path
+            assert "Tijdelijk niet beschikbaar" in client.get("/dashboard").text
             seen = REGISTRY.get_sample_value(
                 "meetlat_api_request_seconds_count",
                 {"method": "GET", "route": "/api/snapshots", "status": "503"},
