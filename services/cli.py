@@ -75,6 +75,9 @@ app.add_typer(wave_app, name="wave")
 console = Console()
 err = Console(stderr=True)
 
+# Exit status of `meetlat ingest FILE` when it ingested the valid lines and dead-lettered others.
+INGEST_PARTLY_REJECTED = 3
+
 
 def _plain(value: object) -> str:
     """`value` as text that rich prints as it is: reasons and errors quote the input, and a
@@ -212,7 +215,7 @@ def ingest_file(
     ] = True,
 ) -> None:
     """Validate a file of events, archive the valid ones in SQL and publish them; invalid lines
-    are reported with their line number and sent to the dead-letter topic."""
+    are reported with their line number and sent to the dead-letter topic (exit status 3)."""
     from schemas.reference import ReferenceData
     from services.ingest.parsing import parse_csv, parse_jsonl
     from services.ingest.publisher import KafkaPublisher
@@ -244,6 +247,10 @@ def ingest_file(
         f"{report.records} records: {report.accepted} accepted ({report.newly_archived} new in the "
         f"archive), {report.deadlettered} dead-lettered to {edge.topics.deadletter}"
     )
+    if report.deadlettered:
+        # Everything valid went through; a distinct status lets a scheduled import notice the
+        # rest (1 means nothing could be done, e.g. no broker).
+        raise typer.Exit(INGEST_PARTLY_REJECTED)
 
 
 @app.command()
