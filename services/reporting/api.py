@@ -16,11 +16,11 @@ answers them with a page.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
@@ -30,7 +30,9 @@ from fastapi.exception_handlers import (
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from prometheus_client import make_asgi_app
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,7 +40,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from schemas.benchmarks import NATION_ID
 from schemas.events import MAX_WAVE, ONE_LINE
 from services.reporting.charts import Bar
-from services.reporting.diff import diff_snapshots
+from services.reporting.diff import ScopeChange, diff_snapshots
+from services.reporting.figures import FigureRow, SnapshotInfo
 from services.reporting.metrics import API_SECONDS, render_counted
 from services.reporting.render import MEDIA_TYPES, Format, render_error_page
 from services.reporting.reports import Kind, ReportSet, file_name
@@ -80,15 +83,77 @@ class DashboardLinks:
         return ""
 
 
-def _snapshot_json(info: Any) -> dict[str, Any]:
-    return {
-        "id": info.id,
-        "taken_at": info.taken_at.isoformat(),
-        "label": info.label,
-        "position": info.position,
-        "figure_count": info.figure_count,
-        "content_sha256": info.content_sha256,
+class Problem(BaseModel):
+    """An error answer: what is wrong, in one line."""
+
+    detail: str
+
+
+class SnapshotOut(BaseModel):
+    """An immutable snapshot of the figures."""
+
+    id: int
+    taken_at: datetime
+    label: str
+    position: list[dict[str, Any]] = Field(
+        description="The benchmarks topic's offset per partition that the figures reflect."
+    )
+    figure_count: int
+    content_sha256: str = Field(description="SHA-256 of the figures, in canonical order.")
+
+    @classmethod
+    def of(cls, info: SnapshotInfo) -> SnapshotOut:
+        return cls(
+            id=info.id,
+            taken_at=info.taken_at,
+            label=info.label,
+            position=info.position,
+            figure_count=info.figure_count,
+            content_sha256=info.content_sha256,
+        )
+
+
+class DiffOut(BaseModel):
+    """What changed between two snapshots, scope by scope, and why."""
+
+    before_id: int
+    after_id: int
+    scopes: list[ScopeChange]
+    figures_changed: int
+    by_reason: dict[str, int]
+
+
+def _not_found(what: str) -> dict[int | str, dict[str, Any]]:
+    return {404: {"model": Problem, "description": f"No such {what}."}}
+
+
+# Every route may answer 503 while the database cannot be reached.
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": Problem,
+        "description": "The database cannot be reached at the moment; try again shortly.",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {"type": "integer"},
+            }
+        },
     }
+}
+
+_REPORT_CONTENT = {
+    "html": {"schema": {"type": "string"}},
+    "pdf": {"schema": {"type": "string", "format": "binary"}},
+    "csv": {"schema": {"type": "string"}},
+    "json": {"schema": {"type": "object"}},
+}
+_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The report in the format asked for.",
+        "content": {MEDIA_TYPES[fmt]: content for fmt, content in _REPORT_CONTENT.items()},
+    },
+    **_not_found("snapshot, campaign wave or scope"),
+}
 
 
 def create_app(settings: Settings, engine: Engine) -> FastAPI:
@@ -96,6 +161,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         title="Meetlat reporting",
         description="Snapshots, figures and reports of the mystery-guest measurement.",
         version="1",
+        responses=_UNAVAILABLE,
     )
     store = BenchmarkStore(engine)
     cache: dict[tuple[int, str | None, int | None], ReportSet] = {}
@@ -139,6 +205,15 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     def for_dashboard(request: Request) -> bool:
         return request.url.path.startswith("/dashboard")
 
+    def allowed_methods(path: str) -> str:
+        methods = {
+            method
+            for route in app.routes
+            if isinstance(route, APIRoute) and route.path_regex.match(path)
+            for method in route.methods or ()
+        }
+        return ", ".join(sorted(methods))
+
     def error(
         request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None
     ) -> Response:
@@ -149,6 +224,10 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route on the path (GET of
+            # /api/snapshots, say); HTTP wants every method the resource supports.
+            exc.headers = {**(exc.headers or {}), "Allow": allowed_methods(request.url.path)}
         if not for_dashboard(request):
             return await http_exception_handler(request, exc)
         return error(request, exc.status_code, str(exc.detail), exc.headers)
@@ -192,8 +271,8 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     # ------------------------------------------------------------ snapshots and figures
 
     @app.get("/api/snapshots", summary="Every snapshot, oldest first")
-    def list_snapshots() -> list[dict[str, Any]]:
-        return [_snapshot_json(s) for s in store.snapshots()]
+    def list_snapshots() -> list[SnapshotOut]:
+        return [SnapshotOut.of(s) for s in store.snapshots()]
 
     @app.post("/api/snapshots", status_code=201, summary="Take a snapshot now")
     def take_snapshot(
@@ -208,10 +287,14 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
                 description="Retry-safe: a key that already made a snapshot returns it.",
             ),
         ] = None,
-    ) -> dict[str, Any]:
-        return _snapshot_json(store.take_snapshot(label, idempotency_key))
+    ) -> SnapshotOut:
+        return SnapshotOut.of(store.take_snapshot(label, idempotency_key))
 
-    @app.get("/api/snapshots/{snapshot_id}/figures", summary="The figures of a snapshot")
+    @app.get(
+        "/api/snapshots/{snapshot_id}/figures",
+        summary="The figures of a snapshot",
+        responses=_not_found("snapshot"),
+    )
     def figures(
         snapshot_id: int,
         scope_kind: Literal["municipality", "chamber", "nation"] | None = None,
@@ -219,7 +302,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         campaign: str | None = None,
         wave: WaveQuery = None,
         breakdown: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[FigureRow]:
         try:
             rows = store.snapshot_figures(snapshot_id)
         except KeyError:
@@ -231,24 +314,26 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
             "wave": wave,
             "breakdown": breakdown,
         }
-        return [
-            dataclasses.asdict(r)
-            for r in rows
-            if all(v is None or getattr(r, k) == v for k, v in wanted.items())
-        ]
+        return [r for r in rows if all(v is None or getattr(r, k) == v for k, v in wanted.items())]
 
-    @app.get("/api/snapshots/{before}/diff/{after}", summary="What changed, and why")
-    def diff(before: int, after: int) -> dict[str, Any]:
+    @app.get(
+        "/api/snapshots/{before}/diff/{after}",
+        summary="What changed, and why",
+        responses=_not_found("snapshot"),
+    )
+    def diff(before: int, after: int) -> DiffOut:
         try:
             a, b = store.snapshot_figures(before), store.snapshot_figures(after)
         except KeyError as exc:
             raise HTTPException(404, f"no snapshot {exc}") from None
         result = diff_snapshots(before, a, after, b)
-        return {
-            **dataclasses.asdict(result),
-            "figures_changed": result.figures_changed,
-            "by_reason": result.by_reason(),
-        }
+        return DiffOut(
+            before_id=result.before_id,
+            after_id=result.after_id,
+            scopes=result.scopes,
+            figures_changed=result.figures_changed,
+            by_reason=result.by_reason(),
+        )
 
     # ------------------------------------------------------------ reports
 
@@ -274,7 +359,12 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     fmt_query = Query("html", alias="format", description="html, pdf, csv or json")
 
-    @app.get("/api/reports/national", summary="The national report")
+    @app.get(
+        "/api/reports/national",
+        summary="The national report",
+        response_class=Response,
+        responses=_REPORT_RESPONSES,
+    )
     def national(
         fmt: Format = fmt_query,
         snapshot: int | None = None,
@@ -283,7 +373,12 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     ) -> Response:
         return report_response("national", NATION_ID, fmt, snapshot, campaign, wave)
 
-    @app.get("/api/reports/chamber/{chamber_id}", summary="A Chamber's report")
+    @app.get(
+        "/api/reports/chamber/{chamber_id}",
+        summary="A Chamber's report",
+        response_class=Response,
+        responses=_REPORT_RESPONSES,
+    )
     def chamber(
         chamber_id: str,
         fmt: Format = fmt_query,
@@ -293,7 +388,12 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     ) -> Response:
         return report_response("chamber", chamber_id, fmt, snapshot, campaign, wave)
 
-    @app.get("/api/reports/municipality/{code}", summary="A municipality's report")
+    @app.get(
+        "/api/reports/municipality/{code}",
+        summary="A municipality's report",
+        response_class=Response,
+        responses=_REPORT_RESPONSES,
+    )
     def municipality(
         code: str,
         fmt: Format = fmt_query,

@@ -17,6 +17,7 @@ import getpass
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,19 +101,26 @@ def postgres_admin_url() -> URL:
     raise AssertionError("unreachable")  # missing_peer skips or fails
 
 
-@pytest.fixture
-def postgres_database_url(postgres_admin_url: URL) -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped (forcibly) afterwards."""
+@contextmanager
+def fresh_postgres_database(admin_url: URL) -> Iterator[str]:
+    """The URL of a new PostgreSQL database, dropped (forcibly) afterwards."""
     name = f"meetlat_t_{uuid.uuid4().hex[:16]}"
-    admin = _admin_engine(postgres_admin_url)
+    admin = _admin_engine(admin_url)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield postgres_admin_url.set(database=name).render_as_string(hide_password=False)
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_database_url(postgres_admin_url: URL) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test."""
+    with fresh_postgres_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

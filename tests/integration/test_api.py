@@ -200,6 +200,10 @@ def test_dashboard_errors_are_pages_and_api_errors_json(client: TestClient) -> N
     assert api.status_code == 404 and "nowhere" in api.json()["detail"]
     invalid = client.get("/api/reports/national", params={"wave": 0})
     assert invalid.status_code == 422 and invalid.json()["detail"][0]["loc"] == ["query", "wave"]
+    # a method the path does not support: Allow names all the methods it does
+    for path, allowed in (("/api/snapshots", "GET, POST"), ("/api/snapshots/1/figures", "GET")):
+        refused = client.delete(path)
+        assert refused.status_code == 405 and refused.headers["allow"] == allowed, path
 
 
 def test_metrics(client: TestClient) -> None:
