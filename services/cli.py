@@ -1106,8 +1106,16 @@ def main() -> None:
         app()
     except Exception as exc:
         from schemas.scoring_model import ModelError
+        from services.ingest.publisher import PublishError
         from services.scoring.catalogue import UnknownModelError
 
+        if isinstance(exc, PublishError):
+            # every command that publishes archives first: a rerun sends what is missing
+            err.print(
+                f"[red]{_plain(exc)}[/]; what was archived stays in the SQL event archive: run "
+                "the command again once the broker answers (it is idempotent), or `meetlat replay`"
+            )
+            sys.exit(1)
         if not isinstance(exc, ModelError | UnknownModelError):
             raise
         # A scoring model that cannot be used (MEETLAT_SCORING_MODEL, MEETLAT_MODELS_DIR or a

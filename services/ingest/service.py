@@ -159,8 +159,10 @@ def replay(
         else:
             publisher.send(*destination(item, topics), payload)
         count += 1
-        if progress and count % batch_size == 0:
-            progress(batch_size)
+        if count % batch_size == 0:
+            publisher.flush()  # a broker that went away is noticed within a batch
+            if progress:
+                progress(batch_size)
     publisher.flush()
     if progress and count % batch_size:
         progress(count % batch_size)

@@ -1,5 +1,6 @@
-"""A bad MEETLAT_ setting, a scoring model that cannot be used or an unreachable database is
-named in one line and an exit code, not a traceback; a database URL's password is never echoed."""
+"""A bad MEETLAT_ setting, a scoring model that cannot be used, an unreachable database or
+broker, or a broker that did not store what was published is named in one line and an exit
+code, not a traceback; a database URL's password is never echoed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from services.cli import app, main
-from services.runtime.broker import free_port
+from services.runtime.broker import EmbeddedBroker, free_port
 from services.runtime.settings import Settings
 
 
@@ -131,3 +132,43 @@ def test_a_broker_that_cannot_be_reached_is_named(tmp_path: Path) -> None:
         f"cannot reach the broker at tansu://127.0.0.1:{port} (read from "
         f"{tmp_path / 'broker.url'}: is the `meetlat worker` that wrote it still running?): "
     ), result.stderr
+
+
+# The broker goes away after the command has connected: kafka-python gives up on the records
+# after its delivery timeout (two minutes), which this stands in for.
+_BROKER_GONE = """
+import sys
+from services.ingest import publisher
+def flush(self):
+    raise publisher.PublishError("the broker did not store 1 of 1 records: KafkaTimeoutError")
+publisher.KafkaPublisher.flush = flush
+from services.cli import main
+sys.argv = ["meetlat", "ingest", sys.argv[1]]
+main()
+"""
+
+
+@pytest.mark.broker
+def test_events_the_broker_did_not_store_are_named(tmp_path: Path, broker: EmbeddedBroker) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"type": "call.placed", "event_id": "gone-1", "contact_id": "c", "municipality": '
+        '"GM0599", "campaign": "mg", "wave": 1, "case": "x", "occurred_at": '
+        '"2026-03-02T09:00:00+00:00"}\n'
+    )
+    env = {**os.environ, "COLUMNS": "300", "MEETLAT_DATA_DIR": str(tmp_path)}
+    env["MEETLAT_BROKER_URL"] = broker.url
+    result = subprocess.run(
+        [sys.executable, "-c", _BROKER_GONE, str(events)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "the broker did not store 1 of 1 records: KafkaTimeoutError; what was archived stays in "
+        "the SQL event archive: run the command again once the broker answers (it is "
+        "idempotent), or `meetlat replay`"
+    ), result.stderr
+    assert "Traceback" not in result.stderr
