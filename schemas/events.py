@@ -13,7 +13,7 @@ Outside producers validate against the JSON Schema exported to `schemas/json/`
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -54,10 +54,18 @@ Channel = Literal["phone", "mail"]
 CHANNELS: tuple[Channel, ...] = ("phone", "mail")
 
 
+def _tag_required(schema: dict[str, Any]) -> None:
+    """`type` has a default, so Python code need not repeat it; on the wire it is what picks
+    the event, and the union refuses an event without it: required in the JSON Schema too."""
+    required = schema.setdefault("required", [])
+    if "type" in schema.get("properties", {}) and "type" not in required:
+        required.insert(0, "type")
+
+
 class EventBase(BaseModel):
     """Fields every event carries."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_tag_required)
 
     schema_version: Literal[1, 2] = SCHEMA_VERSION
     event_id: Identifier = Field(
