@@ -85,6 +85,28 @@ def parse_json_record(
     return validate(document, source, line, raw, municipalities)
 
 
+def parse_json_document(
+    raw: bytes, source: str, municipalities: Container[str] | None = None
+) -> list[Outcome]:
+    """A JSON document of one event (an object) or several (an array of objects). Items are
+    numbered from 0, as in a JSON pointer; a document that is not JSON is one `Rejected`
+    numbered -1 (it has no items)."""
+    try:
+        document = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return [Rejected(source, -1, f"not valid JSON: {exc}", raw)]
+    if not isinstance(document, list):
+        return [parse_json_record(raw, source, 0, municipalities)]
+    outcomes: list[Outcome] = []
+    for number, item in enumerate(document):
+        original = json.dumps(item, ensure_ascii=False).encode()
+        if isinstance(item, dict):
+            outcomes.append(validate(item, source, number, original, municipalities))
+        else:
+            outcomes.append(Rejected(source, number, "not a JSON object", original))
+    return outcomes
+
+
 def parse_event_record(
     raw: bytes, source: str, line: int, municipalities: Container[str] | None = None
 ) -> Event | Rejected:

@@ -1,4 +1,4 @@
-"""The reporting API and dashboard (FastAPI; OpenAPI docs at /docs).
+"""The HTTP API and dashboard (FastAPI; OpenAPI docs at /docs).
 
 - `/api/snapshots` — list (GET) and take (POST) snapshots; `/api/snapshots/{id}/figures` the
   figures of a snapshot, filtered by scope; `/api/snapshots/{a}/diff/{b}` what changed and why.
@@ -8,6 +8,8 @@
   charts, the quadrant and the wave trends; no JavaScript at all (a Content-Security-Policy
   forbids scripts, so even a mistake in escaping could not run one).
 - `/metrics` — Prometheus: API request latency, reports rendered by format, snapshot duration.
+- `/api/events` — the event intake (`services/ingest/intake_api.py`), served here so that one
+  server answers the research team and the producers of events.
 
 A database that cannot be reached (restarting, failing over) is a 503 with `Retry-After`, not a
 500: the request was fine and will work again. The API answers errors in JSON; the dashboard
@@ -19,7 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -39,6 +42,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.benchmarks import NATION_ID
 from schemas.events import MAX_WAVE, ONE_LINE
+from schemas.reference import ReferenceData
+from services.ingest.intake_api import EventIntake, document_request_body
 from services.reporting.charts import Bar
 from services.reporting.diff import ScopeChange, diff_snapshots
 from services.reporting.figures import FigureRow, SnapshotInfo
@@ -49,6 +54,7 @@ from services.reporting.source import load_report_set, sync_contact_texts
 from services.reporting.store import MAX_LABEL, MAX_REQUEST_ID, BenchmarkStore
 from services.runtime.db import DATABASE_UNAVAILABLE, database_failure
 from services.runtime.settings import Settings
+from services.runtime.web import Problem
 
 # A wave as in the event contract; without one, the campaign's newest.
 WaveQuery = Annotated[int | None, Query(ge=1, le=MAX_WAVE, description="Default the newest.")]
@@ -81,12 +87,6 @@ class DashboardLinks:
         if bar.link_kind == "chamber":
             return self.chamber(bar.key)
         return ""
-
-
-class Problem(BaseModel):
-    """An error answer: what is wrong, in one line."""
-
-    detail: str
 
 
 class SnapshotOut(BaseModel):
@@ -156,13 +156,38 @@ _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class _API(FastAPI):
+    """FastAPI, with the event contract of the intake in its OpenAPI document."""
+
+    def __init__(self, municipalities: Collection[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.municipalities = municipalities
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            document_request_body(super().openapi(), self.municipalities)
+        return super().openapi()
+
+
 def create_app(settings: Settings, engine: Engine) -> FastAPI:
-    app = FastAPI(
-        title="Meetlat reporting",
-        description="Snapshots, figures and reports of the mystery-guest measurement.",
+    municipalities = ReferenceData.load(settings.chamber_map).municipalities
+    intake = EventIntake(settings, engine, municipalities)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        intake.publishing.close()
+
+    app = _API(
+        municipalities,
+        title="Meetlat",
+        description="Snapshots, figures and reports of the mystery-guest measurement, and the "
+        "intake of events.",
         version="1",
         responses=_UNAVAILABLE,
+        lifespan=lifespan,
     )
+    app.include_router(intake.router)
     store = BenchmarkStore(engine)
     cache: dict[tuple[int, str | None, int | None], ReportSet] = {}
     lock = threading.Lock()
