@@ -35,7 +35,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from prometheus_client import make_asgi_app
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -46,7 +46,7 @@ from schemas.reference import ReferenceData
 from services.ingest.intake_api import EventIntake, document_request_body
 from services.reporting.charts import Bar
 from services.reporting.diff import ScopeChange, diff_snapshots
-from services.reporting.figures import FigureRow, SnapshotInfo
+from services.reporting.figures import FigureRow
 from services.reporting.metrics import API_SECONDS, render_counted
 from services.reporting.render import MEDIA_TYPES, Format, render_error_page
 from services.reporting.reports import Kind, ReportSet, file_name
@@ -92,6 +92,8 @@ class DashboardLinks:
 class SnapshotOut(BaseModel):
     """An immutable snapshot of the figures."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     taken_at: datetime
     label: str
@@ -100,17 +102,6 @@ class SnapshotOut(BaseModel):
     )
     figure_count: int
     content_sha256: str = Field(description="SHA-256 of the figures, in canonical order.")
-
-    @classmethod
-    def of(cls, info: SnapshotInfo) -> SnapshotOut:
-        return cls(
-            id=info.id,
-            taken_at=info.taken_at,
-            label=info.label,
-            position=info.position,
-            figure_count=info.figure_count,
-            content_sha256=info.content_sha256,
-        )
 
 
 class DiffOut(BaseModel):
@@ -297,7 +288,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     @app.get("/api/snapshots", summary="Every snapshot, oldest first")
     def list_snapshots() -> list[SnapshotOut]:
-        return [SnapshotOut.of(s) for s in store.snapshots()]
+        return [SnapshotOut.model_validate(s) for s in store.snapshots()]
 
     @app.post("/api/snapshots", status_code=201, summary="Take a snapshot now")
     def take_snapshot(
@@ -313,7 +304,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
             ),
         ] = None,
     ) -> SnapshotOut:
-        return SnapshotOut.of(store.take_snapshot(label, idempotency_key))
+        return SnapshotOut.model_validate(store.take_snapshot(label, idempotency_key))
 
     @app.get(
         "/api/snapshots/{snapshot_id}/figures",
