@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY, start_http_server
 
+import services.reporting.metrics  # noqa: F401  (registers the API's metrics)
 from services.runtime.app import SERVICES
 from services.runtime.metrics import ServiceMetrics
 from services.runtime.settings import Settings
@@ -43,6 +44,8 @@ EXPECTED_ALERTS = {
     "MeetlatNoEventsProcessed",
     "MeetlatSlowProcessing",
     "MeetlatDatabaseRetrying",
+    "MeetlatApiDown",
+    "MeetlatIntakeUnavailable",
 }
 # Metrics Prometheus adds itself (not defined in services/runtime/metrics.py).
 PROMETHEUS_METRICS = {"up"}
@@ -134,6 +137,7 @@ def test_metrics_module_defines_the_documented_metrics() -> None:
         "meetlat_events_out_total",
         "meetlat_deadlettered_total",
         "meetlat_processing_seconds_bucket",
+        "meetlat_api_request_seconds_count",
     } <= exposed_metric_names()
 
 
@@ -213,6 +217,28 @@ def test_compose_runs_one_worker_per_service_group() -> None:
         assert app_id, f"{service}: no MEETLAT_APP_ID"
         app_ids[service] = app_id.group(1).strip("\"'")
     assert len(set(app_ids.values())) == len(app_ids), f"shared consumer groups: {app_ids}"
+
+
+def test_compose_runs_the_api_and_prometheus_scrapes_it() -> None:
+    port = Settings.model_fields["api_port"].default
+    api = _compose_service_blocks(COMPOSE.read_text())["api"]
+    command = re.search(r"^\s+command:\s*(\[.*\])\s*$", api, re.M)
+    assert command and json.loads(command.group(1)) == [
+        "meetlat",
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(port),
+    ]
+    assert f'"127.0.0.1:{port}:{port}"' in api, "the API's host port, on loopback only"
+    assert f"urlopen('http://127.0.0.1:{port}/metrics/'" in api, "its health check"
+    scrape_config = (PROMETHEUS_DIR / "prometheus.yml").read_text()
+    job = re.search(r"- job_name: meetlat-api\n(.*?)(?=\n\n|\Z)", scrape_config, re.S)
+    assert job, "no scrape job for the API"
+    assert "metrics_path: /metrics/" in job.group(1)
+    assert f'targets: ["api:{port}"]' in job.group(1)
+    assert re.search(rf"^EXPOSE\s+{port}\s*$", (DEPLOY / "Dockerfile").read_text(), re.M)
 
 
 def test_compose_parses_as_yaml() -> None:
