@@ -8,8 +8,18 @@ Chromium) may skip on a developer's laptop without it, but never in CI: with `CI
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+
+from services.runtime.broker import free_port
 
 
 def missing_peer(reason: str) -> None:
@@ -17,3 +27,32 @@ def missing_peer(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"required test peer missing in CI: {reason}")
     pytest.skip(reason)
+
+
+@contextmanager
+def serving(env: dict[str, str], log: Path) -> Iterator[str]:
+    """`meetlat serve` with `env`, in a process of its own on a free loopback port: its base
+    URL once it answers. Afterwards it is stopped as Ctrl-C stops it, and must exit cleanly."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert serve.poll() is None, f"meetlat serve exited:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "meetlat serve did not answer within 60 s"
+            try:
+                with urllib.request.urlopen(f"{base}/openapi.json", timeout=5):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.wait(timeout=30)
+    assert serve.returncode == 0, log.read_text()[-3000:]

@@ -21,6 +21,7 @@ from services.reporting.store import BenchmarkStore
 from services.runtime.app import SERVICES
 from services.runtime.broker import free_port
 from services.runtime.db import make_engine
+from tests.conftest import serving
 
 pytestmark = pytest.mark.broker
 
@@ -196,41 +197,22 @@ def test_events_posted_to_serve_reach_the_benchmarks(tmp_path: Path) -> None:
     # through the data dir, as `meetlat ingest` does
     data = tmp_path / "data"
     data.mkdir()
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEETLAT_")}
     env.update(MEETLAT_DATA_DIR=str(data), MEETLAT_METRICS_PORT="0", MEETLAT_PARTITIONS="2")
     worker = start_worker(env, data)
-    wait_for((data / "broker.url").exists, 60, "the worker's broker URL")
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(data / "serve.log").open("ab"),
-    )
     try:
-        body = ("[" + ",".join(lines()[:3]) + "]").encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/events",
-            data=body,
-            headers={"Content-Type": "application/json"},
-        )
-        wait_for(lambda: _answers(port), 60, "meetlat serve")
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            assert answer.status == 202
-            assert json.load(answer) == {"events": 3, "new_in_archive": 3}
-        wait_for(lambda: phone_mean(data) == 6.0, 90, "figures in SQL")
+        wait_for((data / "broker.url").exists, 60, "the worker's broker URL")
+        with serving(env, data / "serve.log") as base:
+            request = urllib.request.Request(
+                f"{base}/api/events",
+                data=("[" + ",".join(lines()[:3]) + "]").encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                assert answer.status == 202
+                assert json.load(answer) == {"events": 3, "new_in_archive": 3}
+            wait_for(lambda: phone_mean(data) == 6.0, 90, "figures in SQL")
     finally:
-        serve.send_signal(signal.SIGINT)
         worker.send_signal(signal.SIGINT)
-        serve.wait(timeout=30)
         worker.wait(timeout=60)
-    assert serve.returncode == 0, (data / "serve.log").read_text()[-3000:]
     assert worker.returncode == 0, (data / "worker.log").read_text()[-3000:]
-
-
-def _answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/snapshots", timeout=5):
-            return True
-    except OSError:
-        return False
