@@ -110,14 +110,14 @@ def _database(settings: Settings) -> Engine:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError
 
-    from services.runtime.db import make_engine, upgrade
+    from services.runtime.db import database_failure, make_engine, upgrade
 
     engine = make_engine(settings.sqlalchemy_url)
     try:
         upgrade(engine)
     except OperationalError as exc:
         where = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
-        reason = str(exc.orig or exc).strip().splitlines()[0]
+        reason = database_failure(exc)
         err.print(f"[red]cannot use the database at {_plain(where)}[/]: {_plain(reason)}")
         raise typer.Exit(1) from None
     return engine

@@ -124,9 +124,6 @@ class Publishing:
 
 
 async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"more than {MAX_BODY_BYTES} bytes: send the events in parts")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)

@@ -95,8 +95,10 @@ def parse_json_document(
         document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return [Rejected(source, -1, f"not valid JSON: {exc}", raw)]
+    if isinstance(document, dict):
+        return [validate(document, source, 0, raw, municipalities)]
     if not isinstance(document, list):
-        return [parse_json_record(raw, source, 0, municipalities)]
+        return [Rejected(source, 0, "not a JSON object", raw)]
     outcomes: list[Outcome] = []
     for number, item in enumerate(document):
         original = json.dumps(item, ensure_ascii=False).encode()
