@@ -160,8 +160,12 @@ def _edge(settings: Settings) -> _Edge:
         raise typer.Exit(2)
     engine = _database(settings)
     topics = Topics.for_settings(settings)
+    # a worker's embedded broker runs on this machine: it answers at once, or it is gone
+    timeout = 30.0 if settings.broker_url else 5.0
     try:
-        ensure_topics(broker_url, topics.specs(settings.partitions), settings.replication_factor)
+        ensure_topics(
+            broker_url, topics.specs(settings.partitions), settings.replication_factor, timeout
+        )
     except KafkaError as exc:
         _broker_unreachable(settings, broker_url, exc)
     return _Edge(broker_url, EventArchive(engine), topics)

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +21,11 @@ from pathlib import Path
 import pytest
 
 from services.runtime.broker import free_port
+
+
+def kafka_io_threads() -> set[threading.Thread]:
+    """The IO threads of kafka-python's clients in this process."""
+    return {t for t in threading.enumerate() if t.name.startswith("kafka-io")}
 
 
 def missing_peer(reason: str) -> None:

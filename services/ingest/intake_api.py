@@ -42,6 +42,9 @@ from services.runtime.web import InvalidRequest, Problem, RecordProblem
 MAX_BODY_BYTES = 32 * 1024 * 1024
 # How long a request waits for the broker to store its events before it answers 503.
 PUBLISH_TIMEOUT_S = 15.0
+# How long a request waits for a broker to answer at all (a worker that crashed leaves the URL of
+# a broker that is gone): requests queue behind the one that is connecting.
+CONNECT_TIMEOUT_S = 5.0
 BROKER_RETRY_AFTER_S = 5
 SOURCE = "request"
 
@@ -107,8 +110,10 @@ class Publishing:
                     "same MEETLAT_DATA_DIR"
                 )
             specs = self._topics.specs(self._settings.partitions)
-            ensure_topics(url, specs, self._settings.replication_factor)
-            self._publisher = KafkaPublisher(url, delivery_timeout_s=PUBLISH_TIMEOUT_S)
+            ensure_topics(url, specs, self._settings.replication_factor, CONNECT_TIMEOUT_S)
+            self._publisher = KafkaPublisher(
+                url, delivery_timeout_s=PUBLISH_TIMEOUT_S, connect_timeout_s=CONNECT_TIMEOUT_S
+            )
         return self._publisher
 
     def _forget(self) -> None:

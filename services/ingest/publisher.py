@@ -7,7 +7,7 @@ from typing import Protocol
 from kafka import KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
 
-from services.runtime.settings import bootstrap_servers
+from services.runtime.clients import connected
 
 Headers = list[tuple[str, bytes]]
 
@@ -36,10 +36,16 @@ class KafkaPublisher:
     raises `PublishError` when some of it was not (kafka-python's own flush only waits: a
     record that failed after its retries would otherwise pass unnoticed)."""
 
-    def __init__(self, broker_url: str, delivery_timeout_s: float = 120) -> None:
+    def __init__(
+        self, broker_url: str, delivery_timeout_s: float = 120, connect_timeout_s: float = 30
+    ) -> None:
+        """Raises kafka-python's KafkaTimeoutError when no broker answers within
+        `connect_timeout_s`."""
         timeout_ms = int(delivery_timeout_s * 1000)
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap_servers(broker_url),
+        self._producer = connected(
+            KafkaProducer,
+            broker_url,
+            connect_timeout_s,
             acks="all",
             linger_ms=5,
             # a request may not outlast the delivery it belongs to

@@ -8,7 +8,7 @@ from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from schemas.benchmarks import BenchmarkUpdated
-from services.runtime.settings import bootstrap_servers
+from services.runtime.clients import connected
 
 
 def latest_benchmarks(
@@ -23,8 +23,9 @@ def latest_benchmarks(
     those offsets; partitions not named are not read. A record that is not a valid
     `BenchmarkUpdated` is passed over, as the materialiser passes it over (and dead-letters
     it): the result is what SQL holds."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers(broker_url),
+    consumer = connected(
+        KafkaConsumer,
+        broker_url,
         enable_auto_commit=False,
         group_id=None,
         client_id="meetlat-benchmarks-reader",

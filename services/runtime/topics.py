@@ -9,14 +9,14 @@ its table is keyed by.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import TopicAlreadyExistsError
 
-from services.runtime.settings import Settings, bootstrap_servers
+from services.runtime.clients import connected
+from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +81,7 @@ def ensure_topics(
     would break co-partitioning of tables and their source topics.
     """
     wanted = {s.name: s for s in specs}
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=bootstrap_servers(broker_url), client_id="meetlat-admin"
-            )
-            break
-        except KafkaError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    admin = connected(KafkaAdminClient, broker_url, timeout, client_id="meetlat-admin")
     created = []
     try:
         existing = set(admin.list_topics())

@@ -23,6 +23,7 @@ from kafka.admin import KafkaAdminClient, OffsetSpec
 
 from services.runtime.app import SERVICES, Pipeline, create_pipeline
 from services.runtime.broker import broker_for
+from services.runtime.clients import connected
 from services.runtime.db import upgrade
 from services.runtime.metrics import serve_metrics
 from services.runtime.settings import Settings, bootstrap_servers
@@ -286,7 +287,7 @@ class LagProbe:
     def __init__(self, broker_url: str, group_id: str, topics: Iterable[str]) -> None:
         self.group_id = group_id
         self.servers = bootstrap_servers(broker_url)
-        self.admin = KafkaAdminClient(bootstrap_servers=self.servers, client_id="meetlat-lag")
+        self.admin = connected(KafkaAdminClient, broker_url, client_id="meetlat-lag")
         self.partitions = [
             TopicPartition(described["name"], p["partition_index"])
             for described in self.admin.describe_topics(list(topics))

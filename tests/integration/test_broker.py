@@ -9,13 +9,16 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata
 from kafka import TopicPartition as KafkaTopicPartition
 from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaTimeoutError
 
 from services.runtime.broker import (
     BrokerError,
@@ -24,11 +27,12 @@ from services.runtime.broker import (
     free_port,
     tansu_binary,
 )
+from services.runtime.clients import connected
 from services.runtime.settings import bootstrap_servers
 from services.runtime.topics import TopicSpec, ensure_topics
 from services.runtime.transport import fetched_highwaters
 from services.runtime.worker import LagProbe
-from tests.conftest import missing_peer
+from tests.conftest import kafka_io_threads, missing_peer
 
 pytestmark = pytest.mark.broker
 
@@ -66,6 +70,35 @@ def test_starts_answers_and_stops() -> None:
     assert not broker.running
     time.sleep(0.2)
     assert not _alive(pid)
+
+
+@pytest.mark.parametrize("client", [KafkaAdminClient, KafkaProducer, KafkaConsumer])
+def test_a_client_that_finds_no_broker_gives_up_in_time_and_leaves_nothing_running(
+    client: Any,
+) -> None:
+    # (the URL a crashed worker leaves behind; kafka-python alone waits 30 s and keeps the
+    # failed client's IO thread)
+    before = kafka_io_threads()
+    started = time.monotonic()
+    with pytest.raises(KafkaTimeoutError, match="Unable to bootstrap"):
+        connected(client, f"kafka://127.0.0.1:{free_port()}", timeout_s=1.0)
+    assert time.monotonic() - started < 10
+    assert kafka_io_threads() == before
+
+
+def test_a_client_waits_for_a_broker_that_is_starting() -> None:
+    broker = EmbeddedBroker()
+    made: list[KafkaAdminClient] = []
+    connecting = threading.Thread(
+        target=lambda: made.append(connected(KafkaAdminClient, broker.url, timeout_s=30))
+    )
+    connecting.start()
+    time.sleep(1.5)  # refused meanwhile
+    with broker:  # (started here: a broker dies with the thread that started it)
+        connecting.join(30)
+        [admin] = made
+        assert admin.list_topics() == []
+        admin.close()
 
 
 def test_an_embedded_broker_keeps_off_the_ports_its_owner_will_use() -> None:

@@ -6,6 +6,7 @@ worker's new broker is found again."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from services.runtime.broker import EmbeddedBroker
 from services.runtime.db import make_engine, upgrade
 from services.runtime.settings import Settings
 from services.runtime.topics import Topics
+from tests.conftest import kafka_io_threads
 
 from .conftest import read_topic
 
@@ -162,6 +164,7 @@ def test_without_a_broker_the_answer_is_503_and_a_new_broker_is_found(
     # as beside `meetlat worker` on the embedded broker: the broker is found through its
     # URL file in the data dir, and a restarted worker's broker has a new port
     monkeypatch.setattr(intake_api, "PUBLISH_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(intake_api, "CONNECT_TIMEOUT_S", 1.0)
     with client_for(settings, engine) as client:
         nothing = client.post("/api/events", json=event(1))
         assert nothing.status_code == 503 and nothing.headers["retry-after"] == "5"
@@ -173,6 +176,14 @@ def test_without_a_broker_the_answer_is_503_and_a_new_broker_is_found(
         gone = client.post("/api/events", json=event(2))
         assert gone.status_code == 503, gone.text
         assert gone.json()["detail"].startswith("cannot publish to the broker: ")
+        # broker.url still names the broker that is gone (as after a worker's crash): the
+        # answer comes once the connection has had its time, with nothing left running
+        threads, started = kafka_io_threads(), time.monotonic()
+        stale = client.post("/api/events", json=event(2))
+        assert stale.status_code == 503, stale.text
+        assert stale.json()["detail"].startswith("cannot publish to the broker: ")
+        assert time.monotonic() - started < 10  # (30 s, kafka-python's default)
+        assert kafka_io_threads() == threads
         with EmbeddedBroker() as second:
             settings.broker_url_file.write_text(second.url)
             again = client.post("/api/events", json=event(2))
