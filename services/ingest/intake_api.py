@@ -73,14 +73,19 @@ class BrokerUnavailable(Exception):
     pass
 
 
-def record_location(media_type: str, rejected: Rejected) -> list[str | int]:
-    """Where a bad record is, in the form of FastAPI's own 422: the item of a JSON array, the
-    line of JSON Lines or CSV, or the whole body."""
+def record_problems(rejected: Rejected, media_type: str, single: bool) -> list[RecordProblem]:
+    """A bad record's problems in the form of FastAPI's own 422: located by the item of a
+    JSON array (none for a body of one object) or the line of JSON Lines or CSV, then by the
+    field (`["body", 2, "occurred_at"]`), or the whole body when it could not be read."""
     if rejected.line < 0:
-        return ["body"]
-    if media_type == "application/json":
-        return ["body", rejected.line]
-    return ["body", "line", rejected.line]
+        where: list[str | int] = ["body"]
+    elif media_type != "application/json":
+        where = ["body", "line", rejected.line]
+    else:
+        where = ["body"] if single else ["body", rejected.line]
+    if not rejected.fields:
+        return [RecordProblem(loc=where, msg=rejected.reason, type="invalid_event")]
+    return [RecordProblem(loc=[*where, *f.loc], msg=f.msg, type=f.type) for f in rejected.fields]
 
 
 class Publishing:
@@ -162,12 +167,12 @@ class EventIntake:
                 )
             body = await _body(request)
             outcomes = await run_in_threadpool(parse, body, municipalities)
+            single = body.lstrip().startswith(b"{")  # (JSON: one object, not an array)
             problems = [
-                RecordProblem(
-                    loc=record_location(media_type, bad), msg=bad.reason, type="invalid_event"
-                )
+                problem
                 for bad in outcomes
                 if isinstance(bad, Rejected)
+                for problem in record_problems(bad, media_type, single)
             ]
             if not outcomes:
                 problems = [RecordProblem(loc=["body"], msg="no events", type="no_events")]

@@ -27,11 +27,25 @@ class Accepted:
 
 
 @dataclass(frozen=True)
+class FieldProblem:
+    """A field of a record that is wrong: where in the record, why, and pydantic's error
+    type (or Meetlat's own, such as `unknown_municipality`)."""
+
+    loc: tuple[str | int, ...]  # () for the record as a whole (no event type, say)
+    msg: str
+    type: str
+
+    def __str__(self) -> str:
+        return f"{'.'.join(str(p) for p in self.loc) or 'record'}: {self.msg}"
+
+
+@dataclass(frozen=True)
 class Rejected:
     source: str
     line: int
     reason: str
     original: bytes  # exactly the bytes that came in
+    fields: tuple[FieldProblem, ...] = ()  # what `reason` says, by field, for an object
 
     def __str__(self) -> str:
         return f"{self.source}:{self.line}: {self.reason}"
@@ -40,16 +54,23 @@ class Rejected:
 Outcome = Accepted | Rejected
 
 
-def describe(error: ValidationError) -> str:
-    """One line per problem, naming the field: "occurred_at: Input should have timezone info"."""
-    parts = []
+def field_problems(error: ValidationError) -> tuple[FieldProblem, ...]:
+    problems = []
     for item in error.errors(include_url=False):
-        loc = list(item["loc"])
+        loc = item["loc"]
         if loc and loc[0] in EVENT_TYPES:
             loc = loc[1:]  # the union's tag, not a field the producer wrote
-        location = ".".join(str(p) for p in loc) or "record"
-        parts.append(f"{location}: {item['msg']}")
-    return "; ".join(parts)
+        problems.append(FieldProblem(tuple(loc), item["msg"], item["type"]))
+    return tuple(problems)
+
+
+def describe(error: ValidationError) -> str:
+    """One line per problem, naming the field: "occurred_at: Input should have timezone info"."""
+    return "; ".join(str(problem) for problem in field_problems(error))
+
+
+def _rejected(source: str, line: int, original: bytes, *fields: FieldProblem) -> Rejected:
+    return Rejected(source, line, "; ".join(str(f) for f in fields), original, fields)
 
 
 def validate(
@@ -58,7 +79,7 @@ def validate(
     try:
         event = EVENT_ADAPTER.validate_python(document)
     except ValidationError as exc:
-        return Rejected(source, line, describe(exc), original)
+        return _rejected(source, line, original, *field_problems(exc))
     unknown = _unknown_municipality(event, source, line, original, municipalities)
     return unknown or Accepted(source, line, event, EVENT_ADAPTER.dump_json(event))
 
@@ -68,8 +89,9 @@ def _unknown_municipality(
 ) -> Rejected | None:
     if municipalities is None or event.municipality in municipalities:
         return None
-    return Rejected(
-        source, line, f"municipality: unknown CBS code {event.municipality!r}", original
+    unknown = f"unknown CBS code {event.municipality!r}"
+    return _rejected(
+        source, line, original, FieldProblem(("municipality",), unknown, "unknown_municipality")
     )
 
 
@@ -167,11 +189,11 @@ def parse_csv(
                 try:
                     document[name] = json.loads(cell)
                 except json.JSONDecodeError as exc:
-                    bad = f"{name}: not valid JSON ({exc})"
+                    bad = FieldProblem((name,), f"not valid JSON ({exc})", "json_invalid")
                     break
             else:
                 document[name] = cell
         if bad:
-            yield Rejected(source, number, bad, raw)
+            yield _rejected(source, number, raw, bad)
         else:
             yield validate(document, source, number, raw, municipalities)

@@ -125,17 +125,36 @@ def test_a_request_with_a_bad_record_is_refused_whole(
         assert refused.status_code == 422
         assert refused.json()["detail"] == [
             {
-                "loc": ["body", 1],
-                "msg": "occurred_at: Input should have timezone info",
-                "type": "invalid_event",
+                "loc": ["body", 1, "occurred_at"],
+                "msg": "Input should have timezone info",
+                "type": "timezone_aware",
             },
             {
-                "loc": ["body", 2],
-                "msg": "municipality: unknown CBS code 'GM9999'",
-                "type": "invalid_event",
+                "loc": ["body", 2, "municipality"],
+                "msg": "unknown CBS code 'GM9999'",
+                "type": "unknown_municipality",
             },
             {"loc": ["body", 3], "msg": "not a JSON object", "type": "invalid_event"},
         ]
+        one = client.post("/api/events", json={**naive, "wave": 0})
+        assert [(p["loc"], p["type"]) for p in one.json()["detail"]] == [
+            (["body", "wave"], "greater_than_equal"),
+            (["body", "occurred_at"], "timezone_aware"),
+        ]
+        untyped = client.post("/api/events", json=[{"event_id": "x"}])
+        assert untyped.json()["detail"] == [
+            {
+                "loc": ["body", 0],
+                "msg": "Unable to extract tag using discriminator 'type'",
+                "type": "union_tag_not_found",
+            }
+        ]
+        csv_body = "type,event_id,contact_id,municipality,campaign,wave,case,occurred_at,answers\n"
+        csv_body += "call.assessed,a,c,GM0599,mg-test,1,terrasvergunning,2026-03-02T09:00:00Z,{x\n"
+        in_csv = client.post("/api/events", content=csv_body, headers={"Content-Type": "text/csv"})
+        [problem] = in_csv.json()["detail"]
+        assert problem["loc"] == ["body", "line", 2, "answers"], problem
+        assert problem["msg"].startswith("not valid JSON (") and problem["type"] == "json_invalid"
         lines = client.post(
             "/api/events",
             content=json.dumps(event(1)) + "\n{no json\n",

@@ -12,6 +12,7 @@ import pytest
 from schemas.events import EVENT_ADAPTER, CallAssessed, CallPlaced, parse_event
 from services.ingest.parsing import (
     Accepted,
+    FieldProblem,
     Rejected,
     parse_csv,
     parse_event_record,
@@ -147,11 +148,28 @@ def test_naive_datetime_reason_names_the_field() -> None:
     assert "timezone" in outcome.reason
 
 
+def test_the_reason_is_what_the_field_problems_say() -> None:
+    outcome = rejected_at([line(occurred_at="2026-03-02T09:00:00", wave=0)], 1)
+    assert outcome.fields == (
+        FieldProblem(("wave",), "Input should be greater than or equal to 1", "greater_than_equal"),
+        FieldProblem(("occurred_at",), "Input should have timezone info", "timezone_aware"),
+    )
+    assert outcome.reason == "; ".join(str(f) for f in outcome.fields)
+    assert outcome.reason.startswith("wave: Input should be greater than or equal to 1; ")
+    untagged = rejected_at([b'{"event_id": "x"}'], 1)
+    assert [(f.loc, f.type) for f in untagged.fields] == [((), "union_tag_not_found")]
+    assert untagged.reason.startswith("record: Unable to extract tag")
+    not_an_object = rejected_at([b"[1]"], 1)
+    assert not_an_object.fields == () and not_an_object.reason == "not a JSON object"
+
+
 def test_unknown_municipality_given_a_known_set() -> None:
     unknown = line(municipality="GM9999")  # well-formed, not a municipality
     outcome = rejected_at([unknown], 1, municipalities=KNOWN)
-    assert outcome.reason.startswith("municipality:")
-    assert "GM9999" in outcome.reason
+    assert outcome.reason == "municipality: unknown CBS code 'GM9999'"
+    assert [(f.loc, f.type) for f in outcome.fields] == [
+        (("municipality",), "unknown_municipality")
+    ]
     assert outcome.original == unknown
     # without a known set only the format is checked
     assert isinstance(only(parse_jsonl([unknown], "in.jsonl")), Accepted)
@@ -262,6 +280,7 @@ def test_csv_bad_json_cell_names_the_column() -> None:
     (outcome,) = csv_outcomes(bad)
     assert isinstance(outcome, Rejected)
     assert outcome.reason.startswith("answers: not valid JSON")
+    assert [(f.loc, f.type) for f in outcome.fields] == [(("answers",), "json_invalid")]
     assert outcome.original == bad
 
 
