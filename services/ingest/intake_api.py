@@ -190,7 +190,7 @@ class EventIntake:
 
 
 def _request_body() -> dict[str, Any]:
-    text = {"schema": {"type": "string"}}
+    text = {"schema": {"type": "string", "minLength": 1}}
     return {
         "required": True,
         "description": "One event or an array of events (JSON), or JSON Lines or CSV as for "

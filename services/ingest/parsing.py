@@ -73,9 +73,15 @@ def _rejected(source: str, line: int, original: bytes, *fields: FieldProblem) ->
     return Rejected(source, line, "; ".join(str(f) for f in fields), original, fields)
 
 
-def validate(
-    document: Any, source: str, line: int, original: bytes, municipalities: Container[str] | None
+def validate_cells(
+    document: dict[str, Any],
+    source: str,
+    line: int,
+    original: bytes,
+    municipalities: Container[str] | None,
 ) -> Outcome:
+    """A record read from CSV cells (text, and JSON for nested values): numbers, booleans and
+    times are read from text as pydantic's lax mode reads them."""
     try:
         event = EVENT_ADAPTER.validate_python(document)
     except ValidationError as exc:
@@ -95,16 +101,36 @@ def _unknown_municipality(
     )
 
 
-def parse_json_record(
+def parse_event_record(
     raw: bytes, source: str, line: int, municipalities: Container[str] | None = None
-) -> Outcome:
+) -> Event | Rejected:
+    """A JSON record's event, held to the types of the JSON Schema (pydantic's strict mode:
+    `true` is not a number, `"5"` not an integer, a time is an ISO 8601 string), or why not."""
+    try:
+        event = EVENT_ADAPTER.validate_json(raw, strict=True)
+    except ValidationError as exc:
+        return _refused_json(raw, source, line, exc)
+    return _unknown_municipality(event, source, line, raw, municipalities) or event
+
+
+def _refused_json(raw: bytes, source: str, line: int, error: ValidationError) -> Rejected:
     try:
         document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return Rejected(source, line, f"not valid JSON: {exc}", raw)
     if not isinstance(document, dict):
         return Rejected(source, line, "not a JSON object", raw)
-    return validate(document, source, line, raw, municipalities)
+    return _rejected(source, line, raw, *field_problems(error))
+
+
+def parse_json_record(
+    raw: bytes, source: str, line: int, municipalities: Container[str] | None = None
+) -> Outcome:
+    """`parse_event_record` with the event's canonical JSON (what is archived and published)."""
+    event = parse_event_record(raw, source, line, municipalities)
+    if isinstance(event, Rejected):
+        return event
+    return Accepted(source, line, event, EVENT_ADAPTER.dump_json(event))
 
 
 def parse_json_document(
@@ -118,31 +144,13 @@ def parse_json_document(
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return [Rejected(source, -1, f"not valid JSON: {exc}", raw)]
     if isinstance(document, dict):
-        return [validate(document, source, 0, raw, municipalities)]
+        return [parse_json_record(raw, source, 0, municipalities)]
     if not isinstance(document, list):
         return [Rejected(source, 0, "not a JSON object", raw)]
-    outcomes: list[Outcome] = []
-    for number, item in enumerate(document):
-        original = json.dumps(item, ensure_ascii=False).encode()
-        if isinstance(item, dict):
-            outcomes.append(validate(item, source, number, original, municipalities))
-        else:
-            outcomes.append(Rejected(source, number, "not a JSON object", original))
-    return outcomes
-
-
-def parse_event_record(
-    raw: bytes, source: str, line: int, municipalities: Container[str] | None = None
-) -> Event | Rejected:
-    """`parse_json_record`'s event without its canonical JSON (the batch oracle has no use
-    for it), validated straight from the bytes: about a quarter of the CPU. Whatever that
-    refuses goes the `parse_json_record` way, so the outcome and any reason are the same."""
-    try:
-        event = EVENT_ADAPTER.validate_json(raw)
-    except ValidationError:
-        outcome = parse_json_record(raw, source, line, municipalities)
-        return outcome.event if isinstance(outcome, Accepted) else outcome
-    return _unknown_municipality(event, source, line, raw, municipalities) or event
+    return [
+        parse_json_record(json.dumps(item, ensure_ascii=False).encode(), source, n, municipalities)
+        for n, item in enumerate(document)
+    ]
 
 
 def parse_jsonl(
@@ -196,4 +204,4 @@ def parse_csv(
         if bad:
             yield _rejected(source, number, raw, bad)
         else:
-            yield validate(document, source, number, raw, municipalities)
+            yield validate_cells(document, source, number, raw, municipalities)

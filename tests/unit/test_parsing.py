@@ -163,6 +163,27 @@ def test_the_reason_is_what_the_field_problems_say() -> None:
     assert not_an_object.fields == () and not_an_object.reason == "not a JSON object"
 
 
+def test_json_values_are_held_to_the_json_schema_types() -> None:
+    # what pydantic's lax mode would turn into a number, a boolean or a time, JSON must say
+    # as one: a form's checkbox sent as `true` is no score of 1
+    answered = {"type": "call.answered", "seconds_waited": 12}
+    loose = [
+        ({"wave": "1"}, ("wave",), "int_type"),
+        ({"wave": True}, ("wave",), "int_type"),
+        ({**answered, "seconds_waited": "12"}, ("seconds_waited",), "float_type"),
+        ({**answered, "seconds_waited": True}, ("seconds_waited",), "float_type"),
+        ({"occurred_at": 1772438400}, ("occurred_at",), "datetime_type"),
+    ]
+    for overrides, loc, kind in loose:
+        outcome = rejected_at([line(**overrides)], 1)
+        assert [(f.loc, f.type) for f in outcome.fields] == [(loc, kind)], overrides
+    transferred = line(type="call.transferred", to_role="vergunningen", briefed="yes")
+    transferred = transferred[:-1] + b', "colleague_available": 1}'
+    outcome = rejected_at([transferred], 1)
+    assert [f.loc for f in outcome.fields] == [("briefed",), ("colleague_available",)]
+    assert isinstance(only(parse_jsonl([line(**answered)], "in.jsonl")), Accepted)
+
+
 def test_unknown_municipality_given_a_known_set() -> None:
     unknown = line(municipality="GM9999")  # well-formed, not a municipality
     outcome = rejected_at([unknown], 1, municipalities=KNOWN)
@@ -293,6 +314,17 @@ def test_csv_invalid_values_name_the_field() -> None:
     assert isinstance(b, Rejected) and b.reason.startswith("municipality:") and b.line == 3
     assert isinstance(c, Rejected) and "unreadable CSV row" in c.reason and c.line == 4
     assert (a.original, b.original, c.original) == (naive, unknown, not_utf8)
+
+
+def test_csv_cells_are_text_read_as_numbers_booleans_and_times() -> None:
+    header = b"type,event_id,contact_id,municipality,campaign,wave,case,occurred_at,to_role,"
+    header += b"briefed,colleague_available\n"
+    row = b"call.transferred,e-1,c-1,GM0344,mg-2026,1,standplaatsvergunning,"
+    row += b"2026-03-02T09:00:00+01:00,vergunningen,true,0\n"
+    (outcome,) = csv_outcomes(row, header=header)
+    assert isinstance(outcome, Accepted), outcome
+    assert json.loads(outcome.payload)["briefed"] is True
+    assert json.loads(outcome.payload)["colleague_available"] is False
 
 
 def test_csv_without_rows() -> None:
