@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -148,21 +148,41 @@ _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class _API(FastAPI):
-    """FastAPI, with the event contract of the intake in its OpenAPI document."""
+    """FastAPI, with the event contract of the intake and the scopes of the reference data
+    in its OpenAPI document."""
 
-    def __init__(self, municipalities: Collection[str], **kwargs: Any) -> None:
+    def __init__(self, reference: ReferenceData, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.municipalities = municipalities
+        self.reference = reference
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            document_request_body(super().openapi(), self.municipalities)
+            document = super().openapi()
+            document_request_body(document, self.reference.municipalities)
+            _document_scopes(document, self.reference)
         return super().openapi()
 
 
+def _document_scopes(openapi: dict[str, Any], reference: ReferenceData) -> None:
+    """The municipalities (the intake's `Municipality`) and Chambers a report's path names."""
+    openapi["components"]["schemas"]["Chamber"] = {
+        "type": "string",
+        "description": "A Chamber of Commerce region of the reference data.",
+        "enum": sorted(reference.chambers),
+    }
+    named = {"code": "Municipality", "chamber_id": "Chamber"}
+    for path in openapi["paths"].values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", ()):
+                if parameter["in"] == "path" and parameter["name"] in named:
+                    parameter["schema"] = {
+                        "$ref": f"#/components/schemas/{named[parameter['name']]}"
+                    }
+
+
 def create_app(settings: Settings, engine: Engine) -> FastAPI:
-    municipalities = ReferenceData.load(settings.chamber_map).municipalities
-    intake = EventIntake(settings, engine, municipalities)
+    reference = ReferenceData.load(settings.chamber_map)
+    intake = EventIntake(settings, engine, reference.municipalities)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -170,7 +190,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         intake.publishing.close()
 
     app = _API(
-        municipalities,
+        reference,
         title="Meetlat",
         description="Snapshots, figures and reports of the mystery-guest measurement, and the "
         "intake of events.",

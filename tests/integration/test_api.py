@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from schemas.reference import ReferenceData
 from services.reporting.api import create_app
 from services.reporting.source import sync_contact_texts
 from services.reporting.store import BenchmarkStore
@@ -180,6 +181,19 @@ def test_dashboard_pages_and_docs(
     assert {"/api/snapshots", "/api/reports/national", "/api/reports/municipality/{code}"} <= set(
         spec["paths"]
     )
+    # the scopes a report may name are those of the reference data
+    reference = ReferenceData.load()
+    schemas = spec["components"]["schemas"]
+    assert schemas["Chamber"]["enum"] == sorted(reference.chambers)
+    assert schemas["Municipality"]["enum"] == sorted(reference.municipalities)
+    for scope, component in (
+        ("municipality/{code}", "Municipality"),
+        ("chamber/{chamber_id}", "Chamber"),
+    ):
+        parameters = spec["paths"][f"/api/reports/{scope}"]["get"]["parameters"]
+        [in_path] = [p for p in parameters if p["in"] == "path"]
+        assert in_path["schema"] == {"$ref": f"#/components/schemas/{component}"}
+    assert data.chamber in reference.chambers
     assert client.get("/docs").status_code == 200
 
 
