@@ -49,7 +49,12 @@ from services.aggregation.statistics import (
     summarise,
 )
 from services.aggregation.statistics import welch_label as _welch_label
-from services.aggregation.surveys import SurveyRecord, breakdowns_of_answers, overall_figures
+from services.aggregation.surveys import (
+    SurveyEntry,
+    SurveyRecord,
+    breakdowns_of_answers,
+    overall_figures,
+)
 
 PhaseLookup = Callable[[str, str], Mapping[str, Sequence[str]]]
 """(model id, model version) → criterion id → the customer-journey phases it belongs to."""
@@ -227,22 +232,6 @@ def _criterion_keys(channel_key: str) -> dict[str, str]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class SurveyEntry:
-    campaign: str
-    wave: int
-    as_of: float
-    record: SurveyRecord
-
-    def to_json(self) -> list[Any]:
-        return [self.campaign, self.wave, self.as_of, self.record.to_json()]
-
-    @classmethod
-    def from_json(cls, raw: Sequence[Any]) -> SurveyEntry:
-        campaign, wave, as_of, record = raw
-        return cls(str(campaign), int(wave), float(as_of), SurveyRecord.from_json(record))
-
-
 @dataclass
 class Ledger:
     """One municipality's latest revision per contact and survey response per event id."""
@@ -270,15 +259,10 @@ class Ledger:
         return True
 
     def apply_survey(self, response: SurveyResponse) -> bool:
-        """Record a survey response once (by event id; the smallest payload wins a clash)."""
-        entry = SurveyEntry(
-            response.campaign,
-            response.wave,
-            response.occurred_at.timestamp(),
-            SurveyRecord.of(response),
-        )
+        """Record a survey response once (by event id; see `SurveyEntry.wins_over`)."""
+        entry = SurveyEntry.of(response)
         held = self.surveys.get(response.event_id)
-        if held is not None and held.to_json() <= entry.to_json():
+        if held is not None and not entry.wins_over(held):
             return False
         self.surveys[response.event_id] = entry
         self._forget(response.campaign, response.wave)

@@ -20,7 +20,10 @@ the responses (integer answers: exact integer sums, one correctly rounded divisi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Final, Literal, NamedTuple, Protocol, get_args
+from dataclasses import dataclass
+from typing import Any, Final, Literal, NamedTuple, Protocol, get_args
+
+import orjson
 
 from schemas.benchmarks import SurveyFigures
 from schemas.events import SurveyChannel, SurveyResponse
@@ -90,15 +93,43 @@ class SurveyRecord(NamedTuple):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class SurveyEntry:
+    """A response as a municipality's ledger holds it, under its event id."""
+
+    campaign: str
+    wave: int
+    as_of: float
+    record: SurveyRecord
+
+    @classmethod
+    def of(cls, response: SurveyResponse) -> SurveyEntry:
+        at = response.occurred_at.timestamp()
+        return cls(response.campaign, response.wave, at, SurveyRecord.of(response))
+
+    def to_json(self) -> list[Any]:
+        return [self.campaign, self.wave, self.as_of, self.record.to_json()]
+
+    @classmethod
+    def from_json(cls, raw: Sequence[Any]) -> SurveyEntry:
+        campaign, wave, as_of, record = raw
+        return cls(str(campaign), int(wave), float(as_of), SurveyRecord.from_json(record))
+
+    def wins_over(self, other: SurveyEntry) -> bool:
+        """Which of two different responses sharing an event id counts, whatever the order
+        they came in: the one whose JSON is the smaller byte string (a total order, also
+        when an answer such as `recommend` is missing from one of them)."""
+        return orjson.dumps(self.to_json()) < orjson.dumps(other.to_json())
+
+
 def unique_responses(responses: Iterable[SurveyResponse]) -> list[SurveyResponse]:
-    """One response per event_id. Should two different payloads share an event_id, the one
-    with the smallest JSON form wins, so the choice does not depend on arrival order."""
-    chosen: dict[str, tuple[str, SurveyResponse]] = {}
+    """One response per event_id, chosen as a ledger chooses (`SurveyEntry.wins_over`)."""
+    chosen: dict[str, tuple[SurveyEntry, SurveyResponse]] = {}
     for response in responses:
-        key = response.model_dump_json()
+        entry = SurveyEntry.of(response)
         held = chosen.get(response.event_id)
-        if held is None or key < held[0]:
-            chosen[response.event_id] = (key, response)
+        if held is None or entry.wins_over(held[0]):
+            chosen[response.event_id] = (entry, response)
     return [response for _, response in chosen.values()]
 
 

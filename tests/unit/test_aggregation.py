@@ -38,6 +38,7 @@ from services.aggregation.benchmarks import (
     municipality_updates,
     rules_for,
 )
+from services.aggregation.surveys import unique_responses
 from services.recompute import benchmarks_of, recompute
 from services.scoring.catalogue import ModelCatalogue
 from services.scoring.rules import END_OF_TIME
@@ -214,6 +215,23 @@ def test_survey_response_counts_once() -> None:
     assert len(ledger.contribution("mg-2026", 1).surveys) == 1
 
 
+def test_one_of_two_responses_sharing_an_event_id_counts_whatever_their_order() -> None:
+    # (one without an answer to `recommend` crashed the aggregator, found by fuzzing the
+    # intake: None and a number do not compare)
+    unanswered = survey("s1", "GM0344", 8, recommend=None)
+    answered = survey("s1", "GM0344", 8, recommend=9)
+    chosen = []
+    for first, second in ((unanswered, answered), (answered, unanswered)):
+        ledger = Ledger()
+        ledger.apply_survey(first)
+        ledger.apply_survey(second)
+        [entry] = ledger.surveys.values()
+        chosen.append(entry.record.recommend)
+        assert unique_responses([first, second]) in ([unanswered], [answered])
+        assert unique_responses([first, second])[0].recommend == entry.record.recommend
+    assert chosen[0] == chosen[1]
+
+
 # ------------------------------------------------------------------ streaming == batch
 
 # a few municipalities in three Chambers (two share one)
@@ -227,7 +245,9 @@ assert {REFERENCE.chamber_of[m] for m in MUNICIPALITIES} >= {
 totals = st.floats(0, 10, allow_nan=False) | st.sampled_from([0.0, 5.5, 6.1, 7.01, 10.0])
 
 
-def survey(event_id: str, municipality: str, mark: int, wave: int = 1) -> SurveyResponse:
+def survey(
+    event_id: str, municipality: str, mark: int, wave: int = 1, recommend: int | None = -1
+) -> SurveyResponse:
     return SurveyResponse(
         event_id=event_id,
         contact_id=event_id,
@@ -240,7 +260,7 @@ def survey(event_id: str, municipality: str, mark: int, wave: int = 1) -> Survey
         totaaloordeel=mark,
         effort=3,
         hostmanship=(mark, mark, mark, mark, mark, mark),
-        recommend=mark,
+        recommend=mark if recommend == -1 else recommend,
     )
 
 
@@ -283,12 +303,14 @@ def revision_stream(
     final = [h[-1] for h in histories]
     responses = [
         survey(
-            f"s{i}",
+            # (a few event ids are shared by different responses: one of them counts)
+            f"s{draw(st.integers(0, 30))}",
             draw(st.sampled_from(MUNICIPALITIES[:2])),
             draw(st.integers(1, 10)),
             draw(st.integers(1, 2)),
+            draw(st.none() | st.integers(0, 10)),
         )
-        for i in range(draw(st.integers(0, 24)))
+        for _ in range(draw(st.integers(0, 24)))
     ]
     stream: list[Item] = [r for h in histories for r in h if draw(st.booleans()) or r is h[-1]]
     stream += responses
