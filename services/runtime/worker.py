@@ -213,10 +213,32 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 SECRET_SETTINGS = frozenset({"imap_password"})
 
 
-def _terminate(_error: BaseException) -> None:
+STOP_GRACE_S = 30.0
+"""How long a worker whose batch failed may take to stop before it exits at once. faust's stop
+can wait for good: an agent that crashed is restarted by its supervisor, and when that happens
+before the stop begins, the new actor waits on a stream nothing feeds any more (seen once the
+intake was fuzzed; faust-streaming#324 is the same hang). Exiting loses nothing: the failed
+batch's offsets were never committed."""
+
+
+def _terminate(error: BaseException) -> None:
     # As if the operator sent SIGTERM: the worker shuts down in full (its consumer thread
     # included) before `execute_from_commandline` returns.
     signal.raise_signal(signal.SIGTERM)
+    threading.Thread(
+        target=_exit_unless_stopped, args=(error,), name="meetlat-stop-deadline", daemon=True
+    ).start()
+
+
+def _exit_unless_stopped(error: BaseException) -> None:
+    time.sleep(STOP_GRACE_S)
+    log.critical(
+        "meetlat worker did not stop within %g s after a batch failed (%r): exiting at once",
+        STOP_GRACE_S,
+        error,
+    )
+    logging.shutdown()  # (flushes the log: os._exit does not)
+    os._exit(1)
 
 
 def stop_on_failure(pipeline: Pipeline, worker: faust.Worker) -> None:

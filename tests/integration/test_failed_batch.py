@@ -123,23 +123,33 @@ def test_a_failed_batch_stops_the_worker_and_is_read_again(
 
 
 WORKER_WITH_A_FAILING_PRODUCER = """
+import asyncio, sys
+import faust
+from services.runtime import worker
 from services.runtime.sending import BulkSend
 from services.runtime.settings import Settings
-from services.runtime.worker import run_worker
 
 async def failing_submit(self):
     raise ConnectionError("broker unreachable (injected)")
 
+async def stop_for_good(self):
+    await asyncio.Event().wait()
+
 BulkSend.submit = failing_submit
-run_worker(Settings(), services=("scoring",))
+if sys.argv[1] == "hangs":
+    faust.Worker.stop = stop_for_good
+    worker.STOP_GRACE_S = 2.0
+worker.run_worker(Settings(), services=("scoring",))
 """
 
 
-def test_meetlat_worker_exits_with_an_error_when_a_batch_fails(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", ["stops", "hangs"])
+def test_meetlat_worker_exits_with_an_error_when_a_batch_fails(tmp_path: Path, stop: str) -> None:
     """`meetlat worker --service scoring` whose producer is down stops by itself and exits
     non-zero, for its supervisor to restart it (a process of its own: it must also get past
-    the interpreter's exit, threads and all). Its embedded broker starts empty: the events
-    reach the scorer by the replay of the SQL event archive, as after any restart."""
+    the interpreter's exit, threads and all) — also when faust's stop never ends. Its
+    embedded broker starts empty: the events reach the scorer by the replay of the SQL event
+    archive, as after any restart."""
     spec = CampaignSpec(municipalities=2, calls_per_municipality=2, mails_per_municipality=1)
     events = [
         e for e in generate_campaign(spec, ReferenceData.load()) if e.type != "survey.response"
@@ -159,7 +169,7 @@ def test_meetlat_worker_exits_with_an_error_when_a_batch_fails(tmp_path: Path) -
     environment.pop("MEETLAT_DATABASE_URL", None)
     try:
         worker = subprocess.run(
-            [sys.executable, "-c", WORKER_WITH_A_FAILING_PRODUCER],
+            [sys.executable, "-c", WORKER_WITH_A_FAILING_PRODUCER, stop],
             env=environment,
             capture_output=True,
             text=True,
@@ -168,7 +178,12 @@ def test_meetlat_worker_exits_with_an_error_when_a_batch_fails(tmp_path: Path) -
     except subprocess.TimeoutExpired:
         pytest.fail("the worker did not stop after its batch failed")
     assert worker.returncode == 1, worker.stderr[-2000:]
-    assert "meetlat worker stopped: a batch failed: ConnectionError" in worker.stderr
+    if stop == "stops":
+        assert "meetlat worker stopped: a batch failed: ConnectionError" in worker.stderr
+    else:
+        assert "meetlat worker did not stop within 2 s after a batch failed (ConnectionError(" in (
+            worker.stderr
+        )
 
 
 @pytest.mark.parametrize("batches_sent", [0, 1])  # of the two: a tombstone and a clock
