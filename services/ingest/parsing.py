@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from schemas.events import EVENT_ADAPTER, EVENT_TYPES, Event
 
@@ -54,9 +55,9 @@ class Rejected:
 Outcome = Accepted | Rejected
 
 
-def field_problems(error: ValidationError) -> tuple[FieldProblem, ...]:
+def field_problems(errors: Iterable[ErrorDetails]) -> tuple[FieldProblem, ...]:
     problems = []
-    for item in error.errors(include_url=False):
+    for item in errors:
         loc = item["loc"]
         if loc and loc[0] in EVENT_TYPES:
             loc = loc[1:]  # the union's tag, not a field the producer wrote
@@ -66,7 +67,7 @@ def field_problems(error: ValidationError) -> tuple[FieldProblem, ...]:
 
 def describe(error: ValidationError) -> str:
     """One line per problem, naming the field: "occurred_at: Input should have timezone info"."""
-    return "; ".join(str(problem) for problem in field_problems(error))
+    return "; ".join(str(problem) for problem in field_problems(error.errors(include_url=False)))
 
 
 def _rejected(source: str, line: int, original: bytes, *fields: FieldProblem) -> Rejected:
@@ -85,7 +86,7 @@ def validate_cells(
     try:
         event = EVENT_ADAPTER.validate_python(document)
     except ValidationError as exc:
-        return _rejected(source, line, original, *field_problems(exc))
+        return _rejected(source, line, original, *field_problems(exc.errors(include_url=False)))
     unknown = _unknown_municipality(event, source, line, original, municipalities)
     return unknown or Accepted(source, line, event, EVENT_ADAPTER.dump_json(event))
 
@@ -104,23 +105,36 @@ def _unknown_municipality(
 def parse_event_record(
     raw: bytes, source: str, line: int, municipalities: Container[str] | None = None
 ) -> Event | Rejected:
-    """A JSON record's event, held to the types of the JSON Schema (pydantic's strict mode:
-    `true` is not a number, `"5"` not an integer, a time is an ISO 8601 string), or why not."""
+    """A JSON record's event, held to the types of the JSON Schema, or why not: `true` is no
+    number, `"5"` no integer and a time an ISO 8601 string (pydantic's strict mode), while
+    `7.0` is the integer 7 (as JSON Schema has it; strict mode alone would refuse it)."""
     try:
         event = EVENT_ADAPTER.validate_json(raw, strict=True)
-    except ValidationError as exc:
-        return _refused_json(raw, source, line, exc)
+    except ValidationError as strict:
+        problems = [e for e in strict.errors(include_url=False) if not _integral_number(e)]
+        if problems:
+            return _refused_json(raw, source, line, problems)
+        try:
+            event = EVENT_ADAPTER.validate_json(raw)  # (lax: 7.0 → 7)
+        except ValidationError as lax:
+            return _refused_json(raw, source, line, lax.errors(include_url=False))
     return _unknown_municipality(event, source, line, raw, municipalities) or event
 
 
-def _refused_json(raw: bytes, source: str, line: int, error: ValidationError) -> Rejected:
+def _integral_number(error: ErrorDetails) -> bool:
+    """An integer field given a number without a fractional part (`7.0`)."""
+    found = error["input"]
+    return error["type"] == "int_type" and type(found) is float and found.is_integer()
+
+
+def _refused_json(raw: bytes, source: str, line: int, errors: Iterable[ErrorDetails]) -> Rejected:
     try:
         document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return Rejected(source, line, f"not valid JSON: {exc}", raw)
     if not isinstance(document, dict):
         return Rejected(source, line, "not a JSON object", raw)
-    return _rejected(source, line, raw, *field_problems(error))
+    return _rejected(source, line, raw, *field_problems(errors))
 
 
 def parse_json_record(

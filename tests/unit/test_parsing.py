@@ -182,6 +182,14 @@ def test_json_values_are_held_to_the_json_schema_types() -> None:
     outcome = rejected_at([transferred], 1)
     assert [f.loc for f in outcome.fields] == [("briefed",), ("colleague_available",)]
     assert isinstance(only(parse_jsonl([line(**answered)], "in.jsonl")), Accepted)
+    # an integer is a number without a fractional part, in JSON Schema as in JSON
+    whole = only(parse_jsonl([line(wave=2.0)], "in.jsonl"))
+    assert isinstance(whole, Accepted) and json.loads(whole.payload)["wave"] == 2
+    fraction = rejected_at([line(wave=2.5, occurred_at="2026-03-02T09:00:00")], 1)
+    assert [(f.loc, f.type) for f in fraction.fields] == [
+        (("wave",), "int_type"),
+        (("occurred_at",), "timezone_aware"),
+    ]
 
 
 def test_unknown_municipality_given_a_known_set() -> None:
