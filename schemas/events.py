@@ -33,12 +33,17 @@ CbsCode = Annotated[str, StringConstraints(pattern=r"^GM\d{4}$")]
 # a NUL character: PostgreSQL's text refuses it, so an event carrying one would fail the
 # archive (or a report's text store) at every attempt instead of being dead-lettered.
 ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+# ... and an identifier or answer holds more than white space (which is stripped from it: the
+# pattern says so to producers that check against the JSON Schema)
+_NOT_BLANK_LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 _TEXT = r"^[^\x00]*$"
 Identifier = Annotated[
-    str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True, pattern=ONE_LINE)
+    str,
+    StringConstraints(min_length=1, max_length=120, strip_whitespace=True, pattern=_NOT_BLANK_LINE),
 ]
 Answer = Annotated[
-    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=ONE_LINE)
+    str,
+    StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=_NOT_BLANK_LINE),
 ]
 
 MAX_WAVE: Final = 99

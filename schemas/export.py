@@ -7,12 +7,32 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from schemas.benchmarks import BenchmarkUpdated
 from schemas.events import EVENT_ADAPTER
 from schemas.scores import ScoreRevision
 
 JSON_DIR = Path(__file__).parent / "json"
+
+
+class ContractJsonSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema, with a mapping whose keys have a pattern said as pydantic
+    validates it: pydantic writes `patternProperties`, which holds only the keys that match
+    and lets any other key have any value; every key must match, and every value fits."""
+
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
+        json_schema = super().dict_schema(schema)
+        by_pattern = json_schema.pop("patternProperties", None)
+        if by_pattern:
+            [(pattern, values)] = by_pattern.items()
+            json_schema["propertyNames"] = {
+                **json_schema.get("propertyNames", {}),
+                "pattern": pattern,
+            }
+            json_schema["additionalProperties"] = values
+        return json_schema
 
 
 def documents() -> dict[str, dict[str, Any]]:
@@ -27,7 +47,7 @@ def documents() -> dict[str, dict[str, Any]]:
     }
     out = {}
     for name, (adapter, title) in adapters.items():
-        schema = adapter.json_schema(mode="validation")
+        schema = adapter.json_schema(mode="validation", schema_generator=ContractJsonSchema)
         schema = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": title,

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from schemas.events import Event
+from schemas.export import ContractJsonSchema
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import (
     Accepted,
@@ -222,7 +223,9 @@ def document_request_body(openapi: dict[str, Any], municipalities: Iterable[str]
     `/api/events` (FastAPI cannot: the route reads its body itself, in three formats), with the
     municipalities this server knows (the reference data, which a CSV may override)."""
     components = openapi.setdefault("components", {}).setdefault("schemas", {})
-    schema = EVENTS_IN.json_schema(ref_template="#/components/schemas/{model}")
+    schema = EVENTS_IN.json_schema(
+        ref_template="#/components/schemas/{model}", schema_generator=ContractJsonSchema
+    )
     definitions = schema.pop("$defs", {})
     clash = set(definitions) & set(components)
     if clash:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
+from typing import Any
 
+import jsonschema_rs
 import pytest
 
 from schemas.export import JSON_DIR, documents, stale
+from services.ingest.parsing import Rejected, parse_event_record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,6 +67,52 @@ def test_event_schema_names_every_event_type() -> None:
         if "type" in d.get("properties", {})
     }
     assert {"call.placed", "call.assessed", "mail.sent", "mail.replied", "survey.response"} <= tags
+
+
+def _placed(**fields: Any) -> dict[str, Any]:
+    return {
+        "type": "call.placed",
+        "event_id": "e-1",
+        "contact_id": "c-1",
+        "municipality": "GM0344",
+        "campaign": "mg-2026",
+        "wave": 1,
+        "case": "standplaatsvergunning",
+        "occurred_at": "2026-03-02T09:00:00+01:00",
+        **fields,
+    }
+
+
+def _assessed(answers: Any) -> dict[str, Any]:
+    return _placed(type="call.assessed", answers=answers, report="Netjes.")
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _placed(),
+        _placed(wave=2.0),  # an integer, to JSON Schema and to the server
+        _placed(wave=True),
+        _placed(wave="2"),
+        _placed(event_id=" "),
+        _placed(event_id=" e-1 "),
+        _placed(event_id="e\n1"),
+        _placed(occurred_at=1772438400),
+        _assessed({"vriendelijkheid_aanname": "vriendelijk"}),
+        _assessed({"vriendelijkheid_aanname": 8}),
+        _assessed({"vriendelijk\x01": "vriendelijk"}),
+        _assessed({" ": "vriendelijk"}),
+        _assessed({"vriendelijkheid_aanname": " "}),
+        _assessed({}),
+    ],
+)
+def test_the_event_schema_accepts_what_the_server_accepts(event: dict[str, Any]) -> None:
+    """What a producer checks against `event.schema.json` is what ingest accepts (the ranges
+    of event times, and rules across fields and events, are beyond a JSON Schema)."""
+    schema = jsonschema_rs.validator_for(documents()["event.schema.json"])
+    raw = json.dumps(event).encode()
+    server = not isinstance(parse_event_record(raw, "test", 1), Rejected)
+    assert schema.is_valid(event) == server, event
 
 
 @pytest.mark.parametrize("module", DOMAIN_MODULES)
