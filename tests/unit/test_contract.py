@@ -12,6 +12,7 @@ import pytest
 
 from schemas.export import JSON_DIR, documents, stale
 from services.ingest.parsing import Rejected, parse_event_record
+from tests.unit.test_parsing import record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,35 +70,21 @@ def test_event_schema_names_every_event_type() -> None:
     assert {"call.placed", "call.assessed", "mail.sent", "mail.replied", "survey.response"} <= tags
 
 
-def _placed(**fields: Any) -> dict[str, Any]:
-    return {
-        "type": "call.placed",
-        "event_id": "e-1",
-        "contact_id": "c-1",
-        "municipality": "GM0344",
-        "campaign": "mg-2026",
-        "wave": 1,
-        "case": "standplaatsvergunning",
-        "occurred_at": "2026-03-02T09:00:00+01:00",
-        **fields,
-    }
-
-
 def _assessed(answers: Any) -> dict[str, Any]:
-    return _placed(type="call.assessed", answers=answers, report="Netjes.")
+    return record(type="call.assessed", answers=answers, report="Netjes.")
 
 
 @pytest.mark.parametrize(
     "event",
     [
-        _placed(),
-        _placed(wave=2.0),  # an integer, to JSON Schema and to the server
-        _placed(wave=True),
-        _placed(wave="2"),
-        _placed(event_id=" "),
-        _placed(event_id=" e-1 "),
-        _placed(event_id="e\n1"),
-        _placed(occurred_at=1772438400),
+        record(),
+        record(wave=2.0),  # an integer, to JSON Schema and to the server
+        record(wave=True),
+        record(wave="2"),
+        record(event_id=" "),
+        record(event_id=" e-1 "),
+        record(event_id="e\n1"),
+        record(occurred_at=1772438400),
         _assessed({"vriendelijkheid_aanname": "vriendelijk"}),
         _assessed({"vriendelijkheid_aanname": 8}),
         _assessed({"vriendelijk\x01": "vriendelijk"}),
