@@ -12,6 +12,7 @@ archive keeps each event id once and every consumer downstream is idempotent.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Callable, Container, Iterable
 from typing import Annotated, Any
@@ -48,6 +49,7 @@ PUBLISH_TIMEOUT_S = 15.0
 CONNECT_TIMEOUT_S = 5.0
 BROKER_RETRY_AFTER_S = 5
 SOURCE = "request"
+_ONE_OBJECT = re.compile(rb"[ \t\r\n]*\{")  # (JSON's white space; no copy of the body)
 
 Parser = Callable[[bytes, Container[str]], list[Outcome]]
 
@@ -168,13 +170,11 @@ class EventIntake:
                 )
             body = await _body(request)
             outcomes = await run_in_threadpool(parse, body, municipalities)
-            single = body.lstrip().startswith(b"{")  # (JSON: one object, not an array)
-            problems = [
-                problem
-                for bad in outcomes
-                if isinstance(bad, Rejected)
-                for problem in record_problems(bad, media_type, single)
-            ]
+            rejected = [o for o in outcomes if isinstance(o, Rejected)]
+            problems = []
+            if rejected:
+                single = _ONE_OBJECT.match(body) is not None  # (JSON: not an array)
+                problems = [p for r in rejected for p in record_problems(r, media_type, single)]
             if not outcomes:
                 problems = [RecordProblem(loc=["body"], msg="no events", type="no_events")]
             if problems:
