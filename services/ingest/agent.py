@@ -1,6 +1,7 @@
 """Ingest agent: outside producers publish raw JSON events to the intake topic; each record is
 validated, archived in SQL (before its offset is acknowledged) and forwarded to observations,
-or dead-lettered with the reason and its original bytes."""
+or dead-lettered with the reason and its original bytes (also an event whose id the archive
+holds with other content)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import Accepted, Rejected, parse_json_record
-from services.ingest.service import destination
+from services.ingest.service import destination, passed_on
 from services.runtime.app import Pipeline
 from services.runtime.batches import processing
 from services.runtime.db import outlasting_outages
@@ -37,23 +38,23 @@ def register(pipeline: Pipeline) -> None:
                     outcomes.append(parse_json_record(event.value or b"", source, 0, known))
                 accepted = [o for o in outcomes if isinstance(o, Accepted)]
                 # Durable first: the batch is acknowledged only after this returns.
-                await outlasting_outages(
+                appended = await outlasting_outages(
                     METRICS.service,
                     patience,
                     archive.append,
                     [(o.event, o.payload) for o in accepted],
                 )
+                accepted, conflicts = passed_on(accepted, appended)
                 for item in accepted:
                     topic, key = destination(item.event, pipeline.topics)
                     await pipeline.topic(topic).send(key=key, value=item.payload)
                     METRICS.consumed(item.event.type)
                     METRICS.produced(item.event.type)
-                for bad in (o for o in outcomes if isinstance(o, Rejected)):
+                rejected = [o for o in outcomes if isinstance(o, Rejected)]
+                for bad in rejected + conflicts:
                     await deadletter.send(
                         value=bad.original,
-                        headers=deadletter_headers(
-                            bad.reason, "invalid_event", "ingest", bad.source
-                        ),
+                        headers=deadletter_headers(bad.reason, bad.kind, "ingest", bad.source),
                     )
                     METRICS.consumed("invalid")
-                    METRICS.deadlettered("invalid_event")
+                    METRICS.deadlettered(bad.kind)

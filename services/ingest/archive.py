@@ -5,19 +5,24 @@ acknowledged: the broker may keep its log only in memory, and the archive is wha
 (the batch oracle, or a rebuild of every downstream state) reads.
 
 Appending is idempotent on `event_id`: an event archived before is skipped, so at-least-once
-delivery into the archive never duplicates anything.
+delivery into the archive never duplicates anything. An event id names one fact: an event that
+comes again with other content is a conflict (`Appended.conflicts`), which ingest dead-letters
+instead of passing it on. So the consumers never see two versions of an event, and a replay of
+the archive gives what the live stream gave.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, Integer, LargeBinary, String, func, insert, select
+from pydantic import ValidationError
+from sqlalchemy import BigInteger, Connection, Engine, Integer, LargeBinary, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from schemas.events import EventBase, Heartbeat
+from schemas.events import OBSERVATION_ADAPTER, EventBase, Heartbeat
 from services.runtime.db import Base, UTCDateTime, upsert_insert, utcnow, write_transaction
 
 
@@ -54,45 +59,101 @@ def _row(event: Archivable, payload: bytes) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Appended:
+    """What `EventArchive.append` did with a batch."""
+
+    new: int  # events archived now
+    conflicts: tuple[int, ...]  # positions whose event id is archived with other content
+
+
+def _stored(conn: Connection, event_ids: Collection[str]) -> dict[str, bytes]:
+    """The archived payloads of these event ids, asked for in chunks (a database takes only
+    so many parameters in one statement)."""
+    ids = sorted(event_ids)
+    stored: dict[str, bytes] = {}
+    for start in range(0, len(ids), 1000):
+        stmt = select(ArchivedEvent.event_id, ArchivedEvent.payload).where(
+            ArchivedEvent.event_id.in_(ids[start : start + 1000])
+        )
+        stored.update((event_id, bytes(payload)) for event_id, payload in conn.execute(stmt))
+    return stored
+
+
+def _conflicting(
+    batch: Sequence[tuple[Archivable, bytes]],
+    positions: Iterable[int],
+    stored: Mapping[str, bytes],
+    firsts: Mapping[str, int],
+) -> tuple[int, ...]:
+    """The positions whose event differs from the archived one with its id or, if none is
+    archived, from the first in the batch with its id. Events are compared as facts, not as
+    bytes: an archived payload may be an older version's dump of the same event."""
+    found = []
+    for position in positions:
+        event, payload = batch[position]
+        archived = stored.get(event.event_id)
+        if archived is None:
+            same = batch[firsts[event.event_id]][0] == event
+        else:
+            same = archived == payload or _parsed(archived) == event
+        if not same:
+            found.append(position)
+    return tuple(found)
+
+
+def _parsed(payload: bytes) -> Archivable | None:
+    try:
+        return OBSERVATION_ADAPTER.validate_json(payload)
+    except ValidationError:
+        return None  # (archived before the contract refused it: other content, then)
+
+
 class EventArchive:
     """Append-only store of accepted events on an engine whose schema is upgraded."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def append(self, batch: Sequence[tuple[Archivable, bytes]]) -> int:
-        """Archive a batch in one transaction; returns how many events were new.
+    def append(self, batch: Sequence[tuple[Archivable, bytes]]) -> Appended:
+        """Archive a batch in one transaction.
 
-        Events whose `event_id` is already archived (or occurs earlier in the same batch) are
-        skipped; the first occurrence wins.
+        An event whose `event_id` is archived already (or occurs earlier in the same batch) is
+        skipped: with the same content it is a duplicate (at-least-once delivery, a file sent
+        twice); with other content it is a conflict, and the first content stays.
         """
+        if not batch:
+            return Appended(0, ())
         rows: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for event, payload in batch:
-            if event.event_id in seen:
-                continue
-            seen.add(event.event_id)
-            rows.append(_row(event, payload))
-        if not rows:
-            return 0
-
-        dialect = self.engine.dialect.name
+        firsts: dict[str, int] = {}
+        for position, (event, payload) in enumerate(batch):
+            if firsts.setdefault(event.event_id, position) == position:
+                rows.append(_row(event, payload))
+        stmt = (
+            upsert_insert(self.engine.dialect.name, ArchivedEvent)
+            .on_conflict_do_nothing(index_elements=[ArchivedEvent.event_id])
+            .returning(ArchivedEvent.event_id)
+        )
         with write_transaction(self.engine) as conn:
-            if dialect in ("sqlite", "postgresql"):
-                stmt = (
-                    upsert_insert(dialect, ArchivedEvent)
-                    .on_conflict_do_nothing(index_elements=[ArchivedEvent.event_id])
-                    .returning(ArchivedEvent.event_id)
-                )
-                return len(conn.execute(stmt, rows).all())
-            # Any other backend: skip what is there, then insert the rest.
-            existing = set(
-                conn.scalars(select(ArchivedEvent.event_id).where(ArchivedEvent.event_id.in_(seen)))
-            )
-            fresh = [row for row in rows if row["event_id"] not in existing]
-            if fresh:
-                conn.execute(insert(ArchivedEvent), fresh)
-            return len(fresh)
+            inserted = set(conn.scalars(stmt, rows))
+            # every event id of the batch is archived now: the rest is compared with that
+            skipped = [
+                position
+                for position, (event, _) in enumerate(batch)
+                if event.event_id not in inserted or firsts[event.event_id] != position
+            ]
+            stored = _stored(conn, {batch[position][0].event_id for position in skipped})
+        return Appended(len(inserted), _conflicting(batch, skipped, stored, firsts))
+
+    def conflicts(self, batch: Sequence[tuple[Archivable, bytes]]) -> tuple[int, ...]:
+        """The positions in `batch` that `append` would find in conflict now, without
+        archiving anything (for a caller that refuses a whole request over one)."""
+        firsts: dict[str, int] = {}
+        for position, (event, _) in enumerate(batch):
+            firsts.setdefault(event.event_id, position)
+        with self.engine.connect() as conn:
+            stored = _stored(conn, set(firsts))
+        return _conflicting(batch, range(len(batch)), stored, firsts)
 
     def count(self) -> int:
         with self.engine.connect() as conn:

@@ -4,9 +4,11 @@
 
 A request is validated as a whole. One bad record refuses all of it with a 422 that names every
 bad record and field: the producer still holds what it sent, so nothing is lost, and a corrected
-request is never half a duplicate. Otherwise every event is archived in SQL and published by the
-same ingest service as a file, and the answer is 202. Sending a request again is safe: the
-archive keeps each event id once and every consumer downstream is idempotent.
+request is never half a duplicate. An event whose id the archive holds with other content
+refuses the request as well, with a 409 that names it. Otherwise every event is archived in SQL
+and published by the same ingest service as a file, and the answer is 202. Sending a request
+again is safe: the archive keeps each event id once and every consumer downstream is
+idempotent.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from services.ingest.parsing import (
     parse_jsonl,
 )
 from services.ingest.publisher import KafkaPublisher, PublishError
-from services.ingest.service import IngestReport, ingest
+from services.ingest.service import IngestReport, conflicting, ingest
 from services.runtime.settings import Settings
 from services.runtime.topics import Topics, ensure_topics
 from services.runtime.web import InvalidRequest, Problem, RecordProblem
@@ -70,6 +72,11 @@ class Receipt(BaseModel):
 
     events: int
     new_in_archive: int
+    deadlettered: int = Field(
+        0,
+        description="Events that another writer put in with the same id and other content "
+        "while this request was checked: dead-lettered, as ingest does with such events.",
+    )
 
 
 class BrokerUnavailable(Exception):
@@ -181,13 +188,27 @@ class EventIntake:
                 invalid = InvalidRequest(detail=problems)
                 return JSONResponse(invalid.model_dump(), status_code=422)
             accepted = [o for o in outcomes if isinstance(o, Accepted)]
+            events = [(o.event, o.payload) for o in accepted]
+            clashes = await run_in_threadpool(archive.conflicts, events)
+            if clashes:
+                single = _ONE_OBJECT.match(body) is not None
+                problems = [
+                    p
+                    for position in clashes
+                    for p in record_problems(conflicting(accepted[position]), media_type, single)
+                ]
+                return JSONResponse(InvalidRequest(detail=problems).model_dump(), status_code=409)
             try:
                 report = await run_in_threadpool(self.publishing.ingest, accepted, archive)
             except BrokerUnavailable as exc:
                 raise HTTPException(
                     503, str(exc), {"Retry-After": str(BROKER_RETRY_AFTER_S)}
                 ) from None
-            return Receipt(events=report.accepted, new_in_archive=report.newly_archived)
+            return Receipt(
+                events=report.accepted,
+                new_in_archive=report.newly_archived,
+                deadlettered=report.deadlettered,
+            )
 
 
 def _request_body() -> dict[str, Any]:
@@ -208,6 +229,11 @@ def _responses() -> dict[int | str, dict[str, Any]]:
     return {
         202: {"model": Receipt, "description": "Every event is archived and published."},
         422: {"model": InvalidRequest, "description": "Every bad record and field; none is kept."},
+        409: {
+            "model": InvalidRequest,
+            "description": "Events whose id was accepted before with other content (the first "
+            "stays; a changed fact needs an event id of its own); none is kept.",
+        },
         413: {"model": Problem, "description": f"More than {MAX_BODY_BYTES} bytes."},
         415: {"model": Problem, "description": "Not JSON, JSON Lines or CSV."},
         503: {

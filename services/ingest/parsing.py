@@ -47,6 +47,7 @@ class Rejected:
     reason: str
     original: bytes  # exactly the bytes that came in
     fields: tuple[FieldProblem, ...] = ()  # what `reason` says, by field, for an object
+    kind: str = "invalid_event"  # the dead-letter kind (`conflicting_event`: see ingest)
 
     def __str__(self) -> str:
         return f"{self.source}:{self.line}: {self.reason}"

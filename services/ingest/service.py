@@ -16,8 +16,8 @@ from schemas.events import (
     RescoreRequested,
     SurveyResponse,
 )
-from services.ingest.archive import EventArchive
-from services.ingest.parsing import Accepted, Outcome, Rejected
+from services.ingest.archive import Appended, EventArchive
+from services.ingest.parsing import Accepted, FieldProblem, Outcome, Rejected
 from services.ingest.publisher import Publisher
 from services.runtime.deadletter import deadletter_headers
 from services.runtime.metrics import ServiceMetrics
@@ -53,6 +53,32 @@ def _batches(items: Iterable[Outcome], size: int) -> Iterator[list[Outcome]]:
         yield batch
 
 
+def conflicting(item: Accepted) -> Rejected:
+    """An accepted event whose id the archive holds with other content (`Appended`)."""
+    problem = FieldProblem(
+        ("event_id",),
+        f"{item.event.event_id!r} was accepted before with other content; the first stays "
+        "(a changed fact needs an event id of its own)",
+        "event_id_conflict",
+    )
+    return Rejected(
+        item.source, item.line, str(problem), item.payload, (problem,), "conflicting_event"
+    )
+
+
+def passed_on(
+    accepted: list[Accepted], appended: Appended
+) -> tuple[list[Accepted], list[Rejected]]:
+    """The accepted events to publish, and those the archive found in conflict."""
+    if not appended.conflicts:
+        return accepted, []
+    refused = set(appended.conflicts)
+    return (
+        [item for position, item in enumerate(accepted) if position not in refused],
+        [conflicting(accepted[position]) for position in appended.conflicts],
+    )
+
+
 def ingest(
     outcomes: Iterable[Outcome],
     archive: EventArchive,
@@ -61,7 +87,8 @@ def ingest(
     batch_size: int = 500,
     progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
-    """Archive every accepted event (committed) before publishing it; dead-letter the rest.
+    """Archive every accepted event (committed) before publishing it; dead-letter the rest,
+    and the events whose id the archive holds with other content.
 
     Re-running the same input is safe: the archive ignores known event ids and every consumer
     downstream is idempotent.
@@ -71,7 +98,10 @@ def ingest(
         with METRICS.timed():
             accepted = [o for o in batch if isinstance(o, Accepted)]
             rejected = [o for o in batch if isinstance(o, Rejected)]
-            report.newly_archived += archive.append([(o.event, o.payload) for o in accepted])
+            appended = archive.append([(o.event, o.payload) for o in accepted])
+            report.newly_archived += appended.new
+            accepted, conflicts = passed_on(accepted, appended)
+            rejected += conflicts
             for item in accepted:
                 publisher.send(*destination(item.event, topics), item.payload)
                 METRICS.consumed(item.event.type)
@@ -81,12 +111,10 @@ def ingest(
                     topics.deadletter,
                     None,
                     bad.original,
-                    deadletter_headers(
-                        bad.reason, "invalid_event", "ingest", f"{bad.source}:{bad.line}"
-                    ),
+                    deadletter_headers(bad.reason, bad.kind, "ingest", f"{bad.source}:{bad.line}"),
                 )
                 METRICS.consumed("invalid")
-                METRICS.deadlettered("invalid_event")
+                METRICS.deadlettered(bad.kind)
             publisher.flush()
         report.records += len(batch)
         report.accepted += len(accepted)

@@ -20,6 +20,6 @@ class RecordProblem(BaseModel):
 
 
 class InvalidRequest(BaseModel):
-    """A 422: every bad part of the request."""
+    """A 422 (or a 409): every bad part of the request."""
 
     detail: list[RecordProblem]

@@ -210,7 +210,7 @@ def test_events_posted_to_serve_reach_the_benchmarks(tmp_path: Path) -> None:
             )
             with urllib.request.urlopen(request, timeout=60) as answer:
                 assert answer.status == 202
-                assert json.load(answer) == {"events": 3, "new_in_archive": 3}
+                assert json.load(answer) == {"events": 3, "new_in_archive": 3, "deadlettered": 0}
             wait_for(lambda: phone_mean(data) == 6.0, 90, "figures in SQL")
     finally:
         worker.send_signal(signal.SIGINT)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from schemas.events import CallAssessed, CallPlaced, EventBase, parse_event
-from services.ingest.archive import ArchivedEvent, EventArchive
+from services.ingest.archive import Appended, ArchivedEvent, EventArchive
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -29,24 +29,75 @@ def placed(i: int, *, contact: str | None = None) -> tuple[EventBase, bytes]:
 def test_append_counts_new_events_and_skips_known_ones(engine: Engine) -> None:
     archive = EventArchive(engine)
     assert archive.count() == 0
-    assert archive.append([]) == 0
-    assert archive.append([placed(1), placed(2), placed(3)]) == 3
+    assert archive.append([]).new == 0
+    assert archive.append([placed(1), placed(2), placed(3)]).new == 3
     assert archive.count() == 3
     # Across batches: 2 and 3 are known, 4 is new.
-    assert archive.append([placed(2), placed(4), placed(3)]) == 1
+    assert archive.append([placed(2), placed(4), placed(3)]).new == 1
     assert archive.count() == 4
     # The same batch again: nothing new.
-    assert archive.append([placed(2), placed(4), placed(3)]) == 0
+    assert archive.append([placed(2), placed(4), placed(3)]).new == 0
     assert archive.count() == 4
 
 
 def test_append_dedups_within_a_batch(engine: Engine) -> None:
     archive = EventArchive(engine)
     first = placed(7)
-    again = (first[0], b'{"a different copy": true}')
-    assert archive.append([first, placed(8), again, first]) == 2
+    again = (first[0], b'{"the same event": "in other bytes"}')
+    appended = archive.append([first, placed(8), again, first])
+    assert appended == Appended(new=2, conflicts=())
     assert archive.count() == 2
     assert list(archive.payloads()) == [first[1], placed(8)[1]]  # the first occurrence wins
+
+
+def test_an_event_id_that_comes_again_with_other_content_is_a_conflict(engine: Engine) -> None:
+    archive = EventArchive(engine)
+    first = placed(1)
+    other_case = first[0].model_copy(update={"case": "evenementenvergunning"})
+    changed = (other_case, other_case.model_dump_json().encode())
+    # the same fact, its time written in another offset: no conflict
+    shifted = first[1].replace(b'"2026-03-02T09:00:01Z"', b'"2026-03-02T10:00:01+01:00"')
+    assert shifted != first[1]
+    same = (parse_event(shifted), shifted)
+
+    # within one batch: the first stays
+    assert archive.conflicts([first, changed, same]) == (1,)
+    assert archive.count() == 0  # (only looked)
+    assert archive.append([first, changed, same, placed(2)]) == Appended(new=2, conflicts=(1,))
+    # against what was archived before, in another batch
+    batch = [placed(3), same, changed, placed(2), changed]
+    assert archive.conflicts(batch) == (2, 4)
+    assert archive.append(batch) == Appended(new=1, conflicts=(2, 4))
+    assert archive.count() == 3
+    assert list(archive.payloads()) == [first[1], placed(2)[1], placed(3)[1]]
+    # an archived payload is compared as the event it holds, not as bytes
+    with engine.begin() as conn:
+        conn.execute(
+            update(ArchivedEvent)
+            .where(ArchivedEvent.event_id == first[0].event_id)
+            .values(payload=shifted)
+        )
+    assert archive.append([first, changed]) == Appended(new=0, conflicts=(1,))
+    # a payload the contract refuses (archived before it did) holds no event to agree with
+    with engine.begin() as conn:
+        conn.execute(
+            update(ArchivedEvent)
+            .where(ArchivedEvent.event_id == first[0].event_id)
+            .values(payload=b'{"type": "call.placed"}')
+        )
+    assert archive.conflicts([first]) == (0,)
+
+
+def test_conflicts_are_found_in_batches_larger_than_a_query_takes(engine: Engine) -> None:
+    archive = EventArchive(engine)
+    batch = [placed(i) for i in range(2_500)]
+    assert archive.append(batch).new == 2_500
+    moved = list(batch)
+    for i in (999, 1_999):
+        event = batch[i][0].model_copy(update={"occurred_at": T0})
+        moved[i] = (event, event.model_dump_json().encode())
+    assert archive.conflicts(moved) == (999, 1_999)
+    assert archive.append(moved) == Appended(new=0, conflicts=(999, 1_999))
 
 
 def test_payloads_in_archive_order_round_trip(engine: Engine) -> None:
@@ -109,10 +160,10 @@ def test_archived_columns(engine: Engine) -> None:
 def test_big_batch(engine: Engine) -> None:
     archive = EventArchive(engine)
     batch = [placed(i) for i in range(5_000)]
-    assert archive.append(batch) == 5_000
+    assert archive.append(batch).new == 5_000
     assert archive.count() == 5_000
-    assert archive.append(batch[::-1]) == 0
-    assert archive.append([*batch[4_990:], placed(5_000)]) == 1
+    assert archive.append(batch[::-1]).new == 0
+    assert archive.append([*batch[4_990:], placed(5_000)]).new == 1
     payloads = list(archive.payloads(batch_size=777))
     assert len(payloads) == 5_001
     assert payloads[:5_000] == [p for _, p in batch]

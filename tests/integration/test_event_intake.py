@@ -1,7 +1,8 @@
 """`POST /api/events` on a real broker and database: events in JSON, JSON Lines and CSV are
-archived and published like a file's; a request with a bad record is refused whole with every
-bad record named; without a broker, or when it goes away, the answer is 503 and a restarted
-worker's new broker is found again."""
+archived and published like a file's; a request with a bad record, or with an event id
+accepted before with other content, is refused whole with every bad record named; without a
+broker, or when it goes away, the answer is 503 and a restarted worker's new broker is found
+again."""
 
 from __future__ import annotations
 
@@ -91,11 +92,11 @@ def test_events_in_every_format_are_archived_and_published(
             client.post("/api/events", json=[event(1), event(2)]),  # sent again: kept once
         ]
     assert [(a.status_code, a.json()) for a in answers] == [
-        (202, {"events": 2, "new_in_archive": 2}),
-        (202, {"events": 1, "new_in_archive": 1}),
-        (202, {"events": 1, "new_in_archive": 1}),
-        (202, {"events": 1, "new_in_archive": 1}),
-        (202, {"events": 2, "new_in_archive": 0}),
+        (202, {"events": 2, "new_in_archive": 2, "deadlettered": 0}),
+        (202, {"events": 1, "new_in_archive": 1, "deadlettered": 0}),
+        (202, {"events": 1, "new_in_archive": 1, "deadlettered": 0}),
+        (202, {"events": 1, "new_in_archive": 1, "deadlettered": 0}),
+        (202, {"events": 2, "new_in_archive": 0, "deadlettered": 0}),
     ]
     assert EventArchive(engine).count() == 5
     observations = read_topic(broker.url, topics.observations, settings.partitions)
@@ -177,6 +178,46 @@ def test_a_request_with_a_bad_record_is_refused_whole(
     assert EventArchive(engine).count() == 0  # none of it is kept
 
 
+def test_an_event_id_accepted_before_with_other_content_refuses_the_request(
+    broker: EmbeddedBroker, settings: Settings, engine: Engine
+) -> None:
+    settings = settings.model_copy(update={"broker_url": broker.url})
+    topics = Topics.for_settings(settings)
+    moved = {**event(1), "occurred_at": (T0 + timedelta(hours=1)).isoformat()}
+    with client_for(settings, engine) as client:
+        assert client.post("/api/events", json=event(1)).status_code == 202
+        refused = client.post("/api/events", json=[event(2), event(1), moved])
+        assert refused.status_code == 409
+        assert refused.json()["detail"] == [
+            {
+                "loc": ["body", 2, "event_id"],
+                "msg": "'http-1' was accepted before with other content; the first stays (a "
+                "changed fact needs an event id of its own)",
+                "type": "event_id_conflict",
+            }
+        ]
+        within = client.post(
+            "/api/events",
+            content=json.dumps(event(3)) + "\n" + json.dumps({**event(3), "case": "x"}),
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+        assert within.status_code == 409
+        assert [p["loc"] for p in within.json()["detail"]] == [["body", "line", 2, "event_id"]]
+        # the same fact again, its time in another offset, is no conflict
+        shifted = {**event(1), "occurred_at": "2026-03-02T10:01:00+01:00"}
+        assert client.post("/api/events", json=shifted).json() == {
+            "events": 1,
+            "new_in_archive": 0,
+            "deadlettered": 0,
+        }
+    assert EventArchive(engine).count() == 1
+    observations = read_topic(broker.url, topics.observations, settings.partitions)
+    assert [json.loads(r.value)["occurred_at"] for r in observations] == [
+        "2026-03-02T09:01:00Z",
+        "2026-03-02T10:01:00+01:00",
+    ]
+
+
 def test_without_a_broker_the_answer_is_503_and_a_new_broker_is_found(
     settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -206,7 +247,10 @@ def test_without_a_broker_the_answer_is_503_and_a_new_broker_is_found(
         with EmbeddedBroker() as second:
             settings.broker_url_file.write_text(second.url)
             again = client.post("/api/events", json=event(2))
-            assert (again.status_code, again.json()) == (202, {"events": 1, "new_in_archive": 0})
+            assert (again.status_code, again.json()) == (
+                202,
+                {"events": 1, "new_in_archive": 0, "deadlettered": 0},
+            )
             topics = Topics.for_settings(settings)
             [record] = read_topic(second.url, topics.observations, settings.partitions)
             assert json.loads(record.value)["event_id"] == "http-2"

@@ -13,6 +13,7 @@ import pytest
 from kafka import KafkaProducer
 
 from schemas.benchmarks import BenchmarkUpdated
+from schemas.events import parse_event
 from schemas.scores import ScoreRevision
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import parse_jsonl
@@ -79,11 +80,13 @@ def test_ingest_archives_publishes_and_deadletters_bad_lines(
         event(1, "call.placed", "c-2", timedelta()).replace("+00:00", ""),  # line 6: naive time
         event(1, "call.placed", "c-3", timedelta(), municipality="GM9999"),  # line 7: unknown code
         *call("c-4", friendliness="zeer vriendelijk"),
+        call("c-1")[0],  # line 11: sent again, the same fact
+        call("c-1", friendliness="zeer vriendelijk")[-1],  # line 12: c-1's assessment changed
     ]
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    async def scenario() -> tuple[object, list[object], int]:
+    async def scenario() -> tuple[object, list[object], list[object], int]:
         async with running_pipeline(settings, broker.url) as pipeline:
             publisher = KafkaPublisher(broker.url)
             with path.open("rb") as handle:
@@ -97,23 +100,34 @@ def test_ingest_archives_publishes_and_deadletters_bad_lines(
             publisher.close()
             await wait_until_drained(pipeline, broker.url, timeout=60)
             dead = await asyncio.to_thread(read_all, broker, pipeline.topics.deadletter)
+            observed = await asyncio.to_thread(read_all, broker, pipeline.topics.observations)
             archived = EventArchive(pipeline.engine).count()
-            return report, dead, archived
+            return report, dead, observed, archived
 
-    report, dead, archived = asyncio.run(scenario())
+    report, dead, observed, archived = asyncio.run(scenario())
     non_blank = [line for line in lines if line.strip()]
     assert report.records == len(non_blank) == report.accepted + report.deadlettered  # type: ignore[attr-defined]
-    assert report.accepted == 6 and archived == 6  # type: ignore[attr-defined]
+    assert report.accepted == 7 and archived == 6  # type: ignore[attr-defined]
     assert [(r.line, r.reason.split(":")[0]) for r in report.rejected] == [  # type: ignore[attr-defined]
         (5, "not valid JSON"),
         (6, "occurred_at"),
         (7, "municipality"),
+        (12, "event_id"),
     ]
-    assert len(dead) == 3
+    assert len(dead) == 4
     by_source = {headers_dict(m.headers)["meetlat-source"]: m for m in dead}  # type: ignore[attr-defined]
-    assert set(by_source) == {"events.jsonl:5", "events.jsonl:6", "events.jsonl:7"}
+    assert set(by_source) == {f"events.jsonl:{line}" for line in (5, 6, 7, 12)}
     assert by_source["events.jsonl:5"].value == lines[4].encode()  # type: ignore[attr-defined]
     assert "timezone" in headers_dict(by_source["events.jsonl:6"].headers)["meetlat-reason"]  # type: ignore[attr-defined]
+    conflict = headers_dict(by_source["events.jsonl:12"].headers)  # type: ignore[attr-defined]
+    assert conflict["meetlat-reason-kind"] == "conflicting_event"
+    assert "'c-1-9' was accepted before with other content" in conflict["meetlat-reason"]
+    # (as accepted: the event's canonical JSON)
+    assert parse_event(by_source["events.jsonl:12"].value) == parse_event(lines[-1].encode())  # type: ignore[attr-defined]
+    # what reached the scorer: each fact once (the repeat too), never the changed one
+    assessments = [json.loads(m.value) for m in observed if b"c-1-9" in m.value]  # type: ignore[attr-defined]
+    assert [a["answers"]["vriendelijkheid_aanname"] for a in assessments] == ["vriendelijk"]
+    assert len(observed) == 7
 
     figures = {
         (r.scope_kind, r.scope_id, r.breakdown, r.metric): r.value
@@ -195,6 +209,7 @@ def test_intake_agent_and_scorer_deadletter_with_reasons(
     good = event(1, "mail.sent", "m-1", timedelta(), message_id="<a@b>", token="MG-1")
     contradicting = event(2, "call.answered", "m-1", timedelta(hours=1), seconds_waited=3)
     bad = b'{"type": "mail.sent", "event_id": "m-x"}'
+    changed = event(1, "mail.sent", "m-1", timedelta(), message_id="<c@d>", token="MG-1")
 
     async def scenario() -> tuple[list[object], int]:
         async with running_pipeline(settings, broker.url) as pipeline:
@@ -207,7 +222,12 @@ def test_intake_agent_and_scorer_deadletter_with_reasons(
                 producer.close()
 
             await asyncio.to_thread(
-                produce, pipeline.topics.intake, (None, good.encode()), (None, bad)
+                produce,
+                pipeline.topics.intake,
+                (None, good.encode()),
+                (None, bad),
+                (None, good.encode()),  # sent again: passed on again (consumers are idempotent)
+                (None, changed.encode()),  # its id again, with other content
             )
             await wait_until_drained(pipeline, broker.url, timeout=60)
             # straight onto observations, after the mail was sent: the scorer must catch it
@@ -221,14 +241,19 @@ def test_intake_agent_and_scorer_deadletter_with_reasons(
     dead, archived = asyncio.run(scenario())
     assert archived == 1
     reasons = {
-        headers_dict(m.headers)["meetlat-service"]: (m.value, headers_dict(m.headers)) for m in dead
+        headers_dict(m.headers)["meetlat-reason-kind"]: (m.value, headers_dict(m.headers))
+        for m in dead
     }  # type: ignore[attr-defined]
-    assert set(reasons) == {"ingest", "scoring"}
-    assert reasons["ingest"][0] == bad
-    assert "contact_id" in reasons["ingest"][1]["meetlat-reason"]
-    assert reasons["scoring"][0] == contradicting.encode()
-    assert reasons["scoring"][1]["meetlat-reason-kind"] == "contradicts_contact"
-    assert "mail contact" in reasons["scoring"][1]["meetlat-reason"]
+    assert len(dead) == len(reasons) == 3
+    assert reasons["invalid_event"][0] == bad
+    assert reasons["invalid_event"][1]["meetlat-service"] == "ingest"
+    assert "contact_id" in reasons["invalid_event"][1]["meetlat-reason"]
+    assert parse_event(reasons["conflicting_event"][0]) == parse_event(changed.encode())
+    assert reasons["conflicting_event"][1]["meetlat-service"] == "ingest"
+    assert "'m-1-1' was accepted before" in reasons["conflicting_event"][1]["meetlat-reason"]
+    assert reasons["contradicts_contact"][0] == contradicting.encode()
+    assert reasons["contradicts_contact"][1]["meetlat-service"] == "scoring"
+    assert "mail contact" in reasons["contradicts_contact"][1]["meetlat-reason"]
 
 
 def test_deadlines_by_event_time_late_reply_and_late_callback(
