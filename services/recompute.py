@@ -9,6 +9,9 @@ a large log is scored in shards by contact id and aggregated in shards of whole 
 forked process per core, and the result is the same bits and order as in one process. From a
 JSONL file (`recompute_jsonl`, what `meetlat recompute FILE` runs) each process parses only the
 lines of its own contacts.
+
+An event whose id came earlier in the log with other content is left out, as ingest leaves it
+out of the stream (`services.ingest.event_ids`).
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from operator import attrgetter, itemgetter
 from typing import Any, TypeVar
 
 from schemas.benchmarks import NATION_ID, BenchmarkUpdated
 from schemas.events import (
+    EVENT_ADAPTER,
     CallAssessed,
     Channel,
     Event,
@@ -51,7 +55,8 @@ from services.aggregation.benchmarks import (
     municipality_benchmarks,
     rules_for,
 )
-from services.ingest.parsing import Rejected, parse_event_record
+from services.ingest.event_ids import conflict_reason, conflicting, later_versions
+from services.ingest.parsing import Accepted, Rejected, parse_event_record
 from services.scoring.rules import END_OF_TIME, ContactError, ContactFacts, is_orphan
 from services.scoring.scorer import (
     EMPTY_STATE,
@@ -396,12 +401,17 @@ def recompute(
     processes = _processes(workers, len(log))
     rules = rules or rules_for(active, lookup)
     with _cyclic_gc_paused():
+        left_out = later_versions(enumerate(log))
+        conflicts = [conflict_reason(log[position].event_id) for position in left_out]
+        if left_out:
+            skip = set(left_out)
+            log = [event for position, event in enumerate(log) if position not in skip]
         scores, contradictions = _merged_scores(
             in_parallel(processes, partial(_score_shard, log, lookup, active))
         )
         surveys = [e for e in log if isinstance(e, SurveyResponse)]
         benchmarks = _benchmarks(list(scores.values()), surveys, reference, rules, processes)
-    return Recomputation(scores, benchmarks, contradictions)
+    return Recomputation(scores, benchmarks, conflicts + contradictions)
 
 
 def recompute_jsonl(
@@ -424,12 +434,17 @@ def recompute_jsonl(
     rules = rules or rules_for(active, lookup)
     municipalities = frozenset(reference.municipalities)
     with _cyclic_gc_paused():
+        conflicts = _later_version_lines(text, source, municipalities)
+        left_out = frozenset(r.line for r in conflicts)
         shards = in_parallel(
-            processes, partial(_score_lines, text, source, municipalities, lookup, active)
+            processes,
+            partial(_score_lines, text, source, municipalities, lookup, active, left_out),
         )
         scores, contradictions = _merged_scores(shards)
         surveys = sorted((item for shard in shards for item in shard.surveys), key=itemgetter(0))
-        skipped = sorted((r for shard in shards for r in shard.skipped), key=attrgetter("line"))
+        skipped = sorted(
+            [*conflicts, *(r for shard in shards for r in shard.skipped)], key=attrgetter("line")
+        )
         benchmarks = _benchmarks(
             list(scores.values()), [s for _, s in surveys], reference, rules, processes
         )
@@ -442,17 +457,19 @@ def _score_lines(
     municipalities: frozenset[str],
     lookup: ModelLookup,
     active: ScoringModel,
+    left_out: frozenset[int],
     shard: int,
     shards: int,
 ) -> _Scored:
     """Parse and score the lines of one shard's contacts (`hash(contact id) % shards`, as
-    `_score_shard`). A line whose contact `_line_contact` cannot tell is parsed in every shard
-    and kept by its contact's; if it is rejected, by shard `line number % shards`."""
+    `_score_shard`), but those `left_out`. A line whose contact `_line_contact` cannot tell is
+    parsed in every shard and kept by its contact's; if it is rejected, by shard
+    `line number % shards`."""
     mine: list[tuple[int, Event]] = []
     surveys: list[tuple[int, SurveyResponse]] = []
     skipped: list[Rejected] = []
     for number, raw in enumerate(text.split(b"\n"), start=1):
-        if not raw.strip():
+        if not raw.strip() or number in left_out:
             continue
         raw = raw.rstrip(b"\r\n")
         contact = _line_contact(raw) if shards > 1 else None
@@ -479,27 +496,69 @@ def _score_lines(
     return scored
 
 
-_CONTACT_KEY = b'"contact_id"'
-_CONTACT_VALUE = re.compile(rb'[ \t\r\n]*:[ \t\r\n]*"([!#-\[\]-~]+)"')  # no space, " or \
+def _later_version_lines(
+    text: bytes, source: str, municipalities: frozenset[str]
+) -> list[Rejected]:
+    """The lines whose event id an earlier accepted line holds with other content, refused
+    as ingest refuses them. Only the lines of an id that occurs more than once (and those
+    whose id cannot be read without parsing) are parsed."""
+    lines = text.split(b"\n")
+    first: dict[str, int] = {}  # event id → its first line
+    again: list[tuple[str, int]] = []
+    for number, raw in enumerate(lines, start=1):
+        event_id = _line_field(raw, b'"event_id"')
+        if event_id is None:
+            if not raw.strip():
+                continue
+            parsed = parse_event_record(raw.rstrip(b"\r"), source, number, municipalities)
+            if isinstance(parsed, Rejected):
+                continue  # (skipped as such where its contact's lines are scored)
+            event_id = parsed.event_id
+        if first.setdefault(event_id, number) != number:
+            again.append((event_id, number))
+    if not again:
+        return []
+    numbers = sorted({first[event_id] for event_id, _ in again} | {n for _, n in again})
+    events: list[tuple[int, Event]] = []
+    for number in numbers:
+        parsed = parse_event_record(lines[number - 1].rstrip(b"\r"), source, number, municipalities)
+        if not isinstance(parsed, Rejected):
+            events.append((number, parsed))
+    by_line = dict(events)
+    return [
+        conflicting(Accepted(source, n, by_line[n], EVENT_ADAPTER.dump_json(by_line[n])))
+        for n in later_versions(events)
+    ]
+
+
+_VALUE = re.compile(rb'[ \t\r\n]*:[ \t\r\n]*"([!#-\[\]-~]+)"')  # no space, " or \
 _ESCAPE = re.compile(rb"\\u([0-9a-fA-F]{4})")
-_KEY_ESCAPES = frozenset(b"%04x" % ord(c) for c in "contact_id")
+_CONTACT_KEY = b'"contact_id"'
 
 
 def _line_contact(raw: bytes) -> str | None:
-    """The contact id of the event on a JSONL line, read without parsing the line, or None
-    where that could be wrong.
+    return _line_field(raw, _CONTACT_KEY)
 
-    Unless a \\u escape writes one of its letters, the key `contact_id` can only be written as
-    the bytes `"contact_id"`, so a valid event's line holds them at least once, for its own
-    key. If they occur exactly once, that is the key, and a value of printable ASCII without
-    quote, backslash or space is the id as parsed (nothing to unescape, no whitespace to
-    strip). A line that is not a valid event may be read wrongly: it is rejected in whichever
-    shard parses it."""
-    if raw.count(_CONTACT_KEY) != 1:
+
+@cache
+def _escapes(key: bytes) -> frozenset[bytes]:
+    return frozenset(b"%04x" % c for c in key.strip(b'"'))
+
+
+def _line_field(raw: bytes, key: bytes) -> str | None:
+    """An identifier field (`key`, quoted) of the event on a JSONL line, read without parsing
+    the line, or None where that could be wrong.
+
+    Unless a \\u escape writes one of its letters, a key can only be written as its quoted
+    bytes, so a valid event's line holds them at least once, for its own key. If they occur
+    exactly once, that is the key, and a value of printable ASCII without quote, backslash or
+    space is the identifier as parsed (nothing to unescape, no whitespace to strip). A line
+    that is not a valid event may be read wrongly: it is rejected wherever it is parsed."""
+    if raw.count(key) != 1:
         return None
-    if b"\\u" in raw and any(code.lower() in _KEY_ESCAPES for code in _ESCAPE.findall(raw)):
+    if b"\\u" in raw and any(code.lower() in _escapes(key) for code in _ESCAPE.findall(raw)):
         return None
-    found = _CONTACT_VALUE.match(raw, raw.find(_CONTACT_KEY) + len(_CONTACT_KEY))
+    found = _VALUE.match(raw, raw.find(key) + len(key))
     return None if found is None else found.group(1).decode("ascii")
 
 

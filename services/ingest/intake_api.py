@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from schemas.events import Event
 from schemas.export import ContractJsonSchema
 from services.ingest.archive import EventArchive
+from services.ingest.event_ids import conflicting
 from services.ingest.parsing import (
     Accepted,
     Outcome,
@@ -38,7 +39,7 @@ from services.ingest.parsing import (
     parse_jsonl,
 )
 from services.ingest.publisher import KafkaPublisher, PublishError
-from services.ingest.service import IngestReport, conflicting, ingest
+from services.ingest.service import IngestReport, ingest
 from services.runtime.settings import Settings
 from services.runtime.topics import Topics, ensure_topics
 from services.runtime.web import InvalidRequest, Problem, RecordProblem

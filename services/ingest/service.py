@@ -17,7 +17,8 @@ from schemas.events import (
     SurveyResponse,
 )
 from services.ingest.archive import Appended, EventArchive
-from services.ingest.parsing import Accepted, FieldProblem, Outcome, Rejected
+from services.ingest.event_ids import conflicting
+from services.ingest.parsing import Accepted, Outcome, Rejected
 from services.ingest.publisher import Publisher
 from services.runtime.deadletter import deadletter_headers
 from services.runtime.metrics import ServiceMetrics
@@ -51,19 +52,6 @@ def _batches(items: Iterable[Outcome], size: int) -> Iterator[list[Outcome]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
-
-
-def conflicting(item: Accepted) -> Rejected:
-    """An accepted event whose id the archive holds with other content (`Appended`)."""
-    problem = FieldProblem(
-        ("event_id",),
-        f"{item.event.event_id!r} was accepted before with other content; the first stays "
-        "(a changed fact needs an event id of its own)",
-        "event_id_conflict",
-    )
-    return Rejected(
-        item.source, item.line, str(problem), item.payload, (problem,), "conflicting_event"
-    )
 
 
 def passed_on(

@@ -32,6 +32,7 @@ DOMAIN_MODULES = [
     "services/aggregation/surveys.py",
     "services/aggregation/process.py",
     "services/ingest/parsing.py",
+    "services/ingest/event_ids.py",
     "services/ingest/mail/analyze.py",
     "services/ingest/mail/checks.py",
     "services/ingest/mail/classify.py",

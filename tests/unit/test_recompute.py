@@ -605,3 +605,77 @@ def test_the_collector_is_left_as_it_was() -> None:
     finally:
         if not frozen:  # (else it was frozen before this test, and stays so)
             gc.unfreeze()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_event_id_that_comes_again_with_other_content_is_left_out(workers: int) -> None:
+    """As ingest leaves it out of the stream: the first accepted version of an event id counts,
+    a later one with other content is skipped (from a file) or listed (in memory), and the
+    same fact written differently is a duplicate. Across contacts (so across shards) too."""
+    from services.demo.campaign import CampaignSpec, generate_campaign
+    from services.recompute import recompute_jsonl
+
+    generated = generate_campaign(CampaignSpec(seed=5, municipalities=12), REFERENCE)
+    moved = generated[5].model_copy(
+        update={"occurred_at": generated[5].occurred_at + timedelta(hours=1)}
+    )
+    elsewhere = generated[7].model_copy(update={"contact_id": generated[-1].contact_id})
+    escaped = generated[11].model_copy(update={"case": "evenementenvergunning"})
+    fresh = ev(CallPlaced, "fresh-1", "F1", UTRECHT, 0)
+    same_fact = json.loads(_jsonl([generated[9]]))
+    same_fact["occurred_at"] = generated[9].occurred_at.astimezone(timezone(timedelta(hours=1)))
+    lines = [
+        _jsonl(generated),
+        _jsonl([moved, elsewhere]),
+        _jsonl([escaped]).replace(b'"event_id":"', b'"event_\\u0069d":"'),
+        json.dumps(same_fact, default=datetime.isoformat).encode() + b"\n",
+        _jsonl([fresh.model_copy(update={"municipality": "GM9999"})]),  # refused: not the first
+        _jsonl([fresh, fresh.model_copy(update={"case": "x"})]),
+    ]
+    text = b"".join(lines)
+    first = len(generated)  # lines after the generated ones, numbered from 1
+
+    got, skipped = recompute_jsonl(
+        text, "log.jsonl", CATALOGUE.resolve, MODEL, REFERENCE, workers=workers
+    )
+    assert [(r.line, r.kind) for r in skipped] == [
+        (first + 1, "conflicting_event"),
+        (first + 2, "conflicting_event"),
+        (first + 3, "conflicting_event"),
+        (first + 5, "invalid_event"),
+        (first + 7, "conflicting_event"),
+    ]
+    assert skipped[0].reason == (
+        f"event_id: {generated[5].event_id!r} was accepted before with other content; the "
+        "first stays (a changed fact needs an event id of its own)"
+    )
+    expected = recompute([*generated, fresh], CATALOGUE.resolve, MODEL, REFERENCE, workers=1)
+    assert json.dumps(got.to_json()) == json.dumps(expected.to_json())
+
+    in_memory = recompute(
+        [
+            *generated,
+            moved,
+            elsewhere,
+            escaped,
+            generated[9],
+            fresh,
+            fresh.model_copy(update={"case": "x"}),
+        ],
+        CATALOGUE.resolve,
+        MODEL,
+        REFERENCE,
+        workers=workers,
+    )
+    assert in_memory.scores == expected.scores
+    assert in_memory.benchmarks == expected.benchmarks
+    conflicts = [generated[5].event_id, generated[7].event_id, generated[11].event_id, "fresh-1"]
+    assert (
+        in_memory.contradictions
+        == [
+            f"{event_id!r} was accepted before with other content; the first stays (a changed fact "
+            "needs an event id of its own)"
+            for event_id in conflicts
+        ]
+        + expected.contradictions
+    )
