@@ -401,7 +401,7 @@ def recompute(
     processes = _processes(workers, len(log))
     rules = rules or rules_for(active, lookup)
     with _cyclic_gc_paused():
-        left_out = later_versions(enumerate(log))
+        left_out = later_versions(log)
         conflicts = [conflict_reason(log[position].event_id) for position in left_out]
         if left_out:
             skip = set(left_out)
@@ -502,11 +502,13 @@ def _later_version_lines(
     """The lines whose event id an earlier accepted line holds with other content, refused
     as ingest refuses them. Only the lines of an id that occurs more than once (and those
     whose id cannot be read without parsing) are parsed."""
+    if _ids_unique(text):
+        return []
     lines = text.split(b"\n")
     first: dict[str, int] = {}  # event id → its first line
     again: list[tuple[str, int]] = []
     for number, raw in enumerate(lines, start=1):
-        event_id = _line_field(raw, b'"event_id"')
+        event_id = _line_field(raw, _EVENT_ID_KEY)
         if event_id is None:
             if not raw.strip():
                 continue
@@ -524,11 +526,29 @@ def _later_version_lines(
         parsed = parse_event_record(lines[number - 1].rstrip(b"\r"), source, number, municipalities)
         if not isinstance(parsed, Rejected):
             events.append((number, parsed))
-    by_line = dict(events)
     return [
-        conflicting(Accepted(source, n, by_line[n], EVENT_ADAPTER.dump_json(by_line[n])))
-        for n in later_versions(events)
+        conflicting(Accepted(source, number, event, EVENT_ADAPTER.dump_json(event)))
+        for number, event in (events[index] for index in later_versions([e for _, e in events]))
     ]
+
+
+_EVENT_ID_KEY = b'"event_id"'
+_EVENT_IDS = re.compile(rb'"event_id"[ \t\r\n]*:[ \t\r\n]*"([!#-\[\]-~]+)"')
+
+
+def _ids_unique(text: bytes) -> bool:
+    """True when no two lines of a JSONL text can hold events with the same id, decided
+    without reading it line by line (the usual file: one pass of C code).
+
+    If no \\u escape writes a letter of `event_id`, a valid event's line holds the bytes
+    `"event_id"` for its key (as `_line_field` says). If every occurrence of them is followed
+    by a value that needs no unescaping or stripping, every valid event's id is among those
+    values, and if they are all different, so are the ids. Anything else (an answer keyed
+    `event_id` among them) only makes this answer False, and the lines are read one by one."""
+    if any(code.lower() in _escapes(_EVENT_ID_KEY) for code in _ESCAPE.findall(text)):
+        return False
+    ids = _EVENT_IDS.findall(text)
+    return len(ids) == text.count(_EVENT_ID_KEY) and len(set(ids)) == len(ids)
 
 
 _VALUE = re.compile(rb'[ \t\r\n]*:[ \t\r\n]*"([!#-\[\]-~]+)"')  # no space, " or \

@@ -10,7 +10,7 @@ older version's dump of the same event, is the same fact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from schemas.events import EventBase, Heartbeat
 from services.ingest.parsing import Accepted, FieldProblem, Rejected
@@ -31,12 +31,14 @@ def conflict_reason(event_id: str) -> str:
     )
 
 
-def later_versions(events: Iterable[tuple[int, EventBase | Heartbeat]]) -> list[int]:
-    """The positions of the events whose id came at an earlier position with other content."""
+def later_versions(events: Sequence[EventBase | Heartbeat]) -> list[int]:
+    """The indexes of the events whose id came at a lower index with other content."""
+    if len({event.event_id for event in events}) == len(events):
+        return []  # (the usual log: no id comes twice)
     first: dict[str, EventBase | Heartbeat] = {}
     found = []
-    for position, event in events:
+    for index, event in enumerate(events):
         held = first.setdefault(event.event_id, event)
         if held is not event and held != event:
-            found.append(position)
+            found.append(index)
     return found

@@ -20,9 +20,9 @@ def test_later_versions_are_those_with_other_content_than_the_first() -> None:
     other = parse_event(line(event_id="e-2"))
     elsewhere = parse_event(line(contact_id="c-2"))  # e-1 again, for another contact
     log = [first, other, same, moved, first, elsewhere, other.model_copy(update={"wave": 2})]
-    assert later_versions(enumerate(log)) == [3, 5, 6]
+    assert later_versions(log) == [3, 5, 6]
     # reversed, the first of e-1 is the one for c-2: every other e-1 differs from it
-    assert later_versions(enumerate(reversed(log))) == [2, 3, 4, 5, 6]
+    assert later_versions(log[::-1]) == [2, 3, 4, 5, 6]
     assert later_versions([]) == []
 
 

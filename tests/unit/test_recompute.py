@@ -607,6 +607,29 @@ def test_the_collector_is_left_as_it_was() -> None:
             gc.unfreeze()
 
 
+@pytest.mark.parametrize(
+    ("text", "unique"),
+    [
+        (b'{"event_id":"a","x":1}\n{"event_id": "b"}\n\n{"event_id" :\t"c"}', True),
+        (b'{"event_id":"a"}\n{"event_id":"a"}\n', False),
+        (b'{"event_id":"a","report":"\\u00e9\\u00E9n"}\n{"event_id":"b"}\n', True),
+        # where an id might be missed or read wrongly, the lines are read one by one
+        (b'{"event_id":"a"}\n{"event\\u005fid":"a"}\n', False),
+        (b'{"event_id":"a"}\n{"event_id":"\\u0061"}\n', False),
+        (b'{"event_id":"a"}\n{"event_id":" a"}\n', False),
+        (b'{"event_id":"a"}\n{"event_id":"b","answers":{"event_id":"x"}}\n', True),
+        (b'{"event_id":"a"}\n{"event_id":"b","answers":{"event_id":"a"}}\n', False),
+        (b'{"event_id":"a"}\n{"event_id":7}\n', False),
+    ],
+)
+def test_a_files_ids_are_unique_only_where_no_line_can_be_misread(
+    text: bytes, unique: bool
+) -> None:
+    from services.recompute import _ids_unique
+
+    assert _ids_unique(text) is unique
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_an_event_id_that_comes_again_with_other_content_is_left_out(workers: int) -> None:
     """As ingest leaves it out of the stream: the first accepted version of an event id counts,
