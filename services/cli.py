@@ -150,6 +150,22 @@ def _edge(settings: Settings) -> _Edge:
     from services.ingest.archive import EventArchive
     from services.runtime.topics import Topics, ensure_topics
 
+    broker_url = _broker_url(settings)
+    engine = _database(settings)
+    topics = Topics.for_settings(settings)
+    try:
+        ensure_topics(
+            broker_url,
+            topics.specs(settings.partitions),
+            settings.replication_factor,
+            _connect_timeout(settings),
+        )
+    except KafkaError as exc:
+        _broker_unreachable(settings, broker_url, exc)
+    return _Edge(broker_url, EventArchive(engine), topics)
+
+
+def _broker_url(settings: Settings) -> str:
     broker_url = settings.reachable_broker_url()
     if not broker_url:
         err.print(
@@ -158,17 +174,12 @@ def _edge(settings: Settings) -> _Edge:
             "`meetlat demo` for a self-contained run."
         )
         raise typer.Exit(2)
-    engine = _database(settings)
-    topics = Topics.for_settings(settings)
+    return broker_url
+
+
+def _connect_timeout(settings: Settings) -> float:
     # a worker's embedded broker runs on this machine: it answers at once, or it is gone
-    timeout = 30.0 if settings.broker_url else 5.0
-    try:
-        ensure_topics(
-            broker_url, topics.specs(settings.partitions), settings.replication_factor, timeout
-        )
-    except KafkaError as exc:
-        _broker_unreachable(settings, broker_url, exc)
-    return _Edge(broker_url, EventArchive(engine), topics)
+    return 30.0 if settings.broker_url else 5.0
 
 
 def _broker_unreachable(settings: Settings, broker_url: str, exc: Exception) -> NoReturn:
@@ -255,6 +266,92 @@ def ingest_file(
         # Everything valid went through; a distinct status lets a scheduled import notice the
         # rest (1 means nothing could be done, e.g. no broker).
         raise typer.Exit(INGEST_PARTLY_REJECTED)
+
+
+@app.command()
+def deadletter(
+    service: Annotated[
+        str | None,
+        typer.Option(help="Only what this service refused (ingest, scoring, aggregation, …)."),
+    ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this kind of reason (invalid_event, conflicting_event, "
+            "contradicts_contact, mail_never_sent, …)."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per dead letter (JSON Lines).")
+    ] = False,
+    values: Annotated[
+        bool,
+        typer.Option(
+            "--values",
+            help="Only the original bytes, one record per line: a file to correct and "
+            "`meetlat ingest` again.",
+        ),
+    ] = False,
+) -> None:
+    """Read the dead-letter topic: every record a service refused, with the reason, the
+    service and where it came from (a file's line, a topic's partition and offset)."""
+    from kafka.errors import KafkaError
+
+    from services.runtime.clients import read_to_end
+    from services.runtime.deadletter import DeadLetter
+    from services.runtime.topics import Topics
+
+    if as_json and values:
+        err.print("[red]--json or --values[/]: one of them")
+        raise typer.Exit(2)
+    settings = _settings()
+    broker_url = _broker_url(settings)
+    topic = Topics.for_settings(settings).deadletter
+    found: list[DeadLetter] = []
+    try:
+        records = read_to_end(
+            broker_url,
+            topic,
+            "meetlat-deadletter-reader",
+            connect_timeout_s=_connect_timeout(settings),
+        )
+        for record in records:
+            letter = DeadLetter.of(record)
+            if (service is None or letter.service == service) and (
+                kind is None or letter.kind == kind
+            ):
+                found.append(letter)
+    except KafkaError as exc:
+        _broker_unreachable(settings, broker_url, exc)
+    found.sort(key=lambda letter: (letter.at, letter.partition, letter.offset))
+    if values:
+        for letter in found:
+            line = letter.as_line()
+            if line is None:
+                err.print(
+                    f"[yellow]left out[/] {topic}/{letter.partition}@{letter.offset}: its bytes "
+                    "hold a line break and are not JSON"
+                )
+                continue
+            sys.stdout.buffer.write(line + b"\n")
+        sys.stdout.buffer.flush()
+        return
+    if as_json:
+        for letter in found:
+            sys.stdout.write(json.dumps(letter.to_json(), ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"{len(found)} dead letters on {topic}")
+    for column in ("at", "service", "kind", "source", "reason"):
+        table.add_column(column, overflow="fold")
+    for letter in found:
+        table.add_row(
+            f"{letter.at:%Y-%m-%d %H:%M:%S}",
+            letter.service,
+            letter.kind,
+            _plain(letter.source),
+            _plain(letter.reason),
+        )
+    console.print(table)
 
 
 @app.command()

@@ -1,9 +1,15 @@
-"""Dead-letter records: the original bytes as the value, the reason and origin as headers."""
+"""Dead-letter records: the original bytes as the value, the reason and origin as headers;
+and `DeadLetter`, such a record as an operator reads it back (`meetlat deadletter`)."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from services.runtime.metrics import ServiceMetrics
 
@@ -49,3 +55,61 @@ async def reject(topic: Any, event: Any, reason: str, kind: str, metrics: Servic
         headers=deadletter_headers(reason, kind, metrics.service, message_source(message)),
     )
     metrics.deadlettered(kind)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One record of the dead-letter topic: what was refused, by which service, why, and
+    where it came from."""
+
+    partition: int
+    offset: int
+    at: datetime  # when it was dead-lettered (the record's timestamp)
+    service: str
+    kind: str
+    source: str
+    reason: str
+    value: bytes  # the original bytes
+
+    @classmethod
+    def of(cls, record: Any) -> DeadLetter:
+        """From a consumed kafka-python record."""
+        headers = headers_dict(record.headers)
+        return cls(
+            record.partition,
+            record.offset,
+            datetime.fromtimestamp(record.timestamp / 1000, UTC),
+            headers.get(SERVICE_HEADER, ""),
+            headers.get(REASON_KIND_HEADER, ""),
+            headers.get(SOURCE_HEADER, ""),
+            headers.get(REASON_HEADER, ""),
+            record.value or b"",
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """As JSON: the value as text when it is UTF-8, else in base64 (`value_base64`)."""
+        document: dict[str, Any] = {
+            "partition": self.partition,
+            "offset": self.offset,
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "service": self.service,
+            "kind": self.kind,
+            "source": self.source,
+            "reason": self.reason,
+        }
+        try:
+            document["value"] = self.value.decode()
+        except UnicodeDecodeError:
+            document["value_base64"] = base64.b64encode(self.value).decode()
+        return document
+
+    def as_line(self) -> bytes | None:
+        """The original bytes as one line of a file to correct and ingest again: as they are,
+        or, when they hold a line break, as JSON written on one line; None when they hold a
+        line break and are not JSON."""
+        if b"\n" not in self.value and b"\r" not in self.value:
+            return self.value
+        try:
+            return orjson.dumps(orjson.loads(self.value))
+        except orjson.JSONDecodeError:
+            return None
