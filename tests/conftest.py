@@ -7,8 +7,10 @@ Chromium) may skip on a developer's laptop without it, but never in CI: with `CI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +28,24 @@ from services.runtime.broker import free_port
 def kafka_io_threads() -> set[threading.Thread]:
     """The IO threads of kafka-python's clients in this process."""
     return {t for t in threading.enumerate() if t.name.startswith("kafka-io")}
+
+
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive ports that no one listens on now, below the kernel's
+    range of ephemeral ports: a free port from that range (`free_port`) may have its
+    neighbours taken at any moment by the client sockets of the processes under test."""
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    low = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 32_768
+    for base in range(low - 8_000, low - count, count):
+        with contextlib.ExitStack() as bound:
+            try:
+                for port in range(base, base + count):
+                    sock = bound.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return base
+    raise OSError(f"no {count} consecutive free ports below {low}")
 
 
 def missing_peer(reason: str) -> None:

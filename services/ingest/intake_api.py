@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Container, Iterable
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from kafka.errors import KafkaError
@@ -69,7 +70,7 @@ EVENTS_IN = TypeAdapter(Event | Annotated[list[Event], Field(min_length=1)])
 
 
 class Receipt(BaseModel):
-    """What a request put in: every event archived and published."""
+    """What a request put in: every event archived and published (but `deadlettered`)."""
 
     events: int
     new_in_archive: int
@@ -212,23 +213,78 @@ class EventIntake:
             )
 
 
+# What a caller's form and a survey tool send (each example's event ids are its own: posted
+# again, an example changes nothing).
+_CALL = {
+    "type": "call.placed",
+    "event_id": "example-call-7-placed",
+    "contact_id": "example-call-7",
+    "municipality": "GM0344",
+    "campaign": "mg-2026",
+    "wave": 1,
+    "case": "standplaatsvergunning",
+    "occurred_at": "2026-03-02T09:00:00+01:00",
+}
+_ANSWERED = {
+    **_CALL,
+    "type": "call.answered",
+    "event_id": "example-call-7-answered",
+    "occurred_at": "2026-03-02T09:00:25+01:00",
+    "seconds_waited": 25,
+}
+_SURVEY = {
+    **_CALL,
+    "type": "survey.response",
+    "event_id": "example-kto-12",
+    "contact_id": "example-kto-12",
+    "case": "kto",
+    "survey_channel": "counter",
+    "totaaloordeel": 8,
+    "effort": 2,
+    "hostmanship": [8, 7, 8, 9, 7, 8],
+    "recommend": 9,
+}
+_CSV_HEADER = "type,event_id,contact_id,municipality,campaign,wave,case,occurred_at"
+_JSON_LINES = "\n".join(
+    orjson.dumps({**event, "event_id": f"{event['event_id']}-jsonl"}).decode()
+    for event in (_CALL, _ANSWERED)
+)
+
+
 def _request_body() -> dict[str, Any]:
-    text = {"schema": {"type": "string", "minLength": 1}}
+    text = {"type": "string", "minLength": 1}
     return {
         "required": True,
         "description": "One event or an array of events (JSON), or JSON Lines or CSV as for "
         "`meetlat ingest FILE`; the event contract is schemas/json/event.schema.json.",
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/EventsIn"}},
-            "application/x-ndjson": text,
-            "text/csv": text,
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/EventsIn"},
+                "examples": {
+                    "one": {"summary": "One event: a mystery call placed", "value": _CALL},
+                    "several": {
+                        "summary": "A call placed and answered, and a survey response",
+                        "value": [_CALL, _ANSWERED, _SURVEY],
+                    },
+                },
+            },
+            "application/x-ndjson": {"schema": text, "example": _JSON_LINES + "\n"},
+            "text/csv": {
+                "schema": text,
+                "example": f"{_CSV_HEADER}\n"
+                "call.placed,example-call-8-placed,example-call-8,GM0344,mg-2026,1,"
+                "terrasvergunning,2026-03-02T10:30:00+01:00\n",
+            },
         },
     }
 
 
 def _responses() -> dict[int | str, dict[str, Any]]:
     return {
-        202: {"model": Receipt, "description": "Every event is archived and published."},
+        202: {
+            "model": Receipt,
+            "description": "Every event is archived and published (but `deadlettered`).",
+        },
         422: {"model": InvalidRequest, "description": "Every bad record and field; none is kept."},
         409: {
             "model": InvalidRequest,

@@ -19,9 +19,8 @@ import pytest
 from services.cli import INGEST_PARTLY_REJECTED
 from services.reporting.store import BenchmarkStore
 from services.runtime.app import SERVICES
-from services.runtime.broker import free_port
 from services.runtime.db import make_engine
-from tests.conftest import serving
+from tests.conftest import free_port_block, serving
 
 pytestmark = pytest.mark.broker
 
@@ -114,7 +113,7 @@ def test_worker_ingest_ctrl_c_and_restart_from_archive(tmp_path: Path, processes
     data.mkdir()
     # per service, each worker serves /metrics on its own port, counted up in service order
     # (ingest, scoring, …): the scoring worker's is the next one
-    metrics_port = free_port()
+    metrics_port = free_port_block(len(SERVICES))
     scoring_metrics = metrics_port if processes == "one" else metrics_port + 1
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEETLAT_")}
     env.update(

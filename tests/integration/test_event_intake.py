@@ -218,6 +218,44 @@ def test_an_event_id_accepted_before_with_other_content_refuses_the_request(
     ]
 
 
+def test_the_documented_examples_are_accepted_and_may_be_sent_again(
+    broker: EmbeddedBroker, settings: Settings, engine: Engine
+) -> None:
+    settings = settings.model_copy(update={"broker_url": broker.url})
+    with client_for(settings, engine) as client:
+        document = client.get("/openapi.json").json()
+        content = document["paths"]["/api/events"]["post"]["requestBody"]["content"]
+        bodies = [
+            (media_type, json.dumps(example["value"]) if media_type == "application/json" else "")
+            for media_type, spec in content.items()
+            for example in spec.get("examples", {}).values()
+        ] + [
+            (media_type, spec["example"])
+            for media_type, spec in content.items()
+            if "example" in spec
+        ]
+        assert sorted(media_type for media_type, _ in bodies) == [
+            "application/json",
+            "application/json",
+            "application/x-ndjson",
+            "text/csv",
+        ]
+        for sent_before in (0, 1):
+            answers = [
+                client.post("/api/events", content=body, headers={"Content-Type": media_type})
+                for media_type, body in bodies
+            ]
+            assert [(a.status_code, a.json()["events"]) for a in answers] == [
+                (202, 1),
+                (202, 3),
+                (202, 2),
+                (202, 1),
+            ], [a.json() for a in answers]
+            if sent_before:
+                assert all(a.json()["new_in_archive"] == 0 for a in answers)
+    assert EventArchive(engine).count() == 6  # (the one-event example is one of the array's)
+
+
 def test_without_a_broker_the_answer_is_503_and_a_new_broker_is_found(
     settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,8 @@ import pytest
 from kafka import KafkaProducer
 
 from schemas.benchmarks import BenchmarkUpdated
-from schemas.events import parse_event
+from schemas.events import EVENT_ADAPTER, CallAssessed, SurveyResponse, parse_event
+from schemas.reference import ReferenceData
 from schemas.scores import ScoreRevision
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import parse_jsonl
@@ -647,3 +648,81 @@ def test_figures_that_are_not_finite_are_dead_lettered_and_the_stream_goes_on(
     assert chamber.breakdowns["all"].mean == 5.0
     # and the materialiser kept the last valid document
     assert [b.breakdowns["all"].mean for b in stored if b.scope_kind == "chamber"] == [5.0]
+
+
+def test_a_changed_version_of_an_event_counts_nowhere(
+    broker: EmbeddedBroker, settings: Settings
+) -> None:
+    """A survey response and a call assessment come again with their ids and other content,
+    each in a version whose JSON is the smaller (which the survey ledger would prefer): ingest
+    dead-letters them, so the live benchmarks, those of a replay of the archive and the batch
+    oracle's over the same file are all equal."""
+    from services.demo.campaign import CampaignSpec, generate_campaign
+    from services.demo.run import compare_with_oracle
+    from services.ingest.service import publish_heartbeat, replay
+    from services.recompute import recompute_jsonl
+    from services.reporting.figures import figure_rows
+
+    reference = ReferenceData.load()
+    events = generate_campaign(
+        CampaignSpec(municipalities=4, seed=7, surveys_per_municipality=11), reference
+    )
+    survey = next(e for e in events if isinstance(e, SurveyResponse) and e.totaaloordeel > 1)
+    assessed = next(e for e in events if isinstance(e, CallAssessed))
+    changed = [
+        survey.model_copy(update={"totaaloordeel": 1}),
+        assessed.model_copy(update={"answers": {**assessed.answers, "juist_antwoord": "onjuist"}}),
+    ]
+    assert EVENT_ADAPTER.dump_json(changed[0]) < EVENT_ADAPTER.dump_json(survey)
+    text = b"".join(EVENT_ADAPTER.dump_json(e) + b"\n" for e in [*events, *changed])
+    closed = max(e.occurred_at for e in events) + timedelta(days=30)
+
+    async def run(run_settings: Settings, first: bool) -> tuple[list[object], list[object]]:
+        async with running_pipeline(run_settings, broker.url) as pipeline:
+            publisher = KafkaPublisher(broker.url)
+            archive = EventArchive(pipeline.engine)
+            if first:
+                known = set(pipeline.reference.municipalities)
+                await asyncio.to_thread(
+                    ingest,
+                    parse_jsonl(text.splitlines(), "f", known),
+                    archive,
+                    publisher,
+                    pipeline.topics,
+                )
+                await asyncio.to_thread(
+                    publish_heartbeat, archive, publisher, pipeline.topics, "f", closed
+                )
+            else:
+                await asyncio.to_thread(replay, archive, publisher, pipeline.topics)
+            publisher.close()
+            await wait_until_drained(pipeline, broker.url, timeout=120)
+            on_topic = await asyncio.to_thread(
+                latest_benchmarks, broker.url, pipeline.topics.benchmarks
+            )
+            dead = await asyncio.to_thread(read_all, broker, pipeline.topics.deadletter)
+            return [row for b in on_topic.values() for row in figure_rows(b)], dead
+
+    live, dead = asyncio.run(run(settings, True))
+    replayed_settings = settings.model_copy(
+        update={"app_id": settings.app_id + "-replay", "topic_prefix": settings.topic_prefix + "r"}
+    )
+    replayed, _ = asyncio.run(run(replayed_settings, False))
+
+    from services.runtime.app import load_models
+
+    models, active = load_models(settings)
+    oracle, skipped = recompute_jsonl(text, "f", models.by_key, active, reference)
+    expected = [row for b in oracle.benchmarks for row in figure_rows(b)]
+    assert [(r.line, r.kind) for r in skipped] == [
+        (len(events) + 1, "conflicting_event"),
+        (len(events) + 2, "conflicting_event"),
+    ]
+    assert sorted(headers_dict(m.headers)["meetlat-reason-kind"] for m in dead) == [  # type: ignore[attr-defined]
+        "conflicting_event",
+        "conflicting_event",
+    ]
+    assert compare_with_oracle(live, expected) == []
+    assert compare_with_oracle(replayed, expected) == []
+    # (the survey figures are published: 11 responses a municipality)
+    assert any(r.breakdown == "survey/all" and r.metric == "totaaloordeel" for r in live)
