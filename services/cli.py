@@ -207,6 +207,7 @@ def worker(
     from kafka.errors import KafkaError
 
     from services.runtime.app import SERVICES
+    from services.runtime.metrics import MetricsPortUnavailable
     from services.runtime.worker import run_worker
 
     settings = _settings()
@@ -215,6 +216,12 @@ def worker(
         run_worker(settings, tuple(service) if service else SERVICES)
     except KafkaError as exc:  # (kafka-python: only the set-up, topics and restore, uses it)
         _broker_unreachable(settings, settings.broker_url or "the embedded broker", exc)
+    except MetricsPortUnavailable as exc:
+        err.print(
+            f"[red]{_plain(exc)}[/] (MEETLAT_METRICS_PORT; with a worker process per service, "
+            "each service after the first takes the next port)"
+        )
+        raise typer.Exit(1) from None
 
 
 @ingest_app.command("file")
@@ -992,7 +999,7 @@ def ingest_mail_command(
     from services.ingest.mail_store import MailStore
     from services.ingest.publisher import KafkaPublisher
     from services.ingest.service import publish_heartbeat
-    from services.runtime.metrics import MAIL_LAST_POLL, serve_metrics
+    from services.runtime.metrics import MAIL_LAST_POLL, MetricsPortUnavailable, serve_metrics
 
     settings = _settings()
     url = imap or (settings.imap_url if not (maildir or mbox or eml) else None)
@@ -1019,7 +1026,11 @@ def ingest_mail_command(
     store = MailStore(edge.archive.engine)
     config = _mail_config(settings)
     if poll:
-        serve_metrics(metrics_port)
+        try:
+            serve_metrics(metrics_port)
+        except MetricsPortUnavailable as exc:
+            err.print(f"[red]{_plain(exc)}[/] (--metrics-port)")
+            raise typer.Exit(1) from None
 
     def once() -> MailIngestReport:
         publisher = KafkaPublisher(edge.broker_url)

@@ -90,8 +90,17 @@ class ServiceMetrics:
             PROCESSING_SECONDS.labels(self.service).observe(time.perf_counter() - start)
 
 
+class MetricsPortUnavailable(Exception):
+    pass
+
+
 def serve_metrics(port: int, addr: str = "0.0.0.0") -> int:
     """Expose /metrics on `port` (0 = off). Returns the port."""
     if port:
-        start_http_server(port, addr=addr)
+        try:
+            start_http_server(port, addr=addr)
+        except OSError as exc:
+            raise MetricsPortUnavailable(
+                f"cannot serve /metrics on {addr}:{port}: {exc.strerror or exc}"
+            ) from exc
     return port

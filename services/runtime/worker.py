@@ -97,6 +97,8 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
         if settings.metrics_port
         else range(0)
     )
+    if not split:  # (first: a port in use is named before anything is started)
+        serve_metrics(settings.metrics_port)
     with broker_for(
         settings.broker_url, settings.data_dir / "tansu.log", metrics_ports
     ) as broker_url:
@@ -112,7 +114,6 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
                 if settings.embedded:
                     settings.broker_url_file.unlink(missing_ok=True)
             return
-        serve_metrics(settings.metrics_port)
         log.warning("meetlat worker (%s) on %s", ", ".join(pipeline.services), broker_url)
         worker = faust_worker(pipeline.app, settings)
         pipeline.on_failure = _terminate

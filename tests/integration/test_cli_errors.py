@@ -5,6 +5,7 @@ code, not a traceback; a database URL's password is never echoed."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -133,6 +134,38 @@ def test_a_broker_that_cannot_be_reached_is_named(tmp_path: Path) -> None:
         f"cannot reach the broker at tansu://127.0.0.1:{port} (read from "
         f"{tmp_path / 'broker.url'}: is the `meetlat worker` that wrote it still running?): "
     ), result.stderr
+
+
+@pytest.mark.parametrize("processes", ["one", "per-service"])
+def test_a_metrics_port_in_use_is_named(tmp_path: Path, processes: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # per service, the port taken is the second worker's (scoring)
+        first = port if processes == "one" else port - 1
+        env = {**os.environ, "COLUMNS": "300", "MEETLAT_DATA_DIR": str(tmp_path)}
+        env.update(MEETLAT_METRICS_PORT=str(first), MEETLAT_WORKER_PROCESSES=processes)
+        env.pop("MEETLAT_BROKER_URL", None)
+        result = subprocess.run(
+            [sys.executable, "-m", "services.cli", "worker"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert result.returncode == 1, result.stderr
+    named = (
+        f"cannot serve /metrics on 0.0.0.0:{port}: Address already in use (MEETLAT_METRICS_PORT; "
+        "with a worker process per service, each service after the first takes the next port)"
+    )
+    if processes == "one":
+        assert result.stderr.strip() == named
+    else:  # (the scoring worker's process says it; the supervisor stops the rest)
+        assert named in result.stderr
+        assert "the scoring worker exited with status 1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "broker.url").exists()
 
 
 # The broker goes away after the command has connected: kafka-python gives up on the records
