@@ -15,8 +15,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -140,6 +141,20 @@ class EmbeddedBroker:
         self.stop()
         raise BrokerError(f"Tansu did not answer on {listener} within {self.start_timeout:.0f}s")
 
+    def watch(self, on_exit: Callable[[int], None]) -> None:
+        """Call `on_exit(status)` from a thread of its own if the broker exits before `stop`:
+        it kept everything in memory, so whoever relies on it must start over."""
+        process = self._process
+        if process is None:
+            raise BrokerError("the embedded broker is not running")
+
+        def wait() -> None:
+            status = process.wait()
+            if self._process is process:  # (not stopped by `stop`)
+                on_exit(status)
+
+        threading.Thread(target=wait, name="meetlat-broker-watch", daemon=True).start()
+
     def stop(self, timeout: float = 5.0) -> None:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
@@ -165,14 +180,20 @@ class EmbeddedBroker:
 
 @contextlib.contextmanager
 def broker_for(
-    broker_url: str | None, log_file: Path | None = None, avoid_ports: Collection[int] = ()
+    broker_url: str | None,
+    log_file: Path | None = None,
+    avoid_ports: Collection[int] = (),
+    on_exit: Callable[[int], None] | None = None,
 ) -> Iterator[str]:
     """Yield the broker URL to use: the configured one, or an embedded broker started now, on
-    a free port other than `avoid_ports` (the ones the caller listens on next)."""
+    a free port other than `avoid_ports` (the ones the caller listens on next); `on_exit` is
+    called with its status if it exits while in use (see `EmbeddedBroker.watch`)."""
     if broker_url:
         yield broker_url
         return
     with EmbeddedBroker(log_file=log_file, avoid_ports=avoid_ports) as broker:
+        if on_exit is not None:
+            broker.watch(on_exit)
         previous = signal.getsignal(signal.SIGTERM)
         # A plain SIGTERM would skip __exit__; turn it into SystemExit so the broker stops.
         with contextlib.suppress(ValueError):  # ValueError: not in the main thread

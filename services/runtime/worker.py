@@ -99,8 +99,17 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
     )
     if not split:  # (first: a port in use is named before anything is started)
         serve_metrics(settings.metrics_port)
+    lost: list[BaseException] = []
+
+    def broker_exited(status: int) -> None:
+        # it kept every topic in memory: a new worker (restarted by the supervisor) replays
+        # the SQL event archive into a new one
+        lost.append(EmbeddedBrokerExited(f"the embedded broker exited with status {status}"))
+        log.critical("meetlat worker: %s; the worker stops, to be restarted", lost[0])
+        _terminate(lost[0])
+
     with broker_for(
-        settings.broker_url, settings.data_dir / "tansu.log", metrics_ports
+        settings.broker_url, settings.data_dir / "tansu.log", metrics_ports, broker_exited
     ) as broker_url:
         pipeline = create_pipeline(settings, broker_url, () if split else services)
         prepare(pipeline, broker_url)
@@ -113,6 +122,8 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
             finally:
                 if settings.embedded:
                     settings.broker_url_file.unlink(missing_ok=True)
+            if lost:
+                raise SystemExit(f"meetlat worker stopped: {lost[0]}")
             return
         log.warning("meetlat worker (%s) on %s", ", ".join(pipeline.services), broker_url)
         worker = faust_worker(pipeline.app, settings)
@@ -129,6 +140,8 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
         if pipeline.failure is not None:
             # a non-zero exit, for the supervisor (systemd, Kubernetes…) to restart the worker
             raise SystemExit(f"meetlat worker stopped: a batch failed: {pipeline.failure!r}")
+        if lost:
+            raise SystemExit(f"meetlat worker stopped: {lost[0]}")
 
 
 def supervise(settings: Settings, broker_url: str, services: Sequence[str]) -> None:
@@ -214,6 +227,10 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 SECRET_SETTINGS = frozenset({"imap_password"})
 
 
+class EmbeddedBrokerExited(Exception):
+    pass
+
+
 STOP_GRACE_S = 30.0
 """How long a worker whose batch failed may take to stop before it exits at once. faust's stop
 can wait for good: an agent that crashed is restarted by its supervisor, and when that happens
@@ -233,10 +250,9 @@ def _terminate(error: BaseException) -> None:
 
 def _exit_unless_stopped(error: BaseException) -> None:
     time.sleep(STOP_GRACE_S)
+    why = str(error) if isinstance(error, EmbeddedBrokerExited) else f"a batch failed ({error!r})"
     log.critical(
-        "meetlat worker did not stop within %g s after a batch failed (%r): exiting at once",
-        STOP_GRACE_S,
-        error,
+        "meetlat worker did not stop within %g s after %s: exiting at once", STOP_GRACE_S, why
     )
     logging.shutdown()  # (flushes the log: os._exit does not)
     os._exit(1)

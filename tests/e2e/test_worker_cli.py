@@ -215,3 +215,32 @@ def test_events_posted_to_serve_reach_the_benchmarks(tmp_path: Path) -> None:
         worker.send_signal(signal.SIGINT)
         worker.wait(timeout=60)
     assert worker.returncode == 0, (data / "worker.log").read_text()[-3000:]
+
+
+@pytest.mark.parametrize("processes", ["one", "per-service"])
+def test_a_worker_whose_embedded_broker_dies_exits_with_an_error(
+    tmp_path: Path, processes: str
+) -> None:
+    """The embedded broker kept every topic in memory: its worker cannot go on, and exits for
+    its supervisor to restart it (which replays the archive into a new broker), rather than
+    trying to reach a broker that is gone for good."""
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEETLAT_")}
+    env.update(
+        MEETLAT_DATA_DIR=str(data), MEETLAT_METRICS_PORT="0", MEETLAT_WORKER_PROCESSES=processes
+    )
+    worker = start_worker(env, data)
+    try:
+        wait_for((data / "broker.url").exists, 60, "the worker's broker URL")
+        [broker] = [pid for pid, command in children(worker.pid).items() if "tansu" in command]
+        os.kill(broker, signal.SIGKILL)
+        worker.wait(timeout=90)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    log = (data / "worker.log").read_text()
+    assert worker.returncode == 1, log[-3000:]
+    assert "the embedded broker exited with status -9; the worker stops, to be restarted" in log
+    assert not (data / "broker.url").exists()
