@@ -128,6 +128,9 @@ class EmbeddedBroker:
             stdout=out,  # type: ignore[arg-type]
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
+            # (not in the terminal's process group: Ctrl-C stops the worker, which then stops
+            # the broker, rather than the broker under the worker while it is still at work)
+            start_new_session=True,
         )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:

@@ -244,3 +244,33 @@ def test_a_worker_whose_embedded_broker_dies_exits_with_an_error(
     assert worker.returncode == 1, log[-3000:]
     assert "the embedded broker exited with status -9; the worker stops, to be restarted" in log
     assert not (data / "broker.url").exists()
+
+
+def test_ctrl_c_in_a_terminal_stops_the_worker_before_its_broker(tmp_path: Path) -> None:
+    """A terminal sends Ctrl-C's SIGINT to its whole foreground process group; the embedded
+    broker is not in it, so the worker stops first (with status 0) and then stops the broker."""
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEETLAT_")}
+    env.update(MEETLAT_DATA_DIR=str(data), MEETLAT_METRICS_PORT="0")
+    log = (data / "worker.log").open("ab")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "worker"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # (a process group of its own, as a terminal's job)
+    )
+    try:
+        wait_for((data / "broker.url").exists, 60, "the worker's broker URL")
+        [broker] = [pid for pid, command in children(worker.pid).items() if "tansu" in command]
+        os.killpg(worker.pid, signal.SIGINT)
+        worker.wait(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    text = (data / "worker.log").read_text()
+    assert worker.returncode == 0, text[-3000:]
+    assert "embedded broker exited" not in text
+    wait_for(lambda: stopped(broker), 10, "the broker to stop")
