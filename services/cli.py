@@ -207,6 +207,7 @@ def worker(
     from kafka.errors import KafkaError
 
     from services.runtime.app import SERVICES
+    from services.runtime.broker import BrokerError
     from services.runtime.metrics import MetricsPortUnavailable
     from services.runtime.worker import run_worker
 
@@ -221,6 +222,9 @@ def worker(
             f"[red]{_plain(exc)}[/] (MEETLAT_METRICS_PORT; with a worker process per service, "
             "each service after the first takes the next port)"
         )
+        raise typer.Exit(1) from None
+    except BrokerError as exc:  # (the embedded one did not start)
+        err.print(f"[red]{_plain(exc)}[/]")
         raise typer.Exit(1) from None
 
 

@@ -52,12 +52,17 @@ def free_port(host: str = "127.0.0.1", avoid: Collection[int] = ()) -> int:
     raise OSError(f"no free port on {host} outside the {len(avoid)} ports to avoid")
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Ask the kernel to SIGTERM the broker when the Meetlat process dies, even by SIGKILL."""
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+def die_with_parent(signum: int = signal.SIGTERM) -> Callable[[], None]:
+    """A `preexec_fn` that asks the kernel to send the child `signum` when the Meetlat process
+    that started it dies, even by SIGKILL (Linux; elsewhere it does nothing)."""
+
+    def ask() -> None:  # pragma: no cover - runs in the child before exec
+        if sys.platform.startswith("linux"):
+            pr_set_pdeathsig = 1
+            with contextlib.suppress(OSError, AttributeError):
+                ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signum)
+
+    return ask
 
 
 def _answers_kafka(host: str, port: int, timeout: float) -> bool:
@@ -127,7 +132,7 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             stdout=out,  # type: ignore[arg-type]
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent(),
             # (not in the terminal's process group: Ctrl-C stops the worker, which then stops
             # the broker, rather than the broker under the worker while it is still at work)
             start_new_session=True,
@@ -137,7 +142,10 @@ class EmbeddedBroker:
             if self._process.poll() is not None:
                 code = self._process.returncode
                 self._process = None
-                raise BrokerError(f"Tansu exited with code {code} while starting on {listener}")
+                raise BrokerError(
+                    f"the embedded broker (Tansu) exited with status {code} while starting "
+                    f"on {listener}"
+                )
             if _answers_kafka(self.host, self.port, timeout=0.5):
                 return self
             time.sleep(0.05)
@@ -198,6 +206,9 @@ def broker_for(
         if on_exit is not None:
             broker.watch(on_exit)
         previous = signal.getsignal(signal.SIGTERM)
+        if previous != signal.SIG_DFL:  # (the caller handles SIGTERM)
+            yield broker.url
+            return
         # A plain SIGTERM would skip __exit__; turn it into SystemExit so the broker stops.
         with contextlib.suppress(ValueError):  # ValueError: not in the main thread
             signal.signal(signal.SIGTERM, _raise_system_exit)

@@ -22,7 +22,7 @@ from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient, OffsetSpec
 
 from services.runtime.app import SERVICES, Pipeline, create_pipeline
-from services.runtime.broker import broker_for
+from services.runtime.broker import broker_for, die_with_parent
 from services.runtime.clients import connected
 from services.runtime.db import upgrade
 from services.runtime.metrics import serve_metrics
@@ -39,14 +39,81 @@ def prepare(pipeline: Pipeline, broker_url: str) -> None:
     upgrade(pipeline.engine)
 
 
-def faust_worker(app: faust.App, settings: Settings, **options: Any) -> faust.Worker:
+def faust_worker(
+    app: faust.App,
+    settings: Settings,
+    worker_class: type[faust.Worker] = faust.Worker,
+    **options: Any,
+) -> faust.Worker:
     """A faust worker for `app` logging at the settings' level, without faust's terminal
     spinner: with the spinner, faust sets the root logger to DEBUG (the spinner turns on every
     record), so every debug call in faust and aiokafka builds a record that the handler then
     drops — 3-4 % of each worker process's CPU under load (py-spy, bench/pipeline.py)."""
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, **options)
+    worker = worker_class(app, loglevel=settings.log_level, quiet=True, **options)
     worker.spinner = None
     return worker
+
+
+class StopRequested(SystemExit):
+    """SIGINT or SIGTERM came while the worker was starting, before faust handles them."""
+
+
+class StartUpSignals:
+    """SIGINT and SIGTERM while a worker starts, before faust handles them (mode installs its
+    handlers only once the worker's event loop runs). Until faust's start-up begins (`hold`),
+    they stop the start-up as `StopRequested`, through every `with` (the embedded broker stops
+    too). From then until faust's handlers are installed they are held, and then handed to
+    them: raised into mode's start-up, a signal left its clean-up waiting for good on a
+    consumer that had never started."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.received: list[int] = []
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.received.append(signum)
+        if not self.holding:
+            raise StopRequested(0)
+
+    @contextmanager
+    def installed(self) -> Iterator[StartUpSignals]:
+        previous = {sig: signal.signal(sig, self) for sig in STOP_SIGNALS}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def hold(self) -> None:
+        """faust's start-up begins: hold the signals from here on. One that came before stops
+        the start-up here: its exception may have been swallowed (Python ignores what a
+        garbage-collector callback raises, and a handler may run inside one)."""
+        self.holding = True
+        if self.received:
+            raise StopRequested(0)
+
+    def hand_over(self) -> None:
+        """faust's handlers are installed: they get what was held."""
+        held, self.received = self.received, []
+        for signum in held:
+            signal.raise_signal(signum)
+
+
+class CommandLineWorker(faust.Worker):
+    """The faust worker of `meetlat worker`: takes over the stop signals held while it
+    started (`StartUpSignals`), and says when it is ready to process."""
+
+    start_up_signals: StartUpSignals | None = None
+
+    def install_signal_handlers(self) -> None:
+        super().install_signal_handlers()
+        if self.start_up_signals is not None:
+            self.start_up_signals.hand_over()
+
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        # (partitions assigned, tables recovered: what an operator or a test waits for)
+        log.warning("meetlat worker ready (consumer group %s)", self.app.conf.id)
 
 
 # Young objects allowed before a generation-0 collection (CPython's default is 700). A worker
@@ -99,49 +166,66 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
     )
     if not split:  # (first: a port in use is named before anything is started)
         serve_metrics(settings.metrics_port)
-    lost: list[BaseException] = []
 
     def broker_exited(status: int) -> None:
-        # it kept every topic in memory: a new worker (restarted by the supervisor) replays
-        # the SQL event archive into a new one
-        lost.append(EmbeddedBrokerExited(f"the embedded broker exited with status {status}"))
-        log.critical("meetlat worker: %s; the worker stops, to be restarted", lost[0])
-        _terminate(lost[0])
+        # It kept every topic in memory, the consumer offsets too: there is nothing left to
+        # commit or flush (faust's stop would wait for good on it), and a new worker, restarted
+        # by the supervisor, replays the SQL event archive into a new broker. The per-service
+        # worker processes die with this one (see `supervise`).
+        log.critical(
+            "meetlat worker: the embedded broker exited with status %d; "
+            "the worker exits, to be restarted",
+            status,
+        )
+        settings.broker_url_file.unlink(missing_ok=True)
+        logging.shutdown()  # (flushes the log: os._exit does not)
+        os._exit(1)
 
-    with broker_for(
-        settings.broker_url, settings.data_dir / "tansu.log", metrics_ports, broker_exited
-    ) as broker_url:
-        pipeline = create_pipeline(settings, broker_url, () if split else services)
-        prepare(pipeline, broker_url)
-        if settings.embedded:
-            restore_embedded(pipeline, broker_url)
-            settings.broker_url_file.write_text(broker_url, encoding="utf-8")
-        if split:
+    try:
+        with (
+            StartUpSignals().installed() as start_up_signals,
+            broker_for(
+                settings.broker_url, settings.data_dir / "tansu.log", metrics_ports, broker_exited
+            ) as broker_url,
+        ):
             try:
-                supervise(settings, broker_url, services)
+                _run_worker(settings, services, broker_url, split, start_up_signals)
             finally:
                 if settings.embedded:
                     settings.broker_url_file.unlink(missing_ok=True)
-            if lost:
-                raise SystemExit(f"meetlat worker stopped: {lost[0]}")
-            return
-        log.warning("meetlat worker (%s) on %s", ", ".join(pipeline.services), broker_url)
-        worker = faust_worker(pipeline.app, settings)
-        pipeline.on_failure = _terminate
-        tune_collector()
-        try:
-            worker.execute_from_commandline()
-        except SystemExit as exc:
-            if exc.code not in (0, None):
-                raise
-        finally:
-            if settings.embedded:
-                settings.broker_url_file.unlink(missing_ok=True)
-        if pipeline.failure is not None:
-            # a non-zero exit, for the supervisor (systemd, Kubernetes…) to restart the worker
-            raise SystemExit(f"meetlat worker stopped: a batch failed: {pipeline.failure!r}")
-        if lost:
-            raise SystemExit(f"meetlat worker stopped: {lost[0]}")
+    except StopRequested:
+        log.warning("meetlat worker: stopped while starting")
+
+
+def _run_worker(
+    settings: Settings,
+    services: Sequence[str],
+    broker_url: str,
+    split: bool,
+    start_up_signals: StartUpSignals,
+) -> None:
+    pipeline = create_pipeline(settings, broker_url, () if split else services)
+    prepare(pipeline, broker_url)
+    if settings.embedded:
+        restore_embedded(pipeline, broker_url)
+        settings.broker_url_file.write_text(broker_url, encoding="utf-8")
+    if split:
+        supervise(settings, broker_url, services)
+        return
+    log.warning("meetlat worker (%s) on %s", ", ".join(pipeline.services), broker_url)
+    start_up_signals.hold()  # (before the full collection below, which runs callbacks)
+    worker = cast(CommandLineWorker, faust_worker(pipeline.app, settings, CommandLineWorker))
+    worker.start_up_signals = start_up_signals
+    pipeline.on_failure = _terminate
+    tune_collector()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    if pipeline.failure is not None:
+        # a non-zero exit, for the supervisor (systemd, Kubernetes…) to restart the worker
+        raise SystemExit(f"meetlat worker stopped: a batch failed: {pipeline.failure!r}")
 
 
 def supervise(settings: Settings, broker_url: str, services: Sequence[str]) -> None:
@@ -166,7 +250,11 @@ def supervise(settings: Settings, broker_url: str, services: Sequence[str]) -> N
                 else "0",
             }
             command = [sys.executable, "-m", "services.cli", "worker", "--service", service]
-            workers[service] = subprocess.Popen(command, env=environment)
+            # killed if this process dies (by SIGKILL too): their embedded broker died with it,
+            # and a consumer killed mid-batch loses nothing (its offsets were not committed)
+            workers[service] = subprocess.Popen(
+                command, env=environment, preexec_fn=die_with_parent(signal.SIGKILL)
+            )
             if service in BACKGROUND_SERVICES:
                 os.setpriority(os.PRIO_PROCESS, workers[service].pid, BACKGROUND_NICENESS)
         log.warning(
@@ -227,10 +315,6 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 SECRET_SETTINGS = frozenset({"imap_password"})
 
 
-class EmbeddedBrokerExited(Exception):
-    pass
-
-
 STOP_GRACE_S = 30.0
 """How long a worker whose batch failed may take to stop before it exits at once. faust's stop
 can wait for good: an agent that crashed is restarted by its supervisor, and when that happens
@@ -250,9 +334,10 @@ def _terminate(error: BaseException) -> None:
 
 def _exit_unless_stopped(error: BaseException) -> None:
     time.sleep(STOP_GRACE_S)
-    why = str(error) if isinstance(error, EmbeddedBrokerExited) else f"a batch failed ({error!r})"
     log.critical(
-        "meetlat worker did not stop within %g s after %s: exiting at once", STOP_GRACE_S, why
+        "meetlat worker did not stop within %g s after a batch failed (%r): exiting at once",
+        STOP_GRACE_S,
+        error,
     )
     logging.shutdown()  # (flushes the log: os._exit does not)
     os._exit(1)
