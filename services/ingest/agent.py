@@ -1,7 +1,7 @@
 """Ingest agent: outside producers publish raw JSON events to the intake topic; each record is
 validated, archived in SQL (before its offset is acknowledged) and forwarded to observations,
 or dead-lettered with the reason and its original bytes (also an event whose id the archive
-holds with other content)."""
+holds with other content), which are archived first too."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from services.ingest.archive import EventArchive
 from services.ingest.parsing import Accepted, Rejected, parse_json_record
-from services.ingest.service import destination, passed_on
+from services.ingest.service import destination, passed_on, refusal, timestamp_ms
 from services.runtime.app import Pipeline
 from services.runtime.batches import processing
 from services.runtime.db import outlasting_outages
@@ -45,16 +45,22 @@ def register(pipeline: Pipeline) -> None:
                     [(o.event, o.payload) for o in accepted],
                 )
                 accepted, conflicts = passed_on(accepted, appended)
+                rejected = [o for o in outcomes if isinstance(o, Rejected)] + conflicts
+                refused = [refusal(bad, bad.source) for bad in rejected]
+                if refused:
+                    await outlasting_outages(METRICS.service, patience, archive.refuse, refused)
                 for item in accepted:
                     topic, key = destination(item.event, pipeline.topics)
                     await pipeline.topic(topic).send(key=key, value=item.payload)
                     METRICS.consumed(item.event.type)
                     METRICS.produced(item.event.type)
-                rejected = [o for o in outcomes if isinstance(o, Rejected)]
-                for bad in rejected + conflicts:
+                for record in refused:
                     await deadletter.send(
-                        value=bad.original,
-                        headers=deadletter_headers(bad.reason, bad.kind, "ingest", bad.source),
+                        value=record.value,
+                        timestamp=timestamp_ms(record) / 1000,
+                        headers=deadletter_headers(
+                            record.reason, record.kind, METRICS.service, record.source
+                        ),
                     )
                     METRICS.consumed("invalid")
-                    METRICS.deadlettered(bad.kind)
+                    METRICS.deadlettered(record.kind)

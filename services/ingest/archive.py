@@ -9,6 +9,10 @@ delivery into the archive never duplicates anything. An event id names one fact:
 comes again with other content is a conflict (`Appended.conflicts`), which ingest dead-letters
 instead of passing it on. So the consumers never see two versions of an event, and a replay of
 the archive gives what the live stream gave.
+
+What ingest refuses is kept here too (`Refused`), as it was dead-lettered: the embedded
+broker's dead-letter topic lives only as long as the broker, and unlike what the scorer or the
+aggregators refuse, it cannot be derived again from the accepted events.
 """
 
 from __future__ import annotations
@@ -19,7 +23,18 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import BigInteger, Connection, Engine, Integer, LargeBinary, String, func, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from schemas.events import OBSERVATION_ADAPTER, EventBase, Heartbeat
@@ -41,6 +56,33 @@ class ArchivedEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     archived_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RefusedRecord(Base):
+    """One record ingest dead-lettered, in the order it was refused (`seq`)."""
+
+    __tablename__ = "refused_record"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    refused_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A record ingest refused: its original bytes, why (`kind`, `reason`), where it came
+    from (`source`) and when (`at`, the dead letter's timestamp)."""
+
+    kind: str
+    source: str
+    reason: str
+    value: bytes
+    at: datetime
 
 
 Archivable = EventBase | Heartbeat
@@ -154,6 +196,41 @@ class EventArchive:
         with self.engine.connect() as conn:
             stored = _stored(conn, set(firsts))
         return _conflicting(batch, range(len(batch)), stored, firsts)
+
+    def refuse(self, refused: Sequence[Refused]) -> None:
+        """Keep what ingest dead-letters, before it is sent (one transaction)."""
+        if not refused:
+            return
+        rows = [
+            {
+                "refused_at": r.at,
+                "kind": r.kind,
+                "source": r.source,
+                "reason": r.reason,
+                "value": bytes(r.value),
+            }
+            for r in refused
+        ]
+        with write_transaction(self.engine) as conn:
+            conn.execute(insert(RefusedRecord), rows)
+
+    def refused(self, batch_size: int = 1000) -> Iterator[Refused]:
+        """Everything ingest refused, in the order it was refused."""
+        last_seq = 0
+        while True:
+            stmt = (
+                select(RefusedRecord)
+                .where(RefusedRecord.seq > last_seq)
+                .order_by(RefusedRecord.seq)
+                .limit(batch_size)
+            )
+            with self.engine.connect() as conn:
+                page = conn.execute(stmt).all()
+            for row in page:
+                last_seq = row.seq
+                yield Refused(row.kind, row.source, row.reason, bytes(row.value), row.refused_at)
+            if len(page) < batch_size:
+                return
 
     def count(self) -> int:
         with self.engine.connect() as conn:

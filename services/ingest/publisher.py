@@ -24,6 +24,7 @@ class Publisher(Protocol):
         value: bytes,
         headers: Headers | None = None,
         partition: int | None = None,
+        timestamp_ms: int | None = None,
     ) -> None: ...
 
     def partitions(self, topic: str) -> list[int]: ...
@@ -62,10 +63,16 @@ class KafkaPublisher:
         value: bytes,
         headers: Headers | None = None,
         partition: int | None = None,
+        timestamp_ms: int | None = None,
     ) -> None:
         self._pending.append(
             self._producer.send(
-                topic, key=key, value=value, headers=headers or [], partition=partition
+                topic,
+                key=key,
+                value=value,
+                headers=headers or [],
+                partition=partition,
+                timestamp_ms=timestamp_ms,
             )
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 
 from schemas.events import (
@@ -16,7 +16,7 @@ from schemas.events import (
     RescoreRequested,
     SurveyResponse,
 )
-from services.ingest.archive import Appended, EventArchive
+from services.ingest.archive import Appended, EventArchive, Refused
 from services.ingest.event_ids import conflicting
 from services.ingest.parsing import Accepted, Outcome, Rejected
 from services.ingest.publisher import Publisher
@@ -67,6 +67,34 @@ def passed_on(
     )
 
 
+def refusal(bad: Rejected, source: str) -> Refused:
+    """What ingest keeps and dead-letters of a rejected record that came from `source`, now
+    (to the millisecond, a Kafka timestamp's precision)."""
+    now = datetime.now(UTC)
+    return Refused(
+        bad.kind,
+        source,
+        bad.reason,
+        bad.original,
+        now.replace(microsecond=now.microsecond // 1000 * 1000),
+    )
+
+
+def timestamp_ms(refused: Refused) -> int:
+    """Its dead letter's Kafka timestamp: the same whenever it is sent."""
+    return round(refused.at.timestamp() * 1000)
+
+
+def send_refused(publisher: Publisher, topics: Topics, refused: Refused) -> None:
+    publisher.send(
+        topics.deadletter,
+        None,
+        refused.value,
+        deadletter_headers(refused.reason, refused.kind, METRICS.service, refused.source),
+        timestamp_ms=timestamp_ms(refused),
+    )
+
+
 def ingest(
     outcomes: Iterable[Outcome],
     archive: EventArchive,
@@ -76,7 +104,7 @@ def ingest(
     progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Archive every accepted event (committed) before publishing it; dead-letter the rest,
-    and the events whose id the archive holds with other content.
+    and the events whose id the archive holds with other content (kept in the archive too).
 
     Re-running the same input is safe: the archive ignores known event ids and every consumer
     downstream is idempotent.
@@ -90,19 +118,16 @@ def ingest(
             report.newly_archived += appended.new
             accepted, conflicts = passed_on(accepted, appended)
             rejected += conflicts
+            refused = [refusal(bad, f"{bad.source}:{bad.line}") for bad in rejected]
+            archive.refuse(refused)
             for item in accepted:
                 publisher.send(*destination(item.event, topics), item.payload)
                 METRICS.consumed(item.event.type)
                 METRICS.produced(item.event.type)
-            for bad in rejected:
-                publisher.send(
-                    topics.deadletter,
-                    None,
-                    bad.original,
-                    deadletter_headers(bad.reason, bad.kind, "ingest", f"{bad.source}:{bad.line}"),
-                )
+            for record in refused:
+                send_refused(publisher, topics, record)
                 METRICS.consumed("invalid")
-                METRICS.deadlettered(bad.kind)
+                METRICS.deadlettered(record.kind)
             publisher.flush()
         report.records += len(batch)
         report.accepted += len(accepted)
@@ -182,4 +207,15 @@ def replay(
     publisher.flush()
     if progress and count % batch_size:
         progress(count % batch_size)
+    return count
+
+
+def resend_refused(archive: EventArchive, publisher: Publisher, topics: Topics) -> int:
+    """Send everything ingest refused to the dead-letter topic again, as it was sent (for a
+    fresh embedded broker, whose dead-letter topic is empty). Returns the records sent."""
+    count = 0
+    for refused in archive.refused():
+        send_refused(publisher, topics, refused)
+        count += 1
+    publisher.flush()
     return count

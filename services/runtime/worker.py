@@ -356,20 +356,28 @@ def stop_on_failure(pipeline: Pipeline, worker: faust.Worker) -> None:
 
 def restore_embedded(pipeline: Pipeline, broker_url: str) -> int:
     """A fresh embedded broker holds nothing: forget the materialised figures of the previous
-    stream and replay the SQL event archive into the new one. Returns the events replayed."""
+    stream, replay the SQL event archive into the new one, and send what ingest refused to its
+    dead-letter topic again (what the other services refuse, they refuse again in the replay).
+    Returns the events replayed."""
     from services.ingest.archive import EventArchive
     from services.ingest.publisher import KafkaPublisher
-    from services.ingest.service import replay
+    from services.ingest.service import replay, resend_refused
     from services.reporting.store import BenchmarkStore
 
     BenchmarkStore(pipeline.engine).reset_materialised()
+    archive = EventArchive(pipeline.engine)
     publisher = KafkaPublisher(broker_url)
     try:
-        count = replay(EventArchive(pipeline.engine), publisher, pipeline.topics)
+        count = replay(archive, publisher, pipeline.topics)
+        refused = resend_refused(archive, publisher, pipeline.topics)
     finally:
         publisher.close()
-    if count:
-        log.warning("replayed %d archived events into the embedded broker", count)
+    if count or refused:
+        log.warning(
+            "replayed %d archived events into the embedded broker, and %d dead letters of ingest",
+            count,
+            refused,
+        )
     return count
 
 

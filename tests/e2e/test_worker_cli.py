@@ -137,6 +137,22 @@ def children(pid: int) -> dict[int, str]:
     }
 
 
+def dead_letters(env: dict[str, str]) -> list[dict[str, object]]:
+    """`meetlat deadletter --json`, without where they are on the topic."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "services.cli", "deadletter", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    return [
+        {k: v for k, v in json.loads(line).items() if k not in ("partition", "offset")}
+        for line in listed.stdout.splitlines()
+    ]
+
+
 def stopped(pid: int) -> bool:
     stat = Path(f"/proc/{pid}/stat")
     return not stat.exists() or stat.read_text().split()[2] == "Z"
@@ -199,6 +215,8 @@ def test_worker_ingest_ctrl_c_and_restart_from_archive(tmp_path: Path, processes
         }
         if processes == "per-service":
             assert niceness == {s: 10 if s == "combining" else 0 for s in SERVICES}, niceness
+        refused = dead_letters(env)
+        assert [(d["kind"], d["source"]) for d in refused] == [("invalid_event", "events.jsonl:4")]
     finally:
         worker.send_signal(signal.SIGINT)
         worker.wait(timeout=60)
@@ -217,6 +235,8 @@ def test_worker_ingest_ctrl_c_and_restart_from_archive(tmp_path: Path, processes
             "the archive replay",
         )
         wait_for(lambda: phone_mean(data) == 6.0, 90, "figures rebuilt from the archive")
+        # and what ingest refused is on the new broker's dead-letter topic, as it was
+        assert dead_letters(env) == refused
     finally:
         worker.send_signal(signal.SIGINT)
         worker.wait(timeout=60)

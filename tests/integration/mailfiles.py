@@ -90,6 +90,7 @@ class RecordingPublisher:
         value: bytes,
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
+        timestamp_ms: int | None = None,
     ) -> None:
         self.sent.append((topic, key, value))
 

@@ -9,15 +9,16 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from kafka import KafkaProducer
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from services.cli import app
+from services.runtime.app import create_pipeline
 from services.runtime.broker import EmbeddedBroker
 from services.runtime.deadletter import deadletter_headers
 from services.runtime.settings import Settings, bootstrap_servers
 from services.runtime.topics import Topics
+from services.runtime.worker import prepare, restore_embedded
 
 pytestmark = pytest.mark.broker
 
@@ -116,3 +117,37 @@ def test_without_a_broker_it_says_so(settings: Settings) -> None:
     )
     assert result.exit_code == 2
     assert "No broker" in result.stderr
+
+
+def test_a_fresh_embedded_broker_gets_what_ingest_refused_again_as_it_was(
+    broker: EmbeddedBroker, settings: Settings, tmp_path: Path
+) -> None:
+    """The embedded broker's dead-letter topic lives only as long as the broker: an embedded
+    worker that starts again sends what ingest refused to the new one from the archive, with
+    the time it was refused (what the other services refuse, they refuse again in the
+    replay)."""
+    changed = json.dumps({**PLACED, "case": "evenementenvergunning"})
+    events = tmp_path / "forms.jsonl"
+    events.write_text("\n".join([json.dumps(PLACED), "{not json", changed, "\xff"]) + "\n")
+    assert meetlat(broker, settings, "ingest", "file", str(events)).exit_code == 3
+
+    def ingest_letters(settings: Settings) -> list[dict[str, str]]:
+        listed = meetlat(broker, settings, "deadletter", "--service", "ingest", "--json")
+        assert listed.exit_code == 0, listed.output
+        letters = [json.loads(line) for line in listed.stdout.splitlines()]
+        return sorted(
+            ({k: v for k, v in d.items() if k not in ("partition", "offset")} for d in letters),
+            key=lambda d: d["source"],
+        )
+
+    before = ingest_letters(settings)
+    assert [(d["kind"], d["source"]) for d in before] == [
+        ("invalid_event", "forms.jsonl:2"),
+        ("conflicting_event", "forms.jsonl:3"),
+        ("invalid_event", "forms.jsonl:4"),
+    ]
+    fresh = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}-fresh"})
+    pipeline = create_pipeline(fresh, broker.url)
+    prepare(pipeline, broker.url)
+    assert restore_embedded(pipeline, broker.url) == 2  # (the event and the heartbeat)
+    assert ingest_letters(fresh) == before

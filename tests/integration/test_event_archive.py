@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from schemas.events import CallAssessed, CallPlaced, EventBase, parse_event
-from services.ingest.archive import Appended, ArchivedEvent, EventArchive
+from services.ingest.archive import Appended, ArchivedEvent, EventArchive, Refused
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -168,3 +168,18 @@ def test_big_batch(engine: Engine) -> None:
     assert len(payloads) == 5_001
     assert payloads[:5_000] == [p for _, p in batch]
     assert payloads[-1] == placed(5_000)[1]
+
+
+def test_what_ingest_refused_is_kept_as_it_came_in_and_in_order(engine: Engine) -> None:
+    archive = EventArchive(engine)
+    archive.refuse([])
+    assert list(archive.refused()) == []
+    refused = [
+        Refused("invalid_event", f"x.jsonl:{n}", f"reason {n}", b"\xff\x00 %d" % n, T0)
+        for n in range(1, 6)
+    ]
+    archive.refuse(refused[:2])
+    archive.refuse(refused[2:])
+    # (read in pages smaller than what was kept)
+    assert list(archive.refused(batch_size=2)) == refused
+    assert archive.count() == 0  # (not events)

@@ -16,10 +16,10 @@ from schemas.benchmarks import BenchmarkUpdated
 from schemas.events import EVENT_ADAPTER, CallAssessed, SurveyResponse, parse_event
 from schemas.reference import ReferenceData
 from schemas.scores import ScoreRevision
-from services.ingest.archive import EventArchive
+from services.ingest.archive import EventArchive, Refused
 from services.ingest.parsing import parse_jsonl
 from services.ingest.publisher import KafkaPublisher
-from services.ingest.service import ingest
+from services.ingest.service import ingest, timestamp_ms
 from services.reporting.store import BenchmarkStore
 from services.reporting.topic import latest_benchmarks
 from services.runtime.broker import EmbeddedBroker
@@ -212,7 +212,7 @@ def test_intake_agent_and_scorer_deadletter_with_reasons(
     bad = b'{"type": "mail.sent", "event_id": "m-x"}'
     changed = event(1, "mail.sent", "m-1", timedelta(), message_id="<c@d>", token="MG-1")
 
-    async def scenario() -> tuple[list[object], int]:
+    async def scenario() -> tuple[list[object], int, list[Refused]]:
         async with running_pipeline(settings, broker.url) as pipeline:
 
             def produce(topic: str, *records: tuple[bytes | None, bytes]) -> None:
@@ -237,10 +237,19 @@ def test_intake_agent_and_scorer_deadletter_with_reasons(
             )
             await wait_until_drained(pipeline, broker.url, timeout=60)
             dead = await asyncio.to_thread(read_all, broker, pipeline.topics.deadletter)
-            return dead, EventArchive(pipeline.engine).count()
+            archive = EventArchive(pipeline.engine)
+            return dead, archive.count(), list(archive.refused())
 
-    dead, archived = asyncio.run(scenario())
+    dead, archived, refused = asyncio.run(scenario())
     assert archived == 1
+    # what ingest refused is archived too, as it was dead-lettered (with its timestamp)
+    assert [(r.kind, r.value) for r in refused] == [
+        ("invalid_event", bad),
+        ("conflicting_event", changed.encode()),
+    ]
+    assert {(r.timestamp, r.value) for r in dead if r.value != contradicting.encode()} == {
+        (timestamp_ms(r), r.value) for r in refused
+    }  # type: ignore[attr-defined]
     reasons = {
         headers_dict(m.headers)["meetlat-reason-kind"]: (m.value, headers_dict(m.headers))
         for m in dead
