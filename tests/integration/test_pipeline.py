@@ -243,10 +243,9 @@ def test_intake_agent_and_scorer_deadletter_with_reasons(
     dead, archived, refused = asyncio.run(scenario())
     assert archived == 1
     # what ingest refused is archived too, as it was dead-lettered (with its timestamp)
-    assert [(r.kind, r.value) for r in refused] == [
-        ("invalid_event", bad),
-        ("conflicting_event", changed.encode()),
-    ]
+    assert [r.kind for r in refused] == ["invalid_event", "conflicting_event"]
+    assert refused[0].value == bad
+    assert parse_event(refused[1].value) == parse_event(changed.encode())
     assert {(r.timestamp, r.value) for r in dead if r.value != contradicting.encode()} == {
         (timestamp_ms(r), r.value) for r in refused
     }  # type: ignore[attr-defined]
