@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -99,6 +101,17 @@ def embedded_broker(worker: subprocess.Popen[bytes]) -> int:
 
     wait_for(started, 60, "the embedded broker")
     return found[0]
+
+
+@contextmanager
+def killed_if_left(worker: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """The worker, killed after the block if it is still running (a test that failed)."""
+    try:
+        yield worker
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -276,15 +289,10 @@ def test_a_worker_whose_embedded_broker_dies_exits_with_an_error(
     trying to reach a broker that is gone for good."""
     data = tmp_path / "data"
     data.mkdir()
-    worker = start_worker(worker_env(data, worker_processes=processes), data)
-    try:
+    with killed_if_left(start_worker(worker_env(data, worker_processes=processes), data)) as worker:
         wait_until_ready(worker, data, processes)
         os.kill(embedded_broker(worker), signal.SIGKILL)
         worker.wait(timeout=90)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
     log = (data / "worker.log").read_text()
     assert worker.returncode == 1, log[-3000:]
     assert "the embedded broker exited with status -9; the worker exits, to be restarted" in log
@@ -296,16 +304,11 @@ def test_ctrl_c_in_a_terminal_stops_the_worker_before_its_broker(tmp_path: Path)
     broker is not in it, so the worker stops first (with status 0) and then stops the broker."""
     data = tmp_path / "data"
     data.mkdir()
-    worker = start_worker(worker_env(data), data, own_session=True)
-    try:
+    with killed_if_left(start_worker(worker_env(data), data, own_session=True)) as worker:
         wait_until_ready(worker, data, "one")
         broker = embedded_broker(worker)
         os.killpg(worker.pid, signal.SIGINT)
         worker.wait(timeout=60)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
     text = (data / "worker.log").read_text()
     assert worker.returncode == 0, text[-3000:]
     assert "embedded broker exited" not in text
@@ -324,8 +327,7 @@ def test_a_worker_stopped_while_it_starts_stops_at_once(
     why: it used to raise KeyboardInterrupt into faust's start-up and then wait for good."""
     data = tmp_path / "data"
     data.mkdir()
-    worker = start_worker(worker_env(data, worker_processes=processes), data)
-    try:
+    with killed_if_left(start_worker(worker_env(data, worker_processes=processes), data)) as worker:
         broker = embedded_broker(worker)
         if moment == "broker URL written":
             wait_for((data / "broker.url").exists, 60, "the worker's broker URL")
@@ -334,10 +336,6 @@ def test_a_worker_stopped_while_it_starts_stops_at_once(
         else:
             worker.send_signal(getattr(signal, what))
         worker.wait(timeout=60)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
     log = (data / "worker.log").read_text()
     assert worker.returncode == status, log[-3000:]
     # (a traceback only where Python swallowed the stop raised in a garbage-collector
