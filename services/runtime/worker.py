@@ -84,13 +84,18 @@ class StartUpSignals:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-    def hold(self) -> None:
-        """faust's start-up begins: hold the signals from here on. One that came before stops
-        the start-up here: its exception may have been swallowed (Python ignores what a
-        garbage-collector callback raises, and a handler may run inside one)."""
-        self.holding = True
+    def stop_if_requested(self) -> None:
+        """Stop the start-up here if a stop signal came: its exception may have been
+        swallowed (Python ignores what a garbage-collector callback raises, and a handler may
+        run inside one)."""
         if self.received:
             raise StopRequested(0)
+
+    def hold(self) -> None:
+        """faust's start-up begins: hold the signals from here on (and stop here for one that
+        came before, see `stop_if_requested`)."""
+        self.holding = True
+        self.stop_if_requested()
 
     def hand_over(self) -> None:
         """faust's handlers are installed: they get what was held."""
@@ -210,6 +215,7 @@ def _run_worker(
         restore_embedded(pipeline, broker_url)
         settings.broker_url_file.write_text(broker_url, encoding="utf-8")
     if split:
+        start_up_signals.stop_if_requested()  # (from here on, `supervise` handles them)
         supervise(settings, broker_url, services)
         return
     log.warning("meetlat worker (%s) on %s", ", ".join(pipeline.services), broker_url)

@@ -24,6 +24,8 @@ def test_a_swallowed_signal_stops_the_start_up_where_faust_would_begin() -> None
         with contextlib.suppress(StopRequested):
             signal.raise_signal(signal.SIGINT)
         with pytest.raises(StopRequested):
+            signals.stop_if_requested()  # (where per-service workers are started)
+        with pytest.raises(StopRequested):
             signals.hold()
 
 
