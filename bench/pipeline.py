@@ -12,8 +12,11 @@ production), or with every service in one worker inside this process (`--process
    with its SQL archive → scorer → aggregators → SQL materialiser, one worker, SQLite) takes
    the same events through `ingest` — from a separate process, as `meetlat ingest` would —
    and we time until every topic is drained and committed (so SQL reflects everything).
-   Prints both rates and their ratio (target ≥ 0.75), and the bytes the pipeline wrote to the
-   broker per ingested event, by topic (changelogs included).
+   Prints both rates and their ratio (target ≥ 0.75), and the records and bytes the pipeline wrote to the
+   broker per ingested event, by topic (changelogs included). Before it, the topology alone
+   (`relay.py`): as many agents as the services, each in a process of its own, that only
+   forward each event to the next, with the same load; their rate against the bare agent's
+   shows how much of the target the hops alone leave.
 2. Latency: with the pipeline running, background events of a second wave are ingested at
    `--rate` events/s; twice a second a *probe* — a new assessed call in a campaign of its own
    — is ingested too, and SQL is polled (every 2 ms) until that municipality's benchmark of the
@@ -46,9 +49,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import bare_agent, load_topic
+from common import bare_agent, cpu_seconds_of, load_topic
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
+from relay import relay_chain
 from sqlalchemy import select
 
 from schemas.benchmarks import BenchmarkUpdated, scope_key
@@ -71,6 +75,11 @@ from services.runtime.worker import (
     running_pipeline,
     settings_environment,
     wait_for_groups,
+)
+
+RELAY_HOPS = (
+    (3, "DESIGN.md's services: scoring, aggregation, reporting"),
+    (4, "this pipeline's: scoring, aggregation, combining, reporting"),
 )
 
 
@@ -266,8 +275,8 @@ def stages(
     return out
 
 
-def broker_traffic(broker_url: str, topics: list[str]) -> dict[str, int]:
-    """Topic → bytes (keys and values) of every record on it, read from the start to its end."""
+def broker_traffic(broker_url: str, topics: list[str]) -> dict[str, tuple[int, int]]:
+    """Topic → (records, bytes of their keys and values) on it, read from the start to its end."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap_servers(broker_url),
         enable_auto_commit=False,
@@ -275,18 +284,19 @@ def broker_traffic(broker_url: str, topics: list[str]) -> dict[str, int]:
         max_partition_fetch_bytes=16 * 1024 * 1024,
     )
     try:
-        volume: dict[str, int] = {}
+        volume: dict[str, tuple[int, int]] = {}
         for topic in topics:
             numbers = consumer.partitions_for_topic(topic) or ()
             partitions = [TopicPartition(topic, p) for p in numbers]
             consumer.assign(partitions)
             consumer.seek_to_beginning(*partitions)
             end = consumer.end_offsets(partitions)
-            size = 0
+            count = size = 0
             while any(consumer.position(tp) < end[tp] for tp in partitions):
                 for records in consumer.poll(timeout_ms=500).values():
+                    count += len(records)
                     size += sum(len(r.key or b"") + len(r.value or b"") for r in records)
-            volume[topic] = size
+            volume[topic] = (count, size)
         return volume
     finally:
         consumer.close()
@@ -327,16 +337,10 @@ class WorkerProcesses:
 
     def cpu_seconds(self) -> float:
         """User and system CPU of the worker processes (running ones; they outlive the run)."""
-        tick = os.sysconf("SC_CLK_TCK")
         found = subprocess.run(
             ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
         ).stdout.split()
-        total = 0.0
-        for pid in [self.process.pid, *map(int, found)]:
-            with contextlib.suppress(OSError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
-        return total
+        return cpu_seconds_of([self.process.pid, *map(int, found)])
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -397,6 +401,16 @@ async def main(args: argparse.Namespace) -> None:
         load_topic(broker.url, "bare", settings.partitions, events)
         bare = (await bare_agent(settings, broker.url, "bare", len(events))).rate
         print(f"bare faust agent: {bare:,.0f} events/s", flush=True)
+        warm_up = probe(probe_municipality, 0, datetime(2020, 1, 1, tzinfo=UTC), "relay-warm-up")
+        for hops, which in RELAY_HOPS:
+            relayed = await relay_chain(settings, broker.url, events, hops, warm_up)
+            print(
+                f"the topology alone, {hops} agents that only forward each event ({which}): "
+                f"{relayed.rate:,.0f} events/s, ratio to the bare agent {relayed.rate / bare:.2f}; "
+                f"{1000 * relayed.cpu_seconds / relayed.events:.2f} CPU ms per event in the "
+                "relays' processes",
+                flush=True,
+            )
         async with pipeline_running(settings, broker.url, probe_municipality) as cpu_seconds:
             context = multiprocessing.get_context("spawn")
             started_at = context.Queue()
@@ -422,13 +436,15 @@ async def main(args: argparse.Namespace) -> None:
             )
             prefix = f"{settings.topic_prefix}."
             traffic = await asyncio.to_thread(broker_traffic, broker.url, _pipeline_topics(broker))
-            shares = sorted(traffic.items(), key=lambda item: -item[1])
+            shares = sorted(traffic.items(), key=lambda item: -item[1][1])
+            written = sum(size for _, size in traffic.values())
             print(
-                f"broker traffic per ingested event: {sum(traffic.values()) / len(events):,.0f} "
-                "bytes written: "
+                f"broker traffic per ingested event: {written / len(events):,.0f} bytes written "
+                "(records per event, bytes per event by topic): "
                 + ", ".join(
-                    f"{_short(name, prefix, settings.app_id)} {size / len(events):,.0f}"
-                    for name, size in shares
+                    f"{_short(name, prefix, settings.app_id)} {count / len(events):.2f}, "
+                    f"{size / len(events):,.0f}"
+                    for name, (count, size) in shares
                     if size
                 ),
                 flush=True,
@@ -482,10 +498,15 @@ async def pipeline_running(
 
 
 def _pipeline_topics(broker: EmbeddedBroker) -> list[str]:
-    """Every topic of the run but the bare agent's: the pipeline's and its changelogs."""
+    """Every topic of the run but the bare agent's and the relays': the pipeline's and its
+    changelogs."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(broker.url))
     try:
-        return sorted(t for t in admin.list_topics() if t != "bare" and not t.startswith("__"))
+        return sorted(
+            t
+            for t in admin.list_topics()
+            if t != "bare" and not t.startswith(("__", "relay", "bench-relay"))
+        )
     finally:
         admin.close()
 
