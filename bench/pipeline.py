@@ -12,11 +12,11 @@ production), or with every service in one worker inside this process (`--process
    with its SQL archive → scorer → aggregators → SQL materialiser, one worker, SQLite) takes
    the same events through `ingest` — from a separate process, as `meetlat ingest` would —
    and we time until every topic is drained and committed (so SQL reflects everything).
-   Prints both rates and their ratio (target ≥ 0.75), and the records and bytes the pipeline wrote to the
-   broker per ingested event, by topic (changelogs included). Before it, the topology alone
-   (`relay.py`): as many agents as the services, each in a process of its own, that only
-   forward each event to the next, with the same load; their rate against the bare agent's
-   shows how much of the target the hops alone leave.
+   Prints both rates and their ratio (target ≥ 0.75), and the records and bytes the pipeline
+   wrote to the broker per ingested event, by topic (changelogs included). Before it, the
+   topology alone (`relay.py`): as many agents as the services, each in a process of its own,
+   that only forward each event to the next, with the same load; their rate against the bare
+   agent's shows how much of the target the hops alone leave.
 2. Latency: with the pipeline running, background events of a second wave are ingested at
    `--rate` events/s; twice a second a *probe* — a new assessed call in a campaign of its own
    — is ingested too, and SQL is polled (every 2 ms) until that municipality's benchmark of the
