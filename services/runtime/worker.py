@@ -4,6 +4,7 @@ tests and benchmarks (`running_pipeline`), plus waiting until every event has be
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import logging
@@ -222,7 +223,7 @@ def _run_worker(
     start_up_signals.hold()  # (before the full collection below, which runs callbacks)
     worker = cast(CommandLineWorker, faust_worker(pipeline.app, settings, CommandLineWorker))
     worker.start_up_signals = start_up_signals
-    pipeline.on_failure = _terminate
+    pipeline.on_failure = functools.partial(_terminate, settings)
     tune_collector()
     try:
         worker.execute_from_commandline()
@@ -329,22 +330,27 @@ intake was fuzzed; faust-streaming#324 is the same hang). Exiting loses nothing:
 batch's offsets were never committed."""
 
 
-def _terminate(error: BaseException) -> None:
+def _terminate(settings: Settings, error: BaseException) -> None:
     # As if the operator sent SIGTERM: the worker shuts down in full (its consumer thread
     # included) before `execute_from_commandline` returns.
     signal.raise_signal(signal.SIGTERM)
     threading.Thread(
-        target=_exit_unless_stopped, args=(error,), name="meetlat-stop-deadline", daemon=True
+        target=_exit_unless_stopped,
+        args=(settings, error),
+        name="meetlat-stop-deadline",
+        daemon=True,
     ).start()
 
 
-def _exit_unless_stopped(error: BaseException) -> None:
+def _exit_unless_stopped(settings: Settings, error: BaseException) -> None:
     time.sleep(STOP_GRACE_S)
     log.critical(
         "meetlat worker did not stop within %g s after a batch failed (%r): exiting at once",
         STOP_GRACE_S,
         error,
     )
+    if settings.embedded:  # (the embedded broker dies with this process: see `die_with_parent`)
+        settings.broker_url_file.unlink(missing_ok=True)
     logging.shutdown()  # (flushes the log: os._exit does not)
     os._exit(1)
 

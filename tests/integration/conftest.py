@@ -19,18 +19,18 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from services.runtime.broker import BrokerError, EmbeddedBroker
+from services.runtime.clients import read_to_end
 from services.runtime.db import make_engine, upgrade
-from services.runtime.settings import Settings, bootstrap_servers
+from services.runtime.settings import Settings
 from tests.conftest import missing_peer
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -143,14 +143,6 @@ def engine(database_url: str) -> Iterator[Engine]:
         eng.dispose()
 
 
-def read_topic(broker_url: str, topic: str, partitions: int) -> list[Any]:
-    """Every record on `topic` (all `partitions`), from the beginning; blocking."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers(broker_url), consumer_timeout_ms=1500
-    )
-    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
-    consumer.seek_to_beginning()
-    try:
-        return list(consumer)
-    finally:
-        consumer.close()
+def read_topic(broker_url: str, topic: str) -> list[ConsumerRecord]:
+    """Every record on `topic`, from the start of each partition to its end; blocking."""
+    return list(read_to_end(broker_url, topic, "meetlat-tests"))

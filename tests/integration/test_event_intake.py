@@ -99,7 +99,7 @@ def test_events_in_every_format_are_archived_and_published(
         (202, {"events": 2, "new_in_archive": 0, "deadlettered": 0}),
     ]
     assert EventArchive(engine).count() == 5
-    observations = read_topic(broker.url, topics.observations, settings.partitions)
+    observations = read_topic(broker.url, topics.observations)
     assert sorted((r.key, json.loads(r.value)["event_id"]) for r in observations) == [
         (b"http-call-1", "http-1"),
         (b"http-call-1", "http-1"),
@@ -108,7 +108,7 @@ def test_events_in_every_format_are_archived_and_published(
         (b"http-call-3", "http-3"),
         (b"http-call-4", "http-4"),
     ]
-    surveys = read_topic(broker.url, topics.surveys, settings.partitions)
+    surveys = read_topic(broker.url, topics.surveys)
     assert [(r.key, json.loads(r.value)["event_id"]) for r in surveys] == [(b"GM0599", "http-9")]
 
 
@@ -211,7 +211,7 @@ def test_an_event_id_accepted_before_with_other_content_refuses_the_request(
             "deadlettered": 0,
         }
     assert EventArchive(engine).count() == 1
-    observations = read_topic(broker.url, topics.observations, settings.partitions)
+    observations = read_topic(broker.url, topics.observations)
     assert [json.loads(r.value)["occurred_at"] for r in observations] == [
         "2026-03-02T09:01:00Z",
         "2026-03-02T10:01:00+01:00",
@@ -290,7 +290,7 @@ def test_without_a_broker_the_answer_is_503_and_a_new_broker_is_found(
                 {"events": 1, "new_in_archive": 0, "deadlettered": 0},
             )
             topics = Topics.for_settings(settings)
-            [record] = read_topic(second.url, topics.observations, settings.partitions)
+            [record] = read_topic(second.url, topics.observations)
             assert json.loads(record.value)["event_id"] == "http-2"
 
 

@@ -38,9 +38,9 @@ from tests.integration.conftest import read_topic
 pytestmark = pytest.mark.broker
 
 
-def latest_revisions(broker_url: str, topic: str, partitions: int) -> dict[str, ScoreRevision]:
+def latest_revisions(broker_url: str, topic: str) -> dict[str, ScoreRevision]:
     latest: dict[str, ScoreRevision] = {}
-    for record in read_topic(broker_url, topic, partitions):
+    for record in read_topic(broker_url, topic):
         revision = ScoreRevision.model_validate_json(record.value)
         held = latest.get(revision.contact_id)
         if held is None or held.revision < revision.revision:
@@ -114,7 +114,7 @@ def test_a_failed_batch_stops_the_worker_and_is_read_again(
     asyncio.run(second_worker())
     models, active = load_models(settings)
     expected, _ = score_all(events, models.by_key, active)
-    got = latest_revisions(broker.url, topics.scores, settings.partitions)
+    got = latest_revisions(broker.url, topics.scores)
     assert got.keys() == expected.keys()
     for contact_id, revision in expected.items():
         assert got[contact_id].model_dump(exclude={"revision"}) == revision.model_dump(
@@ -178,6 +178,8 @@ def test_meetlat_worker_exits_with_an_error_when_a_batch_fails(tmp_path: Path, s
     except subprocess.TimeoutExpired:
         pytest.fail("the worker did not stop after its batch failed")
     assert worker.returncode == 1, worker.stderr[-2000:]
+    # its embedded broker is gone with it: no `meetlat ingest` may be sent there
+    assert not settings.broker_url_file.exists()
     if stop == "stops":
         assert "meetlat worker stopped: a batch failed: ConnectionError" in worker.stderr
     else:
@@ -260,17 +262,11 @@ def test_an_orphan_cut_off_half_way_is_still_dead_lettered_and_dropped(
     # the next worker reads that batch again
     assert asyncio.run(run_worker(later, cut=False)) is None
 
-    dead = [
-        r for r in read_topic(broker.url, topics.deadletter, settings.partitions) if r.key == key
-    ]
+    dead = [r for r in read_topic(broker.url, topics.deadletter) if r.key == key]
     assert dead, "the orphan's reply never reached the dead-letter topic"
     assert {EVENT_ADAPTER.validate_json(r.value).event_id for r in dead} == {"orphan-reply"}
     changelog = f"{settings.app_id}-contacts-changelog"
-    states = [
-        r
-        for r in read_topic(broker.url, changelog, settings.partitions)
-        if r.key == b'"orphan-mail"'
-    ]
+    states = [r for r in read_topic(broker.url, changelog) if r.key == b'"orphan-mail"']
     assert states and states[-1].value is None, "the orphan's state was left in its table"
 
 
@@ -333,7 +329,7 @@ def test_a_combiner_batch_that_fails_before_publishing_is_published_by_the_next_
         (update.scope_kind, update.scope_id): update
         for update in (
             BenchmarkUpdated.model_validate_json(r.value)
-            for r in read_topic(broker.url, topics.benchmarks, settings.partitions)
+            for r in read_topic(broker.url, topics.benchmarks)
         )
     }
     assert ("nation", NATION_ID) in published, "the national benchmark was never published"

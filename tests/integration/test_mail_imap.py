@@ -301,11 +301,8 @@ def test_imap_ingest_is_incremental_and_survives_a_uidvalidity_change(
     assert store.raw_count() == len(SENT) + len(RECEIVED) + 1
 
 
-def read_scores(broker: EmbeddedBroker, topic: str, partitions: int) -> list[ScoreRevision]:
-    return [
-        ScoreRevision.model_validate_json(m.value)
-        for m in read_topic(broker.url, topic, partitions)
-    ]
+def read_scores(broker: EmbeddedBroker, topic: str) -> list[ScoreRevision]:
+    return [ScoreRevision.model_validate_json(m.value) for m in read_topic(broker.url, topic)]
 
 
 @pytest.mark.broker
@@ -329,9 +326,7 @@ def test_imap_mail_scores_appear_in_the_pipeline(
             )
             publisher.close()
             await wait_until_drained(pipeline, broker.url, timeout=120)
-            scores = await asyncio.to_thread(
-                read_scores, broker, pipeline.topics.scores, settings.partitions
-            )
+            scores = await asyncio.to_thread(read_scores, broker, pipeline.topics.scores)
             return report, scores
 
     report, scores = asyncio.run(scenario())

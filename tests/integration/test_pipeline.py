@@ -67,8 +67,8 @@ def call(contact: str, *extra: str, friendliness: str = "vriendelijk") -> list[s
     ]
 
 
-def read_all(broker: EmbeddedBroker, topic: str, partitions: int = 2) -> list[object]:
-    return read_topic(broker.url, topic, partitions)
+def read_all(broker: EmbeddedBroker, topic: str) -> list[object]:
+    return read_topic(broker.url, topic)
 
 
 def test_ingest_archives_publishes_and_deadletters_bad_lines(
