@@ -67,10 +67,6 @@ def call(contact: str, *extra: str, friendliness: str = "vriendelijk") -> list[s
     ]
 
 
-def read_all(broker: EmbeddedBroker, topic: str) -> list[object]:
-    return read_topic(broker.url, topic)
-
-
 def test_ingest_archives_publishes_and_deadletters_bad_lines(
     broker: EmbeddedBroker, settings: Settings, tmp_path: Path
 ) -> None:
@@ -100,8 +96,8 @@ def test_ingest_archives_publishes_and_deadletters_bad_lines(
                 )
             publisher.close()
             await wait_until_drained(pipeline, broker.url, timeout=60)
-            dead = await asyncio.to_thread(read_all, broker, pipeline.topics.deadletter)
-            observed = await asyncio.to_thread(read_all, broker, pipeline.topics.observations)
+            dead = await asyncio.to_thread(read_topic, broker.url, pipeline.topics.deadletter)
+            observed = await asyncio.to_thread(read_topic, broker.url, pipeline.topics.observations)
             archived = EventArchive(pipeline.engine).count()
             return report, dead, observed, archived
 
@@ -180,7 +176,7 @@ def test_late_self_callback_supersedes_the_earlier_revision(
             )
             publisher.close()
             await wait_until_drained(pipeline, broker.url, timeout=60)
-            scores = await asyncio.to_thread(read_all, broker, pipeline.topics.scores)
+            scores = await asyncio.to_thread(read_topic, broker.url, pipeline.topics.scores)
             return first, [*scores, BenchmarkStore(pipeline.engine).latest()]
 
     first, rest = asyncio.run(scenario())
@@ -236,7 +232,7 @@ def test_intake_agent_and_scorer_deadletter_with_reasons(
                 produce, pipeline.topics.observations, (b"m-1", contradicting.encode())
             )
             await wait_until_drained(pipeline, broker.url, timeout=60)
-            dead = await asyncio.to_thread(read_all, broker, pipeline.topics.deadletter)
+            dead = await asyncio.to_thread(read_topic, broker.url, pipeline.topics.deadletter)
             archive = EventArchive(pipeline.engine)
             return dead, archive.count(), list(archive.refused())
 
@@ -342,7 +338,7 @@ def test_deadlines_by_event_time_late_reply_and_late_callback(
             await send([], "hb-80h", timedelta(hours=80))  # mail reply deadline passes
             await send(late_reply + late_callback, "late", timedelta(days=30))
             publisher.close()
-            scores = await asyncio.to_thread(read_all, broker, pipeline.topics.scores)
+            scores = await asyncio.to_thread(read_topic, broker.url, pipeline.topics.scores)
             benchmarks.update(
                 await asyncio.to_thread(latest_benchmarks, broker.url, pipeline.topics.benchmarks)
             )
@@ -451,7 +447,7 @@ def test_rescore_request_produces_a_revision_under_the_new_model(
             await asyncio.to_thread(ingest, outcomes, archive, publisher, pipeline.topics)
             publisher.close()
             await wait_until_drained(pipeline, broker.url, timeout=60)
-            return await asyncio.to_thread(read_all, broker, pipeline.topics.scores)
+            return await asyncio.to_thread(read_topic, broker.url, pipeline.topics.scores)
 
     messages = asyncio.run(scenario())
     revisions = [ScoreRevision.model_validate_json(m.value) for m in messages]  # type: ignore[attr-defined]
@@ -511,7 +507,7 @@ def test_replaying_the_archive_gives_identical_revisions(
                 await asyncio.to_thread(replay, archive, publisher, pipeline.topics)
             publisher.close()
             await wait_until_drained(pipeline, broker.url, timeout=120)
-            return await asyncio.to_thread(read_all, broker, pipeline.topics.scores)
+            return await asyncio.to_thread(read_topic, broker.url, pipeline.topics.scores)
 
     original = asyncio.run(run(settings, True))
     replayed_settings = settings.model_copy(
@@ -551,8 +547,8 @@ def test_an_event_time_outside_the_contract_is_dead_lettered_and_scoring_goes_on
             producer.flush()
             producer.close()
             await wait_until_drained(pipeline, broker.url, timeout=60)
-            dead = await asyncio.to_thread(read_all, broker, pipeline.topics.deadletter)
-            scores = await asyncio.to_thread(read_all, broker, pipeline.topics.scores)
+            dead = await asyncio.to_thread(read_topic, broker.url, pipeline.topics.deadletter)
+            scores = await asyncio.to_thread(read_topic, broker.url, pipeline.topics.scores)
             return dead, scores
 
     dead, scores = asyncio.run(scenario())
@@ -600,7 +596,7 @@ def test_figures_that_are_not_finite_are_dead_lettered_and_the_stream_goes_on(
             await wait_until_drained(pipeline, broker.url, timeout=60)
             partial = next(
                 m
-                for m in await asyncio.to_thread(read_all, broker, topics.partials)
+                for m in await asyncio.to_thread(read_topic, broker.url, topics.partials)
                 if json.loads(m.value)["target_kind"] == "chamber"  # type: ignore[attr-defined]
             )
             document = json.loads(partial.value)  # type: ignore[attr-defined]
@@ -632,7 +628,7 @@ def test_figures_that_are_not_finite_are_dead_lettered_and_the_stream_goes_on(
                 produce, topics.benchmarks, chamber.scope_key.encode(), json.dumps(broken).encode()
             )
             await wait_until_drained(pipeline, broker.url, timeout=60)
-            dead = await asyncio.to_thread(read_all, broker, topics.deadletter)
+            dead = await asyncio.to_thread(read_topic, broker.url, topics.deadletter)
             topic = await asyncio.to_thread(latest_benchmarks, broker.url, topics.benchmarks)
             return dead, topic, BenchmarkStore(pipeline.engine).latest_benchmarks()
 
@@ -708,7 +704,7 @@ def test_a_changed_version_of_an_event_counts_nowhere(
             on_topic = await asyncio.to_thread(
                 latest_benchmarks, broker.url, pipeline.topics.benchmarks
             )
-            dead = await asyncio.to_thread(read_all, broker, pipeline.topics.deadletter)
+            dead = await asyncio.to_thread(read_topic, broker.url, pipeline.topics.deadletter)
             return [row for b in on_topic.values() for row in figure_rows(b)], dead
 
     live, dead = asyncio.run(run(settings, True))
