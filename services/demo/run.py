@@ -34,7 +34,7 @@ from services.reporting.store import BenchmarkStore
 from services.reporting.summary import band, by_scope, fmt, ranked
 from services.reporting.tips import default_tips
 from services.reporting.topic import latest_benchmarks
-from services.runtime.broker import broker_for
+from services.runtime.broker import broker_for, exit_when_lost
 from services.runtime.settings import Settings
 from services.runtime.worker import running_pipeline, wait_until_drained
 
@@ -107,7 +107,12 @@ async def run_demo(
         f"municipalities in {waves} wave{'s' if waves > 1 else ''} → {events_file}"
     )
 
-    with broker_for(settings.broker_url, settings.data_dir / "tansu.log") as broker_url:
+    # (an embedded broker that dies takes the campaign's topics with it: there is nothing to
+    # finish, and faust would wait for good on it)
+    lost = exit_when_lost("meetlat demo", "the demo stops; run it again, it starts over")
+    with broker_for(
+        settings.broker_url, settings.data_dir / "tansu.log", on_exit=lost
+    ) as broker_url:
         console.print(
             f"Broker: {broker_url}{' (embedded Tansu)' if settings.embedded else ''}\n"
             f"SQL: {settings.sqlalchemy_url}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -187,6 +188,27 @@ class EmbeddedBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def exit_when_lost(
+    command: str, consequence: str, clean_up: Callable[[], None] | None = None
+) -> Callable[[int], None]:
+    """An `on_exit` for `broker_for` that ends this process at once with status 1, after
+    logging why (`command`: who, `consequence`: what it means for the user) and `clean_up`.
+
+    The embedded broker kept every topic and offset in memory: nothing is left to commit or
+    flush, and faust's stop would wait for good on it."""
+
+    def lost(status: int) -> None:
+        log.critical(
+            "%s: the embedded broker exited with status %d; %s", command, status, consequence
+        )
+        if clean_up is not None:
+            clean_up()
+        logging.shutdown()  # (flushes the log: os._exit does not)
+        os._exit(1)
+
+    return lost
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient, OffsetSpec
 
 from services.runtime.app import SERVICES, Pipeline, create_pipeline
-from services.runtime.broker import broker_for, die_with_parent
+from services.runtime.broker import broker_for, die_with_parent, exit_when_lost
 from services.runtime.clients import connected
 from services.runtime.db import upgrade
 from services.runtime.metrics import serve_metrics
@@ -173,19 +173,13 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
     if not split:  # (first: a port in use is named before anything is started)
         serve_metrics(settings.metrics_port)
 
-    def broker_exited(status: int) -> None:
-        # It kept every topic in memory, the consumer offsets too: there is nothing left to
-        # commit or flush (faust's stop would wait for good on it), and a new worker, restarted
-        # by the supervisor, replays the SQL event archive into a new broker. The per-service
-        # worker processes die with this one (see `supervise`).
-        log.critical(
-            "meetlat worker: the embedded broker exited with status %d; "
-            "the worker exits, to be restarted",
-            status,
-        )
-        settings.broker_url_file.unlink(missing_ok=True)
-        logging.shutdown()  # (flushes the log: os._exit does not)
-        os._exit(1)
+    # A new worker, restarted by the supervisor, replays the SQL event archive into a new
+    # broker. The per-service worker processes die with this one (see `supervise`).
+    broker_exited = exit_when_lost(
+        "meetlat worker",
+        "the worker exits, to be restarted",
+        lambda: settings.broker_url_file.unlink(missing_ok=True),
+    )
 
     try:
         with (

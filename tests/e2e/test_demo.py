@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import SQLAlchemyError
 
 from schemas.benchmarks import BenchmarkUpdated
 from services.demo.run import compare_with_oracle
+from services.ingest.archive import EventArchive
 from services.reporting.figures import figure_rows
 from services.reporting.store import BenchmarkStore
 from services.runtime.db import make_engine
+from tests.e2e.processes import embedded_broker, killed_if_left, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -93,3 +97,50 @@ def test_demo_on_sqlite_equals_batch_oracle(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_demo_on_postgresql_equals_batch_oracle(tmp_path: Path, postgres_database_url: str) -> None:
     demo_matches_recompute(tmp_path, postgres_database_url)
+
+
+def test_a_demo_whose_embedded_broker_dies_stops_at_once(tmp_path: Path) -> None:
+    """The embedded broker took the campaign's topics with it: the demo says so and exits with
+    an error while it ingests, instead of waiting for good on a broker that is gone (before
+    2026-12-07 it logged connection errors until it was killed)."""
+    out = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEETLAT_")}
+    env.update(MEETLAT_METRICS_PORT="0")
+    log_file = tmp_path / "demo.log"
+    with log_file.open("wb") as log:
+        demo = subprocess.Popen(
+            [*MEETLAT, "demo", "--municipalities", "120", "--out", str(out)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    with killed_if_left(demo):
+        broker = embedded_broker(demo)
+
+        def ingesting() -> bool:
+            assert demo.poll() is None, log_file.read_text()[-3000:]
+            return archived(out / "meetlat.db") > 0
+
+        wait_for(ingesting, 120, "the demo to ingest")
+        os.kill(broker, signal.SIGKILL)
+        demo.wait(timeout=30)
+    text = log_file.read_text()
+    assert demo.returncode == 1, text[-3000:]
+    assert (
+        "meetlat demo: the embedded broker exited with status -9; the demo stops; run it again, "
+        "it starts over" in text
+    )
+    assert "Traceback" not in text
+
+
+def archived(database: Path) -> int:
+    """Events in the SQLite event archive at `database` (0 before it is made)."""
+    if not database.exists():
+        return 0
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        return EventArchive(engine).count()
+    except SQLAlchemyError:  # its tables not there yet
+        return 0
+    finally:
+        engine.dispose()

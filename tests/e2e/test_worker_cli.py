@@ -10,10 +10,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from services.reporting.store import BenchmarkStore
 from services.runtime.app import SERVICES
 from services.runtime.db import make_engine
 from tests.conftest import free_port_block, serving
+from tests.e2e.processes import children, embedded_broker, killed_if_left, stopped, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -91,38 +89,6 @@ def wait_until_ready(worker: subprocess.Popen[bytes], data: Path, processes: str
     wait_for(ready, 90, "the worker to be ready")
 
 
-def embedded_broker(worker: subprocess.Popen[bytes]) -> int:
-    """The pid of the worker's embedded broker, once started."""
-    found: list[int] = []
-
-    def started() -> bool:
-        found[:] = [pid for pid, command in children(worker.pid).items() if "tansu" in command]
-        return bool(found)
-
-    wait_for(started, 60, "the embedded broker")
-    return found[0]
-
-
-@contextmanager
-def killed_if_left(worker: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
-    """The worker, killed after the block if it is still running (a test that failed)."""
-    try:
-        yield worker
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def phone_mean(data: Path) -> float | None:
     engine = make_engine(f"sqlite:///{data / 'meetlat.db'}")
     try:
@@ -141,15 +107,6 @@ def phone_mean(data: Path) -> float | None:
     )
 
 
-def children(pid: int) -> dict[int, str]:
-    """The processes `pid` started (zombies included), with their command lines."""
-    found = subprocess.run(["pgrep", "-a", "-P", str(pid)], capture_output=True, text=True)
-    return {
-        int(n): command
-        for n, _, command in (line.partition(" ") for line in found.stdout.splitlines())
-    }
-
-
 def dead_letters(env: dict[str, str]) -> list[dict[str, object]]:
     """`meetlat deadletter --json`, without where they are on the topic."""
     listed = subprocess.run(
@@ -164,11 +121,6 @@ def dead_letters(env: dict[str, str]) -> list[dict[str, object]]:
         {k: v for k, v in json.loads(line).items() if k not in ("partition", "offset")}
         for line in listed.stdout.splitlines()
     ]
-
-
-def stopped(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    return not stat.exists() or stat.read_text().split()[2] == "Z"
 
 
 @pytest.mark.parametrize("processes", ["one", "per-service"])
