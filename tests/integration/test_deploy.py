@@ -8,15 +8,18 @@ without it the Prometheus tests skip locally and fail in CI (`missing_peer`).
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -477,3 +480,43 @@ def test_the_image_installs_the_runtime_packages_the_tests_use() -> None:
     for package in RUNTIME_PACKAGES:
         assert re.search(rf"\b{re.escape(package)}\b", test_script), package
         assert re.search(rf"\s{re.escape(package)}\s", final_stage), package
+
+
+def _wheel(source: Path, out: Path) -> Path:
+    """Build Meetlat's wheel from `source` as the image's build stage does (`pip wheel`)."""
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    built = subprocess.run(
+        [*pip, "--wheel-dir", str(out), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    [wheel] = out.glob("*.whl")
+    return wheel
+
+
+def test_a_wheel_with_the_compiled_scoring_domain_is_tagged_for_its_interpreter(
+    tmp_path: Path,
+) -> None:
+    """The compiled scoring modules are CPython extensions: a wheel that holds them installs
+    only where they run (it was py3-none-any until 2026-12-07); without them the wheel is pure."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    skip = shutil.ignore_patterns("__pycache__", "*.so", "native.json")
+    for package in ("schemas", "services"):
+        shutil.copytree(REPO / package, source / package, ignore=skip)
+
+    pure = _wheel(source, tmp_path / "pure")
+    assert pure.name.endswith("-py3-none-any.whl")
+
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]  # e.g. .cpython-311-x86_64-linux-gnu.so
+    (source / "services" / "scoring" / f"rules{suffix}").write_bytes(b"\x7fELF")
+    compiled = _wheel(source, tmp_path / "compiled")
+    version = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    assert compiled.name.startswith(f"meetlat-0.1.0-{version}-{version}-")
+    assert not compiled.name.endswith("-any.whl")
+    with zipfile.ZipFile(compiled) as archive:
+        assert f"services/scoring/rules{suffix}" in archive.namelist()
