@@ -82,10 +82,9 @@ async def until(count: Any, total: int, timeout: float = 900) -> Consumed:
     raise TimeoutError(f"only {count()} of {total} events consumed")
 
 
-async def bare_agent(settings: Settings, broker_url: str, topic: str, total: int) -> Consumed:
-    """How fast a faust agent that only counts the `total` events on `topic` consumes them."""
-    conf = faust_settings(settings, broker_url)
-    app = faust.App(f"bench-bare-{uuid.uuid4().hex[:6]}", **conf)
+def raw_app(name: str, settings: Settings, broker_url: str, topic: str) -> tuple[faust.App, Any]:
+    """A faust app of the benchmark's settings and its source topic, taken as raw bytes."""
+    app = faust.App(name, **faust_settings(settings, broker_url))
     source = app.topic(
         topic,
         key_type=bytes,
@@ -94,6 +93,12 @@ async def bare_agent(settings: Settings, broker_url: str, topic: str, total: int
         value_serializer="raw",
         partitions=settings.partitions,
     )
+    return app, source
+
+
+async def bare_agent(settings: Settings, broker_url: str, topic: str, total: int) -> Consumed:
+    """How fast a faust agent that only counts the `total` events on `topic` consumes them."""
+    app, source = raw_app(f"bench-bare-{uuid.uuid4().hex[:6]}", settings, broker_url, topic)
     seen = [0]
 
     @app.agent(source)

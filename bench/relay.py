@@ -21,12 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import faust
-from common import cpu_seconds_of, until
+from common import cpu_seconds_of, raw_app, until
 
 from schemas.events import EVENT_ADAPTER, Event
 from services.ingest.publisher import KafkaPublisher
-from services.runtime.app import faust_settings
 from services.runtime.sending import BulkSend
 from services.runtime.settings import Settings
 from services.runtime.topics import TopicSpec, ensure_topics
@@ -36,23 +34,10 @@ BATCH = 2000
 BATCH_SECONDS = 0.04  # as the scorer takes its batches
 
 
-def _app(name: str, settings: Settings, broker_url: str, source: str) -> tuple[faust.App, Any]:
-    app = faust.App(name, **faust_settings(settings, broker_url))
-    topic = app.topic(
-        source,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-    )
-    return app, topic
-
-
 async def _relay(
     settings: Settings, broker_url: str, source: str, target: str, ready: Any, stop: Any
 ) -> None:
-    app, topic = _app(f"bench-relay-{source}", settings, broker_url, source)
+    app, topic = raw_app(f"bench-relay-{source}", settings, broker_url, source)
     partitions: dict[tuple[str, bytes], int] = {}
 
     @app.agent(topic)
@@ -133,7 +118,7 @@ async def relay_chain(
     last count."""
     topics = [f"relay{hops}.hop{i}" for i in range(hops)]
     ensure_topics(broker_url, [TopicSpec(t, settings.partitions) for t in topics])
-    app, last = _app(f"bench-relay-sink-{hops}", settings, broker_url, topics[-1])
+    app, last = raw_app(f"bench-relay-sink-{hops}", settings, broker_url, topics[-1])
     seen = [0]
 
     @app.agent(last)
