@@ -47,8 +47,10 @@ def register(pipeline: Pipeline) -> None:
                 accepted, conflicts = passed_on(accepted, appended)
                 rejected = [o for o in outcomes if isinstance(o, Rejected)] + conflicts
                 refused = [refusal(bad, bad.source) for bad in rejected]
-                if refused:
-                    await outlasting_outages(METRICS.service, patience, archive.refuse, refused)
+                if refused:  # (what was refused before, when the batch is read again)
+                    refused = await outlasting_outages(
+                        METRICS.service, patience, archive.refuse, refused
+                    )
                 for item in accepted:
                     topic, key = destination(item.event, pipeline.topics)
                     await pipeline.topic(topic).send(key=key, value=item.payload)

@@ -68,7 +68,7 @@ class RefusedRecord(Base):
     )
     refused_at: Mapped[datetime] = mapped_column(UTCDateTime())
     kind: Mapped[str] = mapped_column(String(40))
-    source: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, index=True)  # (a record is kept once per source)
     reason: Mapped[str] = mapped_column(Text)
     value: Mapped[bytes] = mapped_column(LargeBinary)
 
@@ -197,22 +197,44 @@ class EventArchive:
             stored = _stored(conn, set(firsts))
         return _conflicting(batch, range(len(batch)), stored, firsts)
 
-    def refuse(self, refused: Sequence[Refused]) -> None:
-        """Keep what ingest dead-letters, before it is sent (one transaction)."""
+    def refuse(self, refused: Sequence[Refused]) -> list[Refused]:
+        """Keep what ingest dead-letters, before it is sent (one transaction), and return what
+        is kept, in the same order. A record refused before from the same source with the
+        same bytes (a batch delivered again after a rebalance, a file ingested again) is kept
+        once, with its first time, so that its dead letter is the same whenever it is sent."""
         if not refused:
-            return
-        rows = [
-            {
-                "refused_at": r.at,
-                "kind": r.kind,
-                "source": r.source,
-                "reason": r.reason,
-                "value": bytes(r.value),
-            }
-            for r in refused
-        ]
+            return []
         with write_transaction(self.engine) as conn:
-            conn.execute(insert(RefusedRecord), rows)
+            earlier = conn.execute(
+                select(RefusedRecord)
+                .where(RefusedRecord.source.in_({r.source for r in refused}))
+                .order_by(RefusedRecord.seq.desc())  # (the first one of a pair made before 0007)
+            )
+            kept = {
+                (row.source, bytes(row.value)): Refused(
+                    row.kind, row.source, row.reason, bytes(row.value), row.refused_at
+                )
+                for row in earlier
+            }
+            new: dict[tuple[str, bytes], Refused] = {}
+            for r in refused:
+                key = (r.source, bytes(r.value))
+                if key not in kept:
+                    new.setdefault(key, r)
+            if new:
+                rows = [
+                    {
+                        "refused_at": r.at,
+                        "kind": r.kind,
+                        "source": r.source,
+                        "reason": r.reason,
+                        "value": bytes(r.value),
+                    }
+                    for r in new.values()
+                ]
+                conn.execute(insert(RefusedRecord), rows)
+        kept.update(new)
+        return [kept[r.source, bytes(r.value)] for r in refused]
 
     def refused(self, batch_size: int = 1000) -> Iterator[Refused]:
         """Everything ingest refused, in the order it was refused."""

@@ -118,8 +118,7 @@ def ingest(
             report.newly_archived += appended.new
             accepted, conflicts = passed_on(accepted, appended)
             rejected += conflicts
-            refused = [refusal(bad, f"{bad.source}:{bad.line}") for bad in rejected]
-            archive.refuse(refused)
+            refused = archive.refuse([refusal(bad, f"{bad.source}:{bad.line}") for bad in rejected])
             for item in accepted:
                 publisher.send(*destination(item.event, topics), item.payload)
                 METRICS.consumed(item.event.type)

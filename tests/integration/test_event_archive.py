@@ -11,6 +11,7 @@ from schemas.events import CallAssessed, CallPlaced, EventBase, parse_event
 from services.ingest.archive import Appended, ArchivedEvent, EventArchive, Refused
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+T1 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 def placed(i: int, *, contact: str | None = None) -> tuple[EventBase, bytes]:
@@ -183,3 +184,24 @@ def test_what_ingest_refused_is_kept_as_it_came_in_and_in_order(engine: Engine) 
     # (read in pages smaller than what was kept)
     assert list(archive.refused(batch_size=2)) == refused
     assert archive.count() == 0  # (not events)
+
+
+def test_a_record_refused_again_from_the_same_source_is_kept_once_as_first_refused(
+    engine: Engine,
+) -> None:
+    """At-least-once: an ingest batch read again (or a file ingested again) refuses the same
+    records again; each is kept once, and what `refuse` returns to dead-letter is the record
+    as first kept, its time included, so the dead letter is the same however often it is sent."""
+    archive = EventArchive(engine)
+    first = Refused("invalid_event", "ingest/0@7", "no contact_id", b'{"a": 1}', T0)
+    assert archive.refuse([first]) == [first]
+    again = Refused("invalid_event", "ingest/0@7", "no contact_id", b'{"a": 1}', T1)
+    other_bytes = Refused("invalid_event", "ingest/0@7", "no contact_id", b'{"a": 2}', T1)
+    other_source = Refused("invalid_event", "ingest/0@8", "no contact_id", b'{"a": 1}', T1)
+    assert archive.refuse([again, other_bytes, other_source, again]) == [
+        first,
+        other_bytes,
+        other_source,
+        first,
+    ]
+    assert list(archive.refused()) == [first, other_bytes, other_source]
