@@ -85,6 +85,11 @@ class Refused:
     at: datetime
 
 
+def _refused(row: Any) -> Refused:
+    """A `refused_record` row as the record it keeps."""
+    return Refused(row.kind, row.source, row.reason, bytes(row.value), row.refused_at)
+
+
 Archivable = EventBase | Heartbeat
 
 
@@ -210,12 +215,7 @@ class EventArchive:
                 .where(RefusedRecord.source.in_({r.source for r in refused}))
                 .order_by(RefusedRecord.seq.desc())  # (the first one of a pair made before 0007)
             )
-            kept = {
-                (row.source, bytes(row.value)): Refused(
-                    row.kind, row.source, row.reason, bytes(row.value), row.refused_at
-                )
-                for row in earlier
-            }
+            kept = {(row.source, bytes(row.value)): _refused(row) for row in earlier}
             new: dict[tuple[str, bytes], Refused] = {}
             for r in refused:
                 key = (r.source, bytes(r.value))
@@ -250,7 +250,7 @@ class EventArchive:
                 page = conn.execute(stmt).all()
             for row in page:
                 last_seq = row.seq
-                yield Refused(row.kind, row.source, row.reason, bytes(row.value), row.refused_at)
+                yield _refused(row)
             if len(page) < batch_size:
                 return
 

@@ -178,7 +178,7 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
     broker_exited = exit_when_lost(
         "meetlat worker",
         "the worker exits, to be restarted",
-        lambda: settings.broker_url_file.unlink(missing_ok=True),
+        functools.partial(_forget_embedded_broker, settings),
     )
 
     try:
@@ -191,10 +191,15 @@ def run_worker(settings: Settings, services: Sequence[str] = SERVICES) -> None:
             try:
                 _run_worker(settings, services, broker_url, split, start_up_signals)
             finally:
-                if settings.embedded:
-                    settings.broker_url_file.unlink(missing_ok=True)
+                _forget_embedded_broker(settings)
     except StopRequested:
         log.warning("meetlat worker: stopped while starting")
+
+
+def _forget_embedded_broker(settings: Settings) -> None:
+    """The worker's embedded broker is gone, or about to be: `meetlat ingest` must not find it."""
+    if settings.embedded:
+        settings.broker_url_file.unlink(missing_ok=True)
 
 
 def _run_worker(
@@ -343,8 +348,7 @@ def _exit_unless_stopped(settings: Settings, error: BaseException) -> None:
         STOP_GRACE_S,
         error,
     )
-    if settings.embedded:  # (the embedded broker dies with this process: see `die_with_parent`)
-        settings.broker_url_file.unlink(missing_ok=True)
+    _forget_embedded_broker(settings)  # (it dies with this process: see `die_with_parent`)
     logging.shutdown()  # (flushes the log: os._exit does not)
     os._exit(1)
 
