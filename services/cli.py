@@ -86,7 +86,7 @@ def _plain(value: object) -> str:
 
 
 # Settings whose value is not echoed in an error: they may hold a password.
-_SECRET_SETTINGS = frozenset({"database_url", "broker_url", "imap_password"})
+_SECRET_SETTINGS = frozenset({"database_url", "broker_url", "imap_password", "api_token"})
 
 
 def _settings() -> Settings:
@@ -710,17 +710,26 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Default MEETLAT_API_PORT.")] = None,
 ) -> None:
     """Serve the reporting API (OpenAPI docs at /docs), the dashboard (/dashboard) and the
-    metrics (/metrics) until Ctrl-C."""
+    metrics (/metrics) until Ctrl-C. With MEETLAT_API_TOKEN set, putting in events and taking
+    a snapshot ask for it; without it, only a loopback address is served."""
     import uvicorn
 
     from services.reporting.api import create_app
     from services.runtime.app import load_models
+    from services.runtime.web import is_loopback
 
     settings = _settings()
-    engine = _database(settings)
-    load_models(settings)  # a model that cannot be used stops here, not in every report
     host = host or settings.api_host
     port = port or settings.api_port
+    if settings.api_token is None and not is_loopback(host):
+        err.print(
+            f"[red]meetlat serve: not listening on {_plain(host)} without an API token[/]: "
+            "whoever reached it could put in events and take snapshots; set "
+            "MEETLAT_API_TOKEN, or listen on 127.0.0.1"
+        )
+        raise typer.Exit(2)
+    engine = _database(settings)
+    load_models(settings)  # a model that cannot be used stops here, not in every report
     console.print(f"dashboard on http://{host}:{port}/dashboard, API docs on /docs")
     uvicorn.run(create_app(settings, engine), host=host, port=port, log_level="warning")
 

@@ -56,13 +56,14 @@ def missing_peer(reason: str) -> None:
 
 
 @contextmanager
-def serving(env: dict[str, str], log: Path) -> Iterator[str]:
-    """`meetlat serve` with `env`, in a process of its own on a free loopback port: its base
-    URL once it answers. Afterwards it is stopped as Ctrl-C stops it, and must exit cleanly."""
+def serving(env: dict[str, str], log: Path, host: str = "127.0.0.1") -> Iterator[str]:
+    """`meetlat serve` with `env`, in a process of its own on a free port of `host`: its base
+    URL on the loopback address once it answers. Afterwards it is stopped as Ctrl-C stops
+    it, and must exit cleanly."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     serve = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "services.cli", "serve", "--host", host, "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=log.open("ab"),

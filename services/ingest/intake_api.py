@@ -43,7 +43,13 @@ from services.ingest.publisher import KafkaPublisher, PublishError
 from services.ingest.service import IngestReport, ingest
 from services.runtime.settings import Settings
 from services.runtime.topics import Topics, ensure_topics
-from services.runtime.web import InvalidRequest, Problem, RecordProblem
+from services.runtime.web import (
+    InvalidRequest,
+    Problem,
+    RecordProblem,
+    writer_checks,
+    writer_responses,
+)
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 # How long a request waits for the broker to store its events before it answers 503.
@@ -168,7 +174,8 @@ class EventIntake:
             status_code=202,
             summary="Put in events (callers' forms, survey responses)",
             openapi_extra={"requestBody": _request_body()},
-            responses=_responses(),
+            responses={**_responses(), **writer_responses(settings.api_token)},
+            dependencies=writer_checks(settings.api_token),
         )
         async def put_in_events(request: Request) -> Any:
             media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

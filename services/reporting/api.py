@@ -11,6 +11,9 @@
 - `/api/events` — the event intake (`services/ingest/intake_api.py`), served here so that one
   server answers the research team and the producers of events.
 
+With an API token set (MEETLAT_API_TOKEN), the two writes (putting in events, taking a
+snapshot) ask for it as a bearer token; reading figures, reports and the dashboard does not.
+
 A database that cannot be reached (restarting, failing over) is a 503 with `Retry-After`, not a
 500: the request was fine and will work again. The API answers errors in JSON; the dashboard
 answers them with a page.
@@ -54,7 +57,7 @@ from services.reporting.source import load_report_set, sync_contact_texts
 from services.reporting.store import MAX_LABEL, MAX_REQUEST_ID, BenchmarkStore
 from services.runtime.db import DATABASE_UNAVAILABLE, database_failure
 from services.runtime.settings import Settings
-from services.runtime.web import Problem
+from services.runtime.web import Problem, writer_checks, writer_responses
 
 # A wave as in the event contract; without one, the campaign's newest.
 WaveQuery = Annotated[int | None, Query(ge=1, le=MAX_WAVE, description="Default the newest.")]
@@ -310,7 +313,13 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     def list_snapshots() -> list[SnapshotOut]:
         return [SnapshotOut.model_validate(s) for s in store.snapshots()]
 
-    @app.post("/api/snapshots", status_code=201, summary="Take a snapshot now")
+    @app.post(
+        "/api/snapshots",
+        status_code=201,
+        summary="Take a snapshot now",
+        responses=writer_responses(settings.api_token),
+        dependencies=writer_checks(settings.api_token),
+    )
     def take_snapshot(
         label: Annotated[
             str, Query(max_length=MAX_LABEL, pattern=ONE_LINE, description="One line of text.")

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     log_level: str = "warn"
     api_host: str = Field(default="127.0.0.1", description="Address `meetlat serve` listens on.")
     api_port: int = Field(default=8080, ge=1, le=65535, description="Port of `meetlat serve`.")
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the API's writes ask for (putting in events, taking a "
+        "snapshot): 'Authorization: Bearer <token>'. Without one the writes are open to "
+        "whoever reaches the API, so `meetlat serve` then listens on a loopback address only.",
+    )
 
     # Mail ingestion (`meetlat ingest mail`)
     imap_url: str | None = Field(
@@ -123,6 +129,13 @@ class Settings(BaseSettings):
 
         database_backend(url)
         return url
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_not_blank(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value().strip():
+            raise ValueError("an empty API token would let anyone write: set one, or unset it")
+        return token
 
     def imap_secret(self) -> str | None:
         """The IMAP password, from the setting or the file (never logged)."""

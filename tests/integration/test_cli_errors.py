@@ -48,6 +48,10 @@ def run(env: dict[str, str], tmp_path: Path, *args: str) -> Result:
             {"MEETLAT_DATABASE_URL": "s3cret"},
             "MEETLAT_DATABASE_URL: not a database URL (e.g. postgresql://user@host/db)",
         ),
+        (
+            {"MEETLAT_API_TOKEN": "  "},
+            "MEETLAT_API_TOKEN: an empty API token would let anyone write: set one, or unset it",
+        ),
     ],
 )
 def test_a_bad_setting_is_named(env: dict[str, str], expected: str, tmp_path: Path) -> None:
@@ -55,6 +59,17 @@ def test_a_bad_setting_is_named(env: dict[str, str], expected: str, tmp_path: Pa
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert result.stderr.strip() == expected
     assert "s3cret" not in result.output
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "meetlat.example.org", "192.168.1.20"])
+def test_serve_beyond_loopback_asks_for_an_api_token(host: str, tmp_path: Path) -> None:
+    result = run({}, tmp_path, "serve", "--host", host)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"meetlat serve: not listening on {host} without an API token: whoever reached it could "
+        "put in events and take snapshots; set MEETLAT_API_TOKEN, or listen on 127.0.0.1"
+    )
+    assert not (tmp_path / "meetlat.db").exists()  # refused before anything was touched
 
 
 def test_only_sqlite_and_postgresql_urls_are_settings() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from services.ingest import intake_api
@@ -110,6 +111,24 @@ def test_events_in_every_format_are_archived_and_published(
     ]
     surveys = read_topic(broker.url, topics.surveys)
     assert [(r.key, json.loads(r.value)["event_id"]) for r in surveys] == [(b"GM0599", "http-9")]
+
+
+def test_with_an_api_token_events_are_put_in_with_it_alone(
+    broker: EmbeddedBroker, settings: Settings, engine: Engine
+) -> None:
+    settings = settings.model_copy(
+        update={"broker_url": broker.url, "api_token": SecretStr("intake-token")}
+    )
+    with client_for(settings, engine) as client:
+        without = client.post("/api/events", json=event(1))
+        wrong = client.post("/api/events", json=event(1), headers={"Authorization": "Bearer x"})
+        right = client.post(
+            "/api/events", json=event(1), headers={"Authorization": "Bearer intake-token"}
+        )
+    assert [without.status_code, wrong.status_code, right.status_code] == [401, 401, 202]
+    assert EventArchive(engine).count() == 1
+    observations = read_topic(broker.url, Topics.for_settings(settings).observations)
+    assert [json.loads(r.value)["event_id"] for r in observations] == ["http-1"]
 
 
 def test_a_request_with_a_bad_record_is_refused_whole(
