@@ -325,19 +325,22 @@ def _aggregate_shard(
     shard: int,
     shards: int,
 ) -> _Aggregated:
-    """Aggregate the municipalities of one shard (see `_chamber_shards`), one at a time: a
-    municipality's ledger is dropped once its benchmarks and contributions are made."""
+    """Aggregate the municipalities of one shard (see `_chamber_shards`), one ledger (a
+    municipality's campaign, as the aggregator keeps them) at a time: a ledger is dropped once
+    its benchmarks and contributions are made."""
     codes = _chamber_shards(revisions, responses, reference, shards)[shard]
-    mine: dict[str, tuple[list[ScoreRevision], list[SurveyResponse]]] = {}
+    mine: dict[tuple[str, str], tuple[list[ScoreRevision], list[SurveyResponse]]] = {}
     for revision in revisions:
         if revision.municipality in codes:
-            mine.setdefault(revision.municipality, ([], []))[0].append(revision)
+            key = (revision.municipality, revision.campaign)
+            mine.setdefault(key, ([], []))[0].append(revision)
     for response in responses:
         if response.municipality in codes:
-            mine.setdefault(response.municipality, ([], []))[1].append(response)
+            key = (response.municipality, response.campaign)
+            mine.setdefault(key, ([], []))[1].append(response)
     out = _Aggregated()
     chambers: dict[str, CombinedScope] = {}
-    for code, (scored, surveyed) in sorted(mine.items()):
+    for (code, _), (scored, surveyed) in sorted(mine.items()):
         ledger = Ledger()
         for revision in scored:
             ledger.apply_revision(revision, rules.phases)

@@ -2,9 +2,9 @@
 in separate processes: `aggregation` (level 1) and `combining` (level 2).
 
 1. `municipality-aggregator` (scores and surveys topics, both keyed by municipality): keeps
-   each municipality's ledger of latest revisions and survey responses, publishes the
-   municipality's benchmark per campaign wave and sends its contribution to its Chamber and to
-   the nation (partials topic, keyed by target scope and campaign).
+   each municipality's ledger of latest revisions and survey responses per campaign, publishes
+   the municipality's benchmark per campaign wave and sends its contribution to its Chamber and
+   to the nation (partials topic, keyed by target scope and campaign).
 2. `scope-combiner` (partials topic): keeps the latest contribution of every municipality of a
    Chamber or the nation, one table entry per municipality and wave (no single huge value),
    and publishes the merged benchmark with standings (and for the nation the quadrants).
@@ -34,6 +34,7 @@ from services.aggregation.benchmarks import (
     Contribution,
     Ledger,
     contribution_of,
+    ledger_key,
     municipality_updates,
     rules_for,
 )
@@ -128,16 +129,28 @@ def register(pipeline: Pipeline) -> None:
         app,
         "municipality-ledgers",
         settings.partitions,
-        "Municipality → latest revision entry per contact, survey responses, versions.",
+        "Municipality:campaign → latest revision entry per contact, survey responses, versions.",
         _ledger,
     )
     publish = _publisher(pipeline, METRICS)
+
+    def adopt_whole_ledger(code: str, partition: int) -> None:
+        """A ledger of all the municipality's campaigns, as earlier versions kept it under
+        its code, becomes one per campaign (versions included, so its benchmarks go on
+        moving forward), and the old one is deleted."""
+        if code not in ledgers.stored:
+            return
+        for campaign, ledger in ledgers.get(code).by_campaign().items():
+            key = ledger_key(code, campaign)
+            if key not in ledgers.stored:
+                ledgers.write(key, ledger, orjson.dumps(ledger.to_json()), partition)
+        ledgers.delete(code, partition)
 
     @app.agent(inputs, name="municipality-aggregator")
     async def municipality_aggregator(stream: Any) -> None:
         async for events in stream.take_events(BATCH, within=BATCH_SECONDS):
             with processing(pipeline, METRICS.service, events), METRICS.timed():
-                touched: dict[str, set[tuple[str, int]]] = defaultdict(set)
+                touched: dict[str, set[tuple[str, int]]] = defaultdict(set)  # by ledger key
                 partition_of: dict[str, int] = {}
                 for event in events:
                     is_survey = event.message.topic == topics.surveys
@@ -152,8 +165,10 @@ def register(pipeline: Pipeline) -> None:
                         kind = "invalid_survey" if is_survey else "invalid_revision"
                         await reject(deadletter, event, describe(exc), kind, METRICS)
                         continue
-                    code = item.municipality
-                    ledger = ledgers.get(code)
+                    code, partition = item.municipality, event.message.partition
+                    adopt_whole_ledger(code, partition)
+                    key = ledger_key(code, item.campaign)
+                    ledger = ledgers.get(key)
                     if isinstance(item, SurveyResponse):
                         METRICS.consumed("survey.response")
                         changed = ledger.apply_survey(item)
@@ -166,13 +181,13 @@ def register(pipeline: Pipeline) -> None:
                         elif replaces:
                             SUPERSEDED.inc()
                     if changed:
-                        touched[code].add((item.campaign, item.wave))
-                        partition_of[code] = event.message.partition
-                work = {code: (ledgers.get(code), waves) for code, waves in touched.items()}
+                        touched[key].add((item.campaign, item.wave))
+                        partition_of[key] = partition
+                work = {key: (ledgers.get(key), waves) for key, waves in touched.items()}
                 # Pure and CPU-bound: in a thread, so the event loop (the other agents, the
                 # consumer) keeps turning while it runs; only this agent touches the ledgers.
                 outputs = await asyncio.to_thread(municipality_outputs, work)
-                for code, (updates, raw) in outputs.items():
+                for key, (updates, raw) in outputs.items():
                     for update, messages in updates:
                         publish(update)
                         for message in messages:
@@ -182,17 +197,18 @@ def register(pipeline: Pipeline) -> None:
                                 value=message.model_dump_json().encode(),
                             )
                             METRICS.produced("partial")
-                    ledgers.write(code, work[code][0], raw, partition_of[code])
+                    ledgers.write(key, work[key][0], raw, partition_of[key])
 
     def municipality_outputs(
         changed: dict[str, tuple[Ledger, set[tuple[str, int]]]],
     ) -> dict[str, tuple[list[tuple[BenchmarkUpdated, list[PartialUpdated]]], bytes]]:
         out = {}
-        for code, (ledger, waves) in changed.items():
+        for key, (ledger, waves) in changed.items():
+            code = key.partition(":")[0]
             updates = municipality_updates(code, ledger, waves, reference, rules)
-            # (orjson: the whole ledger is written after every batch that changed it, and the
-            # standard library's encoder took a tenth of the aggregator's time for it)
-            out[code] = (updates, orjson.dumps(ledger.to_json()))
+            # (orjson: the campaign's whole ledger is written after every batch that changed
+            # it, and the standard library's encoder took a tenth of the aggregator's time)
+            out[key] = (updates, orjson.dumps(ledger.to_json()))
         return out
 
 

@@ -207,6 +207,12 @@ def ledger_entry(revision: ScoreRevision, phases: PhaseLookup) -> LedgerEntry:
     )
 
 
+def ledger_key(municipality: str, campaign: str) -> str:
+    """A municipality's ledger of one campaign, as its aggregation table's key (a CBS code
+    holds no ':', so a key of the earlier layout, the code alone, is told apart)."""
+    return f"{municipality}:{campaign}"
+
+
 # Breakdown keys, made once: the aggregators and the batch oracle make the same few dozen
 # keys for every revision (formatting them anew was a quarter of `ledger_entry`).
 _CASE_KEYS: dict[tuple[str, str], tuple[str, str]] = {}
@@ -234,7 +240,9 @@ def _criterion_keys(channel_key: str) -> dict[str, str]:
 
 @dataclass
 class Ledger:
-    """One municipality's latest revision per contact and survey response per event id."""
+    """One municipality's latest revision per contact and survey response per event id, of one
+    campaign (`ledger_key`): every figure, comparison and version is a campaign's, so a ledger
+    grows with its campaign, not with the years of campaigns before it."""
 
     contacts: dict[str, LedgerEntry] = field(default_factory=dict)
     surveys: dict[str, SurveyEntry] = field(default_factory=dict)
@@ -318,6 +326,19 @@ class Ledger:
             as_of=max(stamps) if stamps else None,
             contacts=len(contacts),
         )
+
+    def by_campaign(self) -> dict[str, Ledger]:
+        """This ledger split into one per campaign, each with its campaign's versions (how a
+        ledger of all a municipality's campaigns, as earlier versions kept them, is adopted)."""
+        out: dict[str, Ledger] = {}
+        for contact_id, entry in self.contacts.items():
+            out.setdefault(entry.campaign, Ledger()).contacts[contact_id] = entry
+        for event_id, survey in self.surveys.items():
+            out.setdefault(survey.campaign, Ledger()).surveys[event_id] = survey
+        for key, version in self.versions.items():
+            campaign = key.rsplit(":", 1)[0]  # "campaign:wave"
+            out.setdefault(campaign, Ledger()).versions[key] = version
+        return out
 
     def figures_memo(self, campaign: str, wave: int) -> FiguresMemo:
         return self._figures.setdefault((campaign, wave), {})

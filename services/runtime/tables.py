@@ -76,6 +76,11 @@ class TableCache(Generic[V]):
         self.values[key] = value
         self.table.send_changelog(partition, key, raw)
 
+    def delete(self, key: str, partition: int) -> None:
+        """Forget `key` and send its deletion (a tombstone) to the changelog through faust."""
+        self.drop(key)
+        self.table.send_changelog(partition, key, None, value_serializer="raw")
+
     def write_bulk(self, send: BulkSend, key: str, raw: bytes | None, partition: int) -> None:
         """Store `raw` for the value `put` kept (None: it was dropped) and add it to `send`,
         for the changelog; the key as faust's json key serialiser writes it (with orjson:

@@ -35,6 +35,7 @@ from services.aggregation.benchmarks import (
     LedgerEntry,
     contribution_of,
     ledger_entry,
+    ledger_key,
     municipality_updates,
     rules_for,
 )
@@ -58,12 +59,13 @@ def rev(
     municipality: str = "GM0344",
     wave: int = 1,
     criteria: tuple[CriterionScore, ...] = (),
+    campaign: str = "mg-2026",
 ) -> ScoreRevision:
     """A revision; `potential` defaults to the total (pass None for an unanswered mail)."""
     fields: dict[str, Any] = {
         "contact_id": contact,
         "municipality": municipality,
-        "campaign": "mg-2026",
+        "campaign": campaign,
         "wave": wave,
         "case": "standplaatsvergunning",
         "channel": channel,
@@ -242,17 +244,24 @@ assert {REFERENCE.chamber_of[m] for m in MUNICIPALITIES} >= {
     "rotterdam",
 }
 
+# mostly one campaign; sometimes the one before it as well (a ledger is a campaign's)
+CAMPAIGNS = st.sampled_from(["mg-2026", "mg-2026", "mg-2026", "mg-2025"])
 totals = st.floats(0, 10, allow_nan=False) | st.sampled_from([0.0, 5.5, 6.1, 7.01, 10.0])
 
 
 def survey(
-    event_id: str, municipality: str, mark: int, wave: int = 1, recommend: int | None = -1
+    event_id: str,
+    municipality: str,
+    mark: int,
+    wave: int = 1,
+    recommend: int | None = -1,
+    campaign: str = "mg-2026",
 ) -> SurveyResponse:
     return SurveyResponse(
         event_id=event_id,
         contact_id=event_id,
         municipality=municipality,
-        campaign="mg-2026",
+        campaign=campaign,
         wave=wave,
         case="kto",
         occurred_at=AT,
@@ -268,6 +277,7 @@ def survey(
 def contact_revisions(draw: st.DrawFn, contact: str) -> list[ScoreRevision]:
     """Every revision a contact went through (one content per revision number)."""
     municipality = draw(st.sampled_from(MUNICIPALITIES))
+    campaign = draw(CAMPAIGNS)
     channel = draw(st.sampled_from(["phone", "mail"]))
     wave = draw(st.integers(1, 2))
     out = []
@@ -284,6 +294,7 @@ def contact_revisions(draw: st.DrawFn, contact: str) -> list[ScoreRevision]:
                 potential=potential,
                 municipality=municipality,
                 wave=wave,
+                campaign=campaign,
             )
         )
     return out
@@ -303,14 +314,15 @@ def revision_stream(
     final = [h[-1] for h in histories]
     responses = [
         survey(
-            # (a few event ids are shared by different responses: one of them counts)
-            f"s{draw(st.integers(0, 30))}",
+            # (a few event ids are shared by different responses of a campaign: one counts)
+            f"s{draw(st.integers(0, 30))}-{campaign}",
             draw(st.sampled_from(MUNICIPALITIES[:2])),
             draw(st.integers(1, 10)),
             draw(st.integers(1, 2)),
             draw(st.none() | st.integers(0, 10)),
+            campaign,
         )
-        for _ in range(draw(st.integers(0, 24)))
+        for campaign in (draw(CAMPAIGNS) for _ in range(draw(st.integers(0, 24))))
     ]
     stream: list[Item] = [r for h in histories for r in h if draw(st.booleans()) or r is h[-1]]
     stream += responses
@@ -325,7 +337,7 @@ def stream_benchmarks(
     ledgers, which publish benchmarks and contributions after each batch; contributions reach
     the combined scopes out of order and duplicated, in batches too. The last published
     benchmark of each scope is what the compacted topic keeps."""
-    ledgers: dict[str, Ledger] = {}
+    ledgers: dict[str, Ledger] = {}  # by ledger key: municipality and campaign
     published: dict[str, BenchmarkUpdated] = {}
     messages: list[PartialUpdated] = []
     i = 0
@@ -334,15 +346,17 @@ def stream_benchmarks(
         i += len(batch)
         touched: dict[str, set[tuple[str, int]]] = {}
         for item in batch:
-            ledger = ledgers.setdefault(item.municipality, Ledger())
+            key = ledger_key(item.municipality, item.campaign)
+            ledger = ledgers.setdefault(key, Ledger())
             if isinstance(item, SurveyResponse):
                 changed = ledger.apply_survey(item)
             else:
                 changed = ledger.apply_revision(item, rules.phases)
             if changed:
-                touched.setdefault(item.municipality, set()).add((item.campaign, item.wave))
-        for code, waves in touched.items():
-            for update, sent in municipality_updates(code, ledgers[code], waves, REFERENCE, rules):
+                touched.setdefault(key, set()).add((item.campaign, item.wave))
+        for key, waves in touched.items():
+            code = key.partition(":")[0]
+            for update, sent in municipality_updates(code, ledgers[key], waves, REFERENCE, rules):
                 published[update.scope_key] = update
                 messages.extend(sent)
     deliveries = messages + rng.sample(messages, min(len(messages), 5))
@@ -384,7 +398,7 @@ def test_streaming_equals_batch_exactly(
         assert without_version(streaming[key]) == without_version(expected), key
     # and the batch figures are the plain statistics of the final totals
     for wave in (1, 2):
-        in_wave = [r for r in final if r.wave == wave]
+        in_wave = [r for r in final if r.wave == wave and r.campaign == "mg-2026"]
         nation = batch.get(f"nation:{NATION_ID}:mg-2026:{wave}")
         if not in_wave:
             continue
@@ -395,8 +409,41 @@ def test_streaming_equals_batch_exactly(
         assert figures.max == max(r.total for r in in_wave)
         assert figures.mean == pytest.approx(sum(r.total for r in in_wave) / len(in_wave))
         assert figures.potential_n == sum(r.potential is not None for r in in_wave)
-        if wave == 2 and any(r.wave == 1 for r in final):
+        if wave == 2 and any(r.wave == 1 and r.campaign == "mg-2026" for r in final):
             assert nation.previous_wave == 1 and figures.previous_n is not None
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(revision_stream())
+def test_a_ledger_of_every_campaign_split_by_campaign_gives_the_same_benchmarks(
+    case: tuple[list[ScoreRevision], list[SurveyResponse], list[Item]],
+) -> None:
+    """How the aggregator adopts a ledger kept as earlier versions kept it (all a
+    municipality's campaigns in one): versions and figures go on as they would have."""
+    _, _, stream = case
+    whole: dict[str, Ledger] = {}
+    for item in stream:
+        ledger = whole.setdefault(item.municipality, Ledger())
+        if isinstance(item, SurveyResponse):
+            ledger.apply_survey(item)
+        else:
+            ledger.apply_revision(item, NO_PHASES.phases)
+    for code, ledger in whole.items():
+        for campaign, wave in ledger.waves():  # benchmarks published before the split
+            for _ in range(len(campaign) % 3 + 1):
+                ledger.bump(campaign, wave)
+        split = ledger.by_campaign()
+        assert sorted(split) == sorted({campaign for campaign, _ in ledger.waves()})
+        assert all({c for c, _ in part.waves()} == {campaign} for campaign, part in split.items())
+        assert sum(len(part.contacts) for part in split.values()) == len(ledger.contacts)
+        assert sum(len(part.surveys) for part in split.values()) == len(ledger.surveys)
+        expected = municipality_updates(code, ledger, ledger.waves(), REFERENCE, NO_PHASES)
+        got = [
+            made
+            for _, part in sorted(split.items())
+            for made in municipality_updates(code, part, part.waves(), REFERENCE, NO_PHASES)
+        ]
+        assert got == expected  # versions included
 
 
 # ------------------------------------------------------------------ real scorer revisions
