@@ -89,12 +89,12 @@ class Pipeline:
         return make_engine(self.settings.sqlalchemy_url)
 
     def topic_specs(self) -> list[TopicSpec]:
-        """Every topic the app needs: the pipeline's and each table's changelog."""
+        """Every topic the app needs: the pipeline's and each table's changelog (compacted:
+        a table's state is its latest value per key)."""
         specs = self.topics.specs(self.settings.partitions)
         for table in self.app.tables.values():
-            specs.append(
-                TopicSpec(table.changelog_topic.get_topic_name(), self.settings.partitions)
-            )
+            name = table.changelog_topic.get_topic_name()
+            specs.append(TopicSpec(name, self.settings.partitions, compacted=True))
         return specs
 
 

@@ -4,6 +4,7 @@ port, answering Kafka, stopped on exit — and gone when its owner dies."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -17,9 +18,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata
 from kafka import TopicPartition as KafkaTopicPartition
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaTimeoutError
 
+from services.runtime.app import create_pipeline
 from services.runtime.broker import (
     BrokerError,
     EmbeddedBroker,
@@ -28,7 +30,7 @@ from services.runtime.broker import (
     tansu_binary,
 )
 from services.runtime.clients import connected
-from services.runtime.settings import bootstrap_servers
+from services.runtime.settings import Settings, bootstrap_servers
 from services.runtime.topics import TopicSpec, ensure_topics
 from services.runtime.transport import fetched_highwaters
 from services.runtime.worker import LagProbe
@@ -70,6 +72,46 @@ def test_starts_answers_and_stops() -> None:
     assert not broker.running
     time.sleep(0.2)
     assert not _alive(pid)
+
+
+def cleanup_policy(broker_url: str, topic: str) -> str | None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(broker_url))
+    try:
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic)], config_filter="all"
+        )
+    finally:
+        admin.close()
+    found: str | None = described["topic"][topic].get("cleanup.policy", {}).get("value")
+    return found
+
+
+def test_a_changelog_that_is_not_compacted_is_made_compacted(
+    broker: EmbeddedBroker, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every table's changelog is declared compacted; one created without it (by an earlier
+    version, with the broker's retention) is made compacted, once."""
+    pipeline = create_pipeline(settings, broker.url)
+    changelogs = [spec for spec in pipeline.topic_specs() if spec.name.endswith("-changelog")]
+    assert len(changelogs) == len(pipeline.app.tables) >= 4
+    assert all(spec.compacted for spec in changelogs)
+    before, *others = changelogs
+    ensure_topics(broker.url, [TopicSpec(before.name, before.partitions)])  # as it was
+    assert cleanup_policy(broker.url, before.name) is None  # the broker's default: delete
+
+    with caplog.at_level(logging.WARNING, logger="services.runtime.topics"):
+        created = ensure_topics(broker.url, pipeline.topic_specs())
+    assert before.name not in created and {spec.name for spec in others} <= set(created)
+    for spec in changelogs:
+        assert cleanup_policy(broker.url, spec.name) == "compact", spec.name
+    assert [r.getMessage() for r in caplog.records] == [
+        f"topic {before.name} was not compacted (cleanup.policy=delete): made compacted, so "
+        "that the table state it holds is kept"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="services.runtime.topics"):
+        assert ensure_topics(broker.url, pipeline.topic_specs()) == []
+    assert caplog.records == []
 
 
 @pytest.mark.parametrize("client", [KafkaAdminClient, KafkaProducer, KafkaConsumer])
