@@ -22,6 +22,8 @@ from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
+COMPACT = "compact"  # cleanup.policy: the latest record per key is kept for good
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -33,7 +35,7 @@ class TopicSpec:
     def new_topic(self, replication_factor: int) -> NewTopic:
         configs = dict(self.configs)
         if self.compacted:
-            configs["cleanup.policy"] = "compact"
+            configs["cleanup.policy"] = COMPACT
         return NewTopic(self.name, self.partitions, replication_factor, topic_configs=configs)
 
 
@@ -111,9 +113,6 @@ def ensure_topics(
     if created:
         log.info("created topics: %s", ", ".join(created))
     return created
-
-
-COMPACT = "compact"
 
 
 def _make_compacted(admin: KafkaAdminClient, names: list[str]) -> None:
