@@ -5,7 +5,8 @@ table's changelog, is declared with its partition count and created at start-up,
 embedded broker does not auto-create and a changelog must have as many partitions as the topic
 its table is keyed by. A changelog is compacted (as faust would declare it): a table's state is
 its latest value per key, for good, where the broker's retention (a week on Kafka by default)
-would delete what a worker has to recover; a changelog created without it is made compacted.
+would delete what a worker has to recover. The dead-letter topic keeps its records for good:
+nothing refused is lost. An existing topic without what its spec requires is given it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from services.runtime.settings import Settings
 log = logging.getLogger(__name__)
 
 COMPACT = "compact"  # cleanup.policy: the latest record per key is kept for good
+FOR_GOOD = "-1"  # retention.ms: no record is deleted for its age
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,16 @@ class TopicSpec:
     compacted: bool = False
     configs: dict[str, str] = field(default_factory=dict)
 
-    def new_topic(self, replication_factor: int) -> NewTopic:
+    def required_configs(self) -> dict[str, str]:
         configs = dict(self.configs)
         if self.compacted:
             configs["cleanup.policy"] = COMPACT
-        return NewTopic(self.name, self.partitions, replication_factor, topic_configs=configs)
+        return configs
+
+    def new_topic(self, replication_factor: int) -> NewTopic:
+        return NewTopic(
+            self.name, self.partitions, replication_factor, topic_configs=self.required_configs()
+        )
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,8 @@ class Topics:
             TopicSpec(self.surveys, partitions),
             TopicSpec(self.partials, partitions),
             TopicSpec(self.benchmarks, partitions, compacted=True),
-            TopicSpec(self.deadletter, partitions),
+            # what a service refused is kept until it is dealt with, not for the broker's week
+            TopicSpec(self.deadletter, partitions, configs={"retention.ms": FOR_GOOD}),
         ]
 
 
@@ -82,8 +90,8 @@ def ensure_topics(
     """Create every topic that does not exist yet; returns the names created.
 
     An existing topic with a different partition count is an error: silently running with it
-    would break co-partitioning of tables and their source topics. An existing topic to be
-    compacted that is not is made compacted.
+    would break co-partitioning of tables and their source topics. An existing topic that
+    lacks a config its spec requires (compaction, retention) is given it.
     """
     wanted = {s.name: s for s in specs}
     admin = connected(KafkaAdminClient, broker_url, timeout, client_id="meetlat-admin")
@@ -107,7 +115,7 @@ def ensure_topics(
                     raise RuntimeError(
                         f"topic {spec.name} has {found} partitions, Meetlat needs {spec.partitions}"
                     )
-            _make_compacted(admin, [s.name for s in present if s.compacted])
+            _keep_configs(admin, present)
     finally:
         admin.close()
     if created:
@@ -115,41 +123,58 @@ def ensure_topics(
     return created
 
 
-def _make_compacted(admin: KafkaAdminClient, names: list[str]) -> None:
-    """Make compacted those of the topics `names` whose cleanup policy is not (a changelog
-    that an earlier version created with the broker's retention)."""
-    if not names:
+def _keep_configs(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
+    """Set on existing topics what their specs require and they lack (a changelog, or the
+    dead-letter topic, that an earlier version created with the broker's retention)."""
+    required = {spec.name: spec.required_configs() for spec in specs}
+    required = {name: configs for name, configs in required.items() if configs}
+    if not required:
         return
     described = admin.describe_configs(
-        [ConfigResource(ConfigResourceType.TOPIC, name) for name in names], config_filter="all"
+        [ConfigResource(ConfigResourceType.TOPIC, name) for name in required], config_filter="all"
     )["topic"]
-    policies = {
-        name: described.get(name, {}).get("cleanup.policy", {}).get("value") or "delete"
-        for name in names
+    found = {
+        name: {key: described.get(name, {}).get(key, {}).get("value") for key in configs}
+        for name, configs in required.items()
     }
-    wrong = [name for name, policy in policies.items() if COMPACT not in policy.split(",")]
+    wrong = {
+        name: {
+            key: value for key, value in configs.items() if not _holds(found[name][key], key, value)
+        }
+        for name, configs in required.items()
+    }
+    wrong = {name: configs for name, configs in wrong.items() if configs}
     if not wrong:
         return
     results = admin.alter_configs(
         [
-            ConfigResource(ConfigResourceType.TOPIC, name, configs={"cleanup.policy": COMPACT})
-            for name in wrong
+            ConfigResource(ConfigResourceType.TOPIC, name, configs=configs)
+            for name, configs in wrong.items()
         ],
         raise_on_unknown=False,
     )["topic"]
-    failed = {name: result for name, result in results.items() if result != "OK"}
+    failed = sorted(name for name, result in results.items() if result != "OK")
     if failed:
-        name, result = next(iter(failed.items()))
+        lacking = ", ".join(f"{k}={v}" for k, v in wrong[failed[0]].items())
         raise RuntimeError(
-            f"topic {name} is not compacted (cleanup.policy={policies[name]}): the broker "
-            f"would delete the table state it holds after its retention time, and making it "
-            f"compacted failed ({result}); set cleanup.policy=compact on "
-            f"{', '.join(sorted(failed))}"
+            f"topic {failed[0]} lacks {lacking} (it has {_described(found[failed[0]])}): "
+            f"without it the broker deletes what Meetlat keeps there after its retention time, "
+            f"and setting it failed ({results[failed[0]]}); set it on {', '.join(failed)}"
         )
-    for name in wrong:
+    for name, configs in wrong.items():
         log.warning(
-            "topic %s was not compacted (cleanup.policy=%s): made compacted, so that the "
-            "table state it holds is kept",
+            "topic %s had %s: set %s, so that what Meetlat keeps there is kept",
             name,
-            policies[name],
+            _described(found[name]),
+            ", ".join(f"{k}={v}" for k, v in configs.items()),
         )
+
+
+def _holds(found: str | None, key: str, wanted: str) -> bool:
+    if key == "cleanup.policy":  # "compact,delete" compacts too (with a retention on top)
+        return wanted in (found or "delete").split(",")
+    return found == wanted
+
+
+def _described(found: dict[str, str | None]) -> str:
+    return ", ".join(f"{key}={value or 'the default'}" for key, value in found.items())

@@ -74,7 +74,7 @@ def test_starts_answers_and_stops() -> None:
     assert not _alive(pid)
 
 
-def cleanup_policy(broker_url: str, topic: str) -> str | None:
+def topic_config(broker_url: str, topic: str, key: str) -> str | None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(broker_url))
     try:
         described = admin.describe_configs(
@@ -82,35 +82,47 @@ def cleanup_policy(broker_url: str, topic: str) -> str | None:
         )
     finally:
         admin.close()
-    found: str | None = described["topic"][topic].get("cleanup.policy", {}).get("value")
+    found: str | None = described["topic"][topic].get(key, {}).get("value")
     return found
 
 
-def test_a_changelog_that_is_not_compacted_is_made_compacted(
+def test_changelogs_are_compacted_and_dead_letters_kept_also_on_topics_made_before(
     broker: EmbeddedBroker, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Every table's changelog is declared compacted; one created without it (by an earlier
-    version, with the broker's retention) is made compacted, once."""
+    """Every table's changelog is declared compacted and the dead-letter topic without a
+    retention time; topics created without (by an earlier version, with the broker's
+    retention) are given it, once."""
     pipeline = create_pipeline(settings, broker.url)
-    changelogs = [spec for spec in pipeline.topic_specs() if spec.name.endswith("-changelog")]
+    specs = pipeline.topic_specs()
+    changelogs = [spec for spec in specs if spec.name.endswith("-changelog")]
     assert len(changelogs) == len(pipeline.app.tables) >= 4
     assert all(spec.compacted for spec in changelogs)
-    before, *others = changelogs
-    ensure_topics(broker.url, [TopicSpec(before.name, before.partitions)])  # as it was
-    assert cleanup_policy(broker.url, before.name) is None  # the broker's default: delete
+    deadletter = next(spec for spec in specs if spec.name == pipeline.topics.deadletter)
+    assert deadletter.configs == {"retention.ms": "-1"}
+    changelog, *others = changelogs
+    # as an earlier version created them
+    ensure_topics(broker.url, [TopicSpec(t.name, t.partitions) for t in (changelog, deadletter)])
+    assert topic_config(broker.url, changelog.name, "cleanup.policy") is None  # delete
+    assert topic_config(broker.url, deadletter.name, "retention.ms") is None  # a week on Kafka
 
     with caplog.at_level(logging.WARNING, logger="services.runtime.topics"):
-        created = ensure_topics(broker.url, pipeline.topic_specs())
-    assert before.name not in created and {spec.name for spec in others} <= set(created)
+        created = ensure_topics(broker.url, specs)
+    assert {changelog.name, deadletter.name}.isdisjoint(created)
+    assert {spec.name for spec in others} <= set(created)
     for spec in changelogs:
-        assert cleanup_policy(broker.url, spec.name) == "compact", spec.name
-    assert [r.getMessage() for r in caplog.records] == [
-        f"topic {before.name} was not compacted (cleanup.policy=delete): made compacted, so "
-        "that the table state it holds is kept"
-    ]
+        assert topic_config(broker.url, spec.name, "cleanup.policy") == "compact", spec.name
+    assert topic_config(broker.url, deadletter.name, "retention.ms") == "-1"
+    assert sorted(r.getMessage() for r in caplog.records) == sorted(
+        [
+            f"topic {changelog.name} had cleanup.policy=the default: set cleanup.policy=compact, "
+            "so that what Meetlat keeps there is kept",
+            f"topic {deadletter.name} had retention.ms=the default: set retention.ms=-1, so "
+            "that what Meetlat keeps there is kept",
+        ]
+    )
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="services.runtime.topics"):
-        assert ensure_topics(broker.url, pipeline.topic_specs()) == []
+        assert ensure_topics(broker.url, specs) == []
     assert caplog.records == []
 
 
