@@ -312,17 +312,21 @@ def revision_stream(
     n = draw(st.integers(0, 25))
     histories = [draw(contact_revisions(f"c{i}")) for i in range(n)]
     final = [h[-1] for h in histories]
+    # A few event ids are shared by different responses of a campaign: one counts. They share
+    # the wave (ingest refuses an event id that comes again with other content, so only a
+    # producer writing to the topic itself could move one to another wave, whose benchmark
+    # would then keep it).
+    shared = [(draw(st.integers(0, 30)), draw(CAMPAIGNS)) for _ in range(draw(st.integers(0, 24)))]
     responses = [
         survey(
-            # (a few event ids are shared by different responses of a campaign: one counts)
-            f"s{draw(st.integers(0, 30))}-{campaign}",
+            f"s{k}-{campaign}",
             draw(st.sampled_from(MUNICIPALITIES[:2])),
             draw(st.integers(1, 10)),
-            draw(st.integers(1, 2)),
+            1 + k % 2,
             draw(st.none() | st.integers(0, 10)),
             campaign,
         )
-        for campaign in (draw(CAMPAIGNS) for _ in range(draw(st.integers(0, 24))))
+        for k, campaign in shared
     ]
     stream: list[Item] = [r for h in histories for r in h if draw(st.booleans()) or r is h[-1]]
     stream += responses
