@@ -515,7 +515,7 @@ def snapshot_diff(
     engine = _database(_settings())
     store = BenchmarkStore(engine)
     try:
-        rows_before, rows_after = store.snapshot_figures(before), store.snapshot_figures(after)
+        rows_before, rows_after = store.changed_figures(before, after)
     except KeyError as exc:
         err.print(f"[red]no snapshot {_plain(exc)}[/]; `meetlat snapshots` lists them")
         raise typer.Exit(2) from None

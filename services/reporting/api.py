@@ -104,7 +104,12 @@ class SnapshotOut(BaseModel):
         description="The benchmarks topic's offset per partition that the figures reflect."
     )
     figure_count: int
-    content_sha256: str = Field(description="SHA-256 of the figures, in canonical order.")
+    content_sha256: str = Field(
+        description=(
+            "SHA-256 of the figures: of the SHA-256 of each figure set (one scope in one "
+            "campaign wave, its figures as canonical JSON), in canonical order."
+        )
+    )
 
 
 class DiffOut(BaseModel):
@@ -349,13 +354,12 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         breakdown: str | None = None,
     ) -> list[FigureRow]:
         try:
-            rows = store.snapshot_figures(snapshot_id)
+            rows = store.snapshot_figures(snapshot_id, campaign=campaign)
         except KeyError:
             raise HTTPException(404, f"no snapshot {snapshot_id}") from None
         wanted = {
             "scope_kind": scope_kind,
             "scope_id": scope_id,
-            "campaign": campaign,
             "wave": wave,
             "breakdown": breakdown,
         }
@@ -368,7 +372,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     )
     def diff(before: int, after: int) -> DiffOut:
         try:
-            a, b = store.snapshot_figures(before), store.snapshot_figures(after)
+            a, b = store.changed_figures(before, after)
         except KeyError as exc:
             raise HTTPException(404, f"no snapshot {exc}") from None
         result = diff_snapshots(before, a, after, b)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 from schemas.benchmarks import BenchmarkUpdated
@@ -118,6 +119,22 @@ def sorted_rows(rows: Iterable[FigureRow]) -> list[FigureRow]:
 
 def content_sha256(rows: Iterable[FigureRow]) -> str:
     """SHA-256 of the canonical JSON of the rows, sorted: equal content, equal hash."""
+    return hashlib.sha256(_canonical_json(sorted_rows(rows)).encode("utf-8")).hexdigest()
+
+
+def snapshot_sha256(rows: Iterable[FigureRow]) -> str:
+    """A snapshot's SHA-256: of its figure sets' `content_sha256`s (see `sets_sha256`)."""
+    return sets_sha256(s.content_sha256 for s in figure_sets(rows))
+
+
+def sets_sha256(set_hashes: Iterable[str]) -> str:
+    """SHA-256 of figure sets' SHA-256s (hex, each followed by a newline) in the canonical
+    order of their scopes and campaign waves: equal figures, equal hash, and a snapshot hashes
+    without reading the figure sets an earlier snapshot already stored."""
+    return hashlib.sha256("".join(f"{h}\n" for h in set_hashes).encode("ascii")).hexdigest()
+
+
+def _canonical_json(rows: Sequence[FigureRow]) -> str:
     canonical = [
         [
             r.scope_kind,
@@ -130,7 +147,26 @@ def content_sha256(rows: Iterable[FigureRow]) -> str:
             r.value,
             r.label,
         ]
-        for r in sorted_rows(rows)
+        for r in rows
     ]
-    text = json.dumps(canonical, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return json.dumps(canonical, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+
+
+@dataclass(frozen=True, slots=True)
+class FigureSet:
+    """Every figure of one scope in one campaign wave, in canonical order: what a snapshot
+    refers to, stored once however many snapshots hold it."""
+
+    rows: tuple[FigureRow, ...]
+    content_sha256: str
+
+    @property
+    def scope(self) -> FigureRow:
+        """A row that names the set's scope, campaign wave and scope name."""
+        return self.rows[0]
+
+
+def figure_sets(rows: Iterable[FigureRow]) -> list[FigureSet]:
+    """The rows as one figure set per scope and campaign wave, in canonical order."""
+    grouped = (tuple(same) for _, same in groupby(sorted_rows(rows), key=lambda r: r.sort_key[:4]))
+    return [FigureSet(group, content_sha256(group)) for group in grouped]

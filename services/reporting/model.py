@@ -201,13 +201,9 @@ class FigureIndex:
     def waves(self) -> list[tuple[str, int]]:
         return sorted({(c, w) for _, _, c, w in self.scopes})
 
-    def latest_wave(self) -> tuple[str, int]:
-        """The newest campaign wave that has national figures (else any)."""
-        national = sorted((c, w) for k, _, c, w in self.scopes if k == "nation")
-        every = national or self.waves()
-        if not every:
-            raise LookupError("the snapshot holds no figures")
-        return max(every, key=lambda cw: (cw[0], cw[1]))
+    def kinds(self) -> list[tuple[str, str, int]]:
+        """(scope kind, campaign, wave) of every scope, as `report_wave` takes them."""
+        return sorted({(k, c, w) for k, _, c, w in self.scopes})
 
     def scope(self, kind: str, scope_id: str, campaign: str, wave: int) -> ScopeFigures | None:
         return self.scopes.get((kind, scope_id, campaign, wave))
@@ -224,6 +220,26 @@ class FigureIndex:
             for r in self.rows
             if (r.scope_kind, r.scope_id, r.campaign, r.wave) == (kind, scope_id, campaign, wave)
         ]
+
+
+def report_wave(
+    kinds: Iterable[tuple[str, str, int]], campaign: str | None = None, wave: int | None = None
+) -> tuple[str, int]:
+    """The campaign wave to report on, from the (scope kind, campaign, wave) a snapshot holds:
+    by default the campaign of the newest wave with national figures (else of any), and the
+    campaign's newest wave. LookupError when the snapshot holds no figures or not the campaign.
+    """
+    held = set(kinds)
+    if not held:
+        raise LookupError("the snapshot holds no figures")
+    if not campaign:
+        national = [(c, w) for k, c, w in held if k == "nation"]
+        campaign = max(national or [(c, w) for _, c, w in held])[0]
+    waves = [w for _, c, w in held if c == campaign]
+    if not waves:
+        known = ", ".join(sorted({c for _, c, _ in held}))
+        raise LookupError(f"no campaign {campaign!r} in the snapshot (it holds {known})")
+    return campaign, wave or max(waves)
 
 
 # ---------------------------------------------------------------- report building blocks

@@ -21,6 +21,7 @@ from services.reporting.model import (
     make_meta,
     municipality_report,
     national_report,
+    report_wave,
 )
 from services.reporting.render import (
     FileLinks,
@@ -68,13 +69,7 @@ class ReportSet:
     ) -> ReportSet:
         index = FigureIndex(rows)
         if campaign is None or wave is None:
-            latest_campaign, _ = index.latest_wave()
-            campaign = campaign or latest_campaign
-            waves = [w for c, w in index.waves() if c == campaign]
-            if not waves:
-                known = ", ".join(sorted({c for c, _ in index.waves()}))
-                raise LookupError(f"no campaign {campaign!r} in the snapshot (it holds {known})")
-            wave = wave or max(waves)
+            campaign, wave = report_wave(index.kinds(), campaign, wave)
         meta = make_meta(
             model,
             campaign,

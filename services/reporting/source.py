@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from schemas.reference import ReferenceData
 from services.reporting.deidentify import default_deidentifier
 from services.reporting.figures import SnapshotInfo
+from services.reporting.model import report_wave
 from services.reporting.reports import ReportSet
 from services.reporting.store import BenchmarkStore
 from services.reporting.text_store import TextStore, sync_texts
@@ -32,12 +33,17 @@ def load_report_set(
     wave: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[ReportSet, SnapshotInfo]:
-    """The reports of a snapshot (default: the newest). KeyError without such a snapshot."""
+    """The reports of one campaign wave (default: as `report_wave` chooses) of a snapshot
+    (default: the newest). KeyError without such a snapshot, LookupError without the campaign.
+
+    Only that campaign's figures and texts are read: a snapshot holds every campaign ever
+    measured, and a report one campaign's waves."""
     store = BenchmarkStore(engine)
     info = store.snapshot(snapshot_id)
-    rows = store.snapshot_figures(info.id)
+    if not campaign or wave is None:
+        campaign, wave = report_wave(store.snapshot_scopes(info.id), campaign, wave)
+    rows = store.snapshot_figures(info.id, campaign=campaign)
     sync_contact_texts(engine, progress)
-    texts = TextStore(engine)
     _, active = load_models(settings)
     reference = ReferenceData.load(settings.chamber_map)
     reports = ReportSet.build(
@@ -45,7 +51,7 @@ def load_report_set(
         active,
         default_tips(),
         reference.chamber_of,
-        texts.texts(),
+        TextStore(engine).texts(campaign=campaign),
         snapshot=info,
         campaign=campaign,
         wave=wave,

@@ -7,17 +7,23 @@ harmless, and `positions()` says exactly which part of the topic SQL reflects.
 
 The latest figures are kept as one document per scope and wave (`scope_state.document`, the
 `BenchmarkUpdated` as JSON): a new version is one row written, which keeps an update's way into
-SQL short. Snapshots store the flat rows (`snapshot_figure`), one per figure, for querying and
-comparing.
+SQL short.
 
-`take_snapshot` freezes the latest figures (and that position) into `snapshot` /
-`snapshot_figure`. Nothing in Meetlat ever updates or deletes a snapshot.
+`take_snapshot` freezes the latest figures (and that position) into `snapshot`. Its figures
+are flat rows, one per figure, for querying and comparing, grouped in figure sets (one scope in
+one campaign wave, `figure_set` / `figure_set_figure`) that are stored once, by content hash, and
+that every snapshot holding them refers to (`snapshot_scope`). A campaign measured years ago
+is then not copied into every later snapshot, and a snapshot writes only the figure sets that
+changed since any earlier one. The view `snapshot_figure` shows a snapshot's figures as one
+table. Nothing in Meetlat ever updates or deletes a snapshot or a figure set (migration 0008
+computed the earlier snapshots' hashes anew, as figure sets hash).
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,20 +36,24 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    bindparam,
     delete,
     insert,
     select,
+    update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from schemas.benchmarks import BenchmarkUpdated
 from schemas.events import ONE_LINE
 from services.reporting.figures import (
     FigureRow,
+    FigureSet,
     SnapshotInfo,
-    content_sha256,
     figure_rows,
+    figure_sets,
+    sets_sha256,
     sorted_rows,
 )
 from services.reporting.metrics import SNAPSHOT_SECONDS
@@ -51,18 +61,24 @@ from services.runtime.db import (
     Base,
     JsonText,
     UTCDateTime,
+    database_failure,
+    one_at_a_time,
     upsert_insert,
     utcnow,
     write_transaction,
 )
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "BenchmarkStore",
     "FigureRow",
+    "FigureSetFigure",
+    "FigureSetRecord",
     "ScopeState",
     "Snapshot",
-    "SnapshotFigure",
     "SnapshotInfo",
+    "SnapshotScope",
     "StreamPosition",
 ]
 
@@ -80,6 +96,9 @@ class ScopeState(Base):
     version: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The figure set a snapshot stored this document as (None until one has): a cache that
+    # spares later snapshots reading and flattening documents that did not change.
+    figure_set_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class StreamPosition(Base):
@@ -127,23 +146,60 @@ class Snapshot(Base):
     request_id: Mapped[str | None] = mapped_column(String(MAX_REQUEST_ID), unique=True)
 
 
-class SnapshotFigure(Base):
-    """One figure as it was when its snapshot was taken."""
+class FigureSetRecord(Base):
+    """One scope's figures in one campaign wave, as some snapshot froze them; stored once."""
 
-    __tablename__ = "snapshot_figure"
+    __tablename__ = "figure_set"
 
-    snapshot_id: Mapped[int] = mapped_column(
-        ForeignKey("snapshot.id"), primary_key=True, autoincrement=False
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    content_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    scope_kind: Mapped[str] = mapped_column(String(16))
+    scope_id: Mapped[str] = mapped_column(String(64))
+    campaign: Mapped[str] = mapped_column(String(120))
+    wave: Mapped[int] = mapped_column(Integer)
+    scope_name: Mapped[str] = mapped_column(String(200))
+    figure_count: Mapped[int] = mapped_column(Integer)
+
+
+class FigureSetFigure(Base):
+    """One figure of a figure set."""
+
+    __tablename__ = "figure_set_figure"
+
+    figure_set_id: Mapped[int] = mapped_column(
+        ForeignKey("figure_set.id"), primary_key=True, autoincrement=False
     )
-    scope_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    scope_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    campaign: Mapped[str] = mapped_column(String(120), primary_key=True)
-    wave: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     breakdown: Mapped[str] = mapped_column(String(200), primary_key=True)
     metric: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[float | None] = mapped_column(Float)
     label: Mapped[str | None] = mapped_column(String(200))
-    scope_name: Mapped[str] = mapped_column(String(200))
+
+
+class SnapshotScope(Base):
+    """A figure set that a snapshot holds."""
+
+    __tablename__ = "snapshot_scope"
+
+    snapshot_id: Mapped[int] = mapped_column(
+        ForeignKey("snapshot.id"), primary_key=True, autoincrement=False
+    )
+    figure_set_id: Mapped[int] = mapped_column(
+        ForeignKey("figure_set.id"), primary_key=True, autoincrement=False
+    )
+
+
+_FIGURES = select(
+    FigureSetRecord.scope_kind,
+    FigureSetRecord.scope_id,
+    FigureSetRecord.campaign,
+    FigureSetRecord.wave,
+    FigureSetRecord.scope_name,
+    FigureSetFigure.breakdown,
+    FigureSetFigure.metric,
+    FigureSetFigure.value,
+    FigureSetFigure.label,
+).join(FigureSetFigure, FigureSetFigure.figure_set_id == FigureSetRecord.id)
+"""Figures with their figure set's scope, in FigureRow's order of fields."""
 
 
 def _latest_rows(conn: Connection) -> list[FigureRow]:
@@ -195,11 +251,11 @@ class BenchmarkStore:
         if documents is not None and len(documents) != len(updates):
             raise ValueError(f"{len(documents)} documents for {len(updates)} updates")
         newest: dict[tuple[str, str, str, int], tuple[BenchmarkUpdated, bytes | None]] = {}
-        for index, update in enumerate(updates):
-            key = (update.scope_kind, update.scope_id, update.campaign, update.wave)
+        for index, benchmark in enumerate(updates):
+            key = (benchmark.scope_kind, benchmark.scope_id, benchmark.campaign, benchmark.wave)
             held = newest.get(key)
-            if held is None or update.version > held[0].version:
-                newest[key] = (update, None if documents is None else documents[index])
+            if held is None or benchmark.version > held[0].version:
+                newest[key] = (benchmark, None if documents is None else documents[index])
 
         dialect = self.engine.dialect.name
         now = utcnow()
@@ -221,6 +277,7 @@ class BenchmarkStore:
                         "version": ins.excluded["version"],
                         "updated_at": ins.excluded["updated_at"],
                         "document": ins.excluded["document"],
+                        "figure_set_id": None,  # a new document: no snapshot holds it yet
                     },
                     where=ScopeState.version < ins.excluded["version"],
                 ).returning(
@@ -325,53 +382,93 @@ class BenchmarkStore:
         options: dict[str, Any] = {}
         if self.engine.dialect.name == "postgresql":
             options["isolation_level"] = "REPEATABLE READ"
-        with write_transaction(self.engine, **options) as conn:
-            rows = _latest_rows(conn)
+        # One snapshot at a time, so that two never store the same new figure set at once.
+        with (
+            one_at_a_time(self.engine, _SNAPSHOT_LOCK_KEY),
+            write_transaction(self.engine, **options) as conn,
+        ):
+            held = _held_figure_sets(conn)
+            fresh = _unheld_scopes(conn)
+            stored = _stored_figure_sets(conn, [made for _, made in fresh])
+            held.extend(
+                (
+                    made.scope.sort_key[:4],
+                    stored[made.content_sha256],
+                    made.content_sha256,
+                    len(made.rows),
+                )
+                for _, made in fresh
+            )
+            held.sort()
             position = [
                 {"topic": topic, "partition": partition, "offset": offset}
                 for (topic, partition), offset in sorted(_positions(conn).items())
             ]
             taken_at = utcnow()
-            digest = content_sha256(rows)
+            digest = sets_sha256(sha for _, _, sha, _ in held)
+            figure_count = sum(count for *_, count in held)
             snapshot_id = conn.execute(
                 insert(Snapshot)
                 .values(
                     taken_at=taken_at,
                     label=label,
                     position=position,
-                    figure_count=len(rows),
+                    figure_count=figure_count,
                     content_sha256=digest,
                     request_id=request_id,
                 )
                 .returning(Snapshot.id)
             ).scalar_one()
-            if rows:
+            if held:
                 conn.execute(
-                    insert(SnapshotFigure),
-                    [
-                        {
-                            "snapshot_id": snapshot_id,
-                            "scope_kind": row.scope_kind,
-                            "scope_id": row.scope_id,
-                            "campaign": row.campaign,
-                            "wave": row.wave,
-                            "breakdown": row.breakdown,
-                            "metric": row.metric,
-                            "value": row.value,
-                            "label": row.label,
-                            "scope_name": row.scope_name,
-                        }
-                        for row in rows
-                    ],
+                    insert(SnapshotScope),
+                    [{"snapshot_id": snapshot_id, "figure_set_id": i} for _, i, _, _ in held],
                 )
+        self._remember_figure_sets(
+            [(document, stored[made.content_sha256]) for document, made in fresh]
+        )
         return SnapshotInfo(
             id=snapshot_id,
             taken_at=taken_at,
             label=label,
             position=position,
-            figure_count=len(rows),
+            figure_count=figure_count,
             content_sha256=digest,
         )
+
+    def _remember_figure_sets(self, stored: Sequence[tuple[_Document, int]]) -> None:
+        """Note in `scope_state` which figure set each document a snapshot read is, so that
+        later snapshots take the set without reading the document. After the snapshot, in a
+        READ COMMITTED transaction of its own: a document replaced meanwhile (its version and
+        time of writing differ) keeps none. Only a cache: when this fails, the next snapshot
+        reads those documents again."""
+        if not stored:
+            return
+        stmt = (
+            update(ScopeState)
+            .where(
+                ScopeState.scope_kind == bindparam("k"),
+                ScopeState.scope_id == bindparam("i"),
+                ScopeState.campaign == bindparam("c"),
+                ScopeState.wave == bindparam("w"),
+                ScopeState.version == bindparam("v"),
+                ScopeState.updated_at == bindparam("t"),
+            )
+            .values(figure_set_id=bindparam("set_id"))
+        )
+        params = [
+            {"k": k, "i": i, "c": c, "w": w, "v": v, "t": t, "set_id": set_id}
+            for (k, i, c, w, v, t), set_id in sorted(stored)
+        ]
+        try:
+            with write_transaction(self.engine) as conn:
+                conn.execute(stmt, params)
+        except DBAPIError as exc:
+            log.warning(
+                "snapshot taken; noting its figure sets for the next one failed (%s): "
+                "the next snapshot reads those scopes again",
+                database_failure(exc),
+            )
 
     def snapshots(self) -> list[SnapshotInfo]:
         """Every snapshot, oldest first (newest last)."""
@@ -401,23 +498,153 @@ class BenchmarkStore:
                 return info
         raise KeyError(snapshot_id)
 
-    def snapshot_figures(self, snapshot_id: int) -> list[FigureRow]:
-        """The figures frozen in a snapshot (KeyError for an unknown id)."""
+    def snapshot_figures(self, snapshot_id: int, campaign: str | None = None) -> list[FigureRow]:
+        """The figures frozen in a snapshot, or only those of one campaign (KeyError for an
+        unknown id)."""
+        self._known(snapshot_id)
+        stmt = _FIGURES.join(
+            SnapshotScope, SnapshotScope.figure_set_id == FigureSetRecord.id
+        ).where(SnapshotScope.snapshot_id == snapshot_id)
+        if campaign is not None:
+            stmt = stmt.where(FigureSetRecord.campaign == campaign)
+        with self.engine.connect() as conn:
+            return sorted_rows(FigureRow(*row) for row in conn.execute(stmt))
+
+    def changed_figures(self, before: int, after: int) -> tuple[list[FigureRow], list[FigureRow]]:
+        """The figures of two snapshots, of the figure sets that only one of them holds: all
+        that a diff compares, since a set both hold did not change (KeyError for an unknown
+        id)."""
+        self._known(before)
+        self._known(after)
+        with self.engine.connect() as conn:
+            held_before, held_after = (
+                set(
+                    conn.scalars(
+                        select(SnapshotScope.figure_set_id).where(SnapshotScope.snapshot_id == i)
+                    )
+                )
+                for i in (before, after)
+            )
+            return (
+                _figures_of_sets(conn, held_before - held_after),
+                _figures_of_sets(conn, held_after - held_before),
+            )
+
+    def snapshot_scopes(self, snapshot_id: int) -> list[tuple[str, str, int]]:
+        """(scope kind, campaign, wave) of every figure set a snapshot holds, without reading
+        a figure (KeyError for an unknown id)."""
+        self._known(snapshot_id)
+        stmt = (
+            select(FigureSetRecord.scope_kind, FigureSetRecord.campaign, FigureSetRecord.wave)
+            .join(SnapshotScope, SnapshotScope.figure_set_id == FigureSetRecord.id)
+            .where(SnapshotScope.snapshot_id == snapshot_id)
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            return sorted((kind, c, w) for kind, c, w in conn.execute(stmt))
+
+    def _known(self, snapshot_id: int) -> None:
         if not 1 <= snapshot_id <= MAX_SNAPSHOT_ID:  # no such id, and no query PostgreSQL takes
             raise KeyError(snapshot_id)
         with self.engine.connect() as conn:
-            exists = conn.scalar(select(Snapshot.id).where(Snapshot.id == snapshot_id))
-            if exists is None:
+            if conn.scalar(select(Snapshot.id).where(Snapshot.id == snapshot_id)) is None:
                 raise KeyError(snapshot_id)
-            stmt = select(
-                SnapshotFigure.scope_kind,
-                SnapshotFigure.scope_id,
-                SnapshotFigure.campaign,
-                SnapshotFigure.wave,
-                SnapshotFigure.scope_name,
-                SnapshotFigure.breakdown,
-                SnapshotFigure.metric,
-                SnapshotFigure.value,
-                SnapshotFigure.label,
-            ).where(SnapshotFigure.snapshot_id == snapshot_id)
-            return sorted_rows(FigureRow(*row) for row in conn.execute(stmt))
+
+
+_Document = tuple[str, str, str, int, int, datetime]
+"""A latest document as it was read: scope kind, scope id, campaign, wave, version, updated_at."""
+
+
+def _held_figure_sets(conn: Connection) -> list[tuple[tuple[str, str, str, int], int, str, int]]:
+    """(scope, figure set id, its hash, figure count) of every latest document that an earlier
+    snapshot stored as a figure set."""
+    stmt = select(
+        ScopeState.scope_kind,
+        ScopeState.scope_id,
+        ScopeState.campaign,
+        ScopeState.wave,
+        FigureSetRecord.id,
+        FigureSetRecord.content_sha256,
+        FigureSetRecord.figure_count,
+    ).join(FigureSetRecord, FigureSetRecord.id == ScopeState.figure_set_id)
+    return [((k, i, c, w), id_, sha, n) for k, i, c, w, id_, sha, n in conn.execute(stmt)]
+
+
+def _unheld_scopes(conn: Connection) -> list[tuple[_Document, FigureSet]]:
+    """Every latest document that no snapshot has stored yet, as its figure set."""
+    stmt = select(
+        ScopeState.scope_kind,
+        ScopeState.scope_id,
+        ScopeState.campaign,
+        ScopeState.wave,
+        ScopeState.version,
+        ScopeState.updated_at,
+        ScopeState.document,
+    ).where(ScopeState.figure_set_id.is_(None))
+    found = []
+    for k, i, c, w, version, updated_at, document in conn.execute(stmt):
+        (made,) = figure_sets(figure_rows(BenchmarkUpdated.model_validate(document)))
+        found.append(((k, i, c, w, version, updated_at), made))
+    return found
+
+
+def _figures_of_sets(conn: Connection, set_ids: Iterable[int]) -> list[FigureRow]:
+    ids = sorted(set_ids)
+    found: list[FigureRow] = []
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        stmt = _FIGURES.where(FigureSetRecord.id.in_(ids[start : start + _IDS_PER_QUERY]))
+        found.extend(FigureRow(*row) for row in conn.execute(stmt))
+    return sorted_rows(found)
+
+
+_SNAPSHOT_LOCK_KEY = 0x6D6565746C6174 + 1  # (the migrations' key + 1)
+_IDS_PER_QUERY = 500  # ids or hashes in one IN (…)
+
+
+def _stored_figure_sets(conn: Connection, sets: Sequence[FigureSet]) -> dict[str, int]:
+    """The ids of the figure sets by hash, storing those not stored yet (with their figures)."""
+    by_sha = {s.content_sha256: s for s in sets}
+    ids: dict[str, int] = {}
+    shas = sorted(by_sha)
+    for start in range(0, len(shas), _IDS_PER_QUERY):
+        chunk = shas[start : start + _IDS_PER_QUERY]
+        found = select(FigureSetRecord.content_sha256, FigureSetRecord.id).where(
+            FigureSetRecord.content_sha256.in_(chunk)
+        )
+        ids.update({sha: id_ for sha, id_ in conn.execute(found)})
+    new = [by_sha[sha] for sha in shas if sha not in ids]
+    if not new:
+        return ids
+    made = conn.execute(
+        insert(FigureSetRecord).returning(
+            FigureSetRecord.content_sha256, FigureSetRecord.id, sort_by_parameter_order=True
+        ),
+        [
+            {
+                "content_sha256": s.content_sha256,
+                "scope_kind": s.scope.scope_kind,
+                "scope_id": s.scope.scope_id,
+                "campaign": s.scope.campaign,
+                "wave": s.scope.wave,
+                "scope_name": s.scope.scope_name,
+                "figure_count": len(s.rows),
+            }
+            for s in new
+        ],
+    )
+    ids.update({sha: id_ for sha, id_ in made})
+    conn.execute(
+        insert(FigureSetFigure),
+        [
+            {
+                "figure_set_id": ids[s.content_sha256],
+                "breakdown": row.breakdown,
+                "metric": row.metric,
+                "value": row.value,
+                "label": row.label,
+            }
+            for s in new
+            for row in s.rows
+        ],
+    )
+    return ids

@@ -84,11 +84,16 @@ class TextStore:
             conn.execute(stmt, rows)
         return len(rows)
 
-    def texts(self, municipality: str | None = None) -> list[ContactText]:
-        """The latest text per contact and kind (optionally of one municipality)."""
+    def texts(
+        self, municipality: str | None = None, campaign: str | None = None
+    ) -> list[ContactText]:
+        """The latest text per contact and kind (optionally of one municipality, of one
+        campaign)."""
         stmt = select(StoredText)
         if municipality:
             stmt = stmt.where(StoredText.municipality == municipality)
+        if campaign is not None:
+            stmt = stmt.where(StoredText.campaign == campaign)
         with self.engine.connect() as conn:
             found = [
                 ContactText(

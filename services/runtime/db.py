@@ -215,6 +215,25 @@ def write_transaction(engine: Engine, **execution_options: Any) -> Iterator[Conn
             yield conn
 
 
+@contextmanager
+def one_at_a_time(engine: Engine, key: int) -> Iterator[None]:
+    """Hold PostgreSQL's session advisory lock `key` meanwhile, on a connection of its own, so
+    that a REPEATABLE READ transaction started inside begins after the previous holder's has
+    committed (its snapshot then sees what that one wrote). Nothing on SQLite, whose write
+    transactions already take its single write lock."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            conn.commit()
+
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, Text, cast, inspect, select, text
+from sqlalchemy import Engine, Text, cast, func, inspect, select, text
 
 import services.ingest.archive
 import services.ingest.mail_store
@@ -20,9 +21,16 @@ import services.reporting.text_store
 from schemas.benchmarks import BenchmarkUpdated, Figures
 from services.aggregation.process import figures_of_records
 from services.aggregation.statistics import band
-from services.reporting.figures import FigureRow, content_sha256, figure_rows
-from services.reporting.store import BenchmarkStore, ScopeState
-from services.runtime.db import Base, alembic_config, make_engine, upgrade
+from services.reporting.diff import diff_snapshots
+from services.reporting.figures import FigureRow, content_sha256, figure_rows, snapshot_sha256
+from services.reporting.store import (
+    BenchmarkStore,
+    FigureSetFigure,
+    FigureSetRecord,
+    ScopeState,
+    SnapshotScope,
+)
+from services.runtime.db import Base, alembic_config, make_engine, upgrade, utcnow
 
 TOPIC = "meetlat.benchmarks"
 
@@ -54,6 +62,7 @@ def bench(
     kind: str = "municipality",
     name: str | None = None,
     phone: bool = True,
+    campaign: str = "mg-2026",
 ) -> BenchmarkUpdated:
     breakdowns = {"all": figures(version, mean, None if mean is None else mean + 0.5)}
     if phone:
@@ -63,7 +72,7 @@ def bench(
             "scope_kind": kind,
             "scope_id": scope_id,
             "name": name or f"Gemeente {scope_id}",
-            "campaign": "mg-2026",
+            "campaign": campaign,
             "wave": 1,
             "version": version,
             "as_of": None,
@@ -126,8 +135,11 @@ def test_upgrade_twice_is_a_noop(database_url: str) -> None:
             "scope_state",
             "stream_position",
             "snapshot",
-            "snapshot_figure",
+            "figure_set",
+            "figure_set_figure",
+            "snapshot_scope",
         }
+        assert inspect(eng).get_view_names() == ["snapshot_figure"]
     finally:
         eng.dispose()
 
@@ -321,7 +333,7 @@ def test_snapshot_copies_latest_figures_and_positions(engine: Engine) -> None:
         {"topic": TOPIC, "partition": 1, "offset": 4},
     ]
     assert info.taken_at.tzinfo is not None
-    assert info.content_sha256 == content_sha256(store.latest())
+    assert info.content_sha256 == snapshot_sha256(store.latest())
     assert len(info.content_sha256) == 64
     assert store.snapshot_figures(info.id) == store.latest()
     assert {r.scope_name for r in store.snapshot_figures(info.id)} == {
@@ -410,7 +422,7 @@ def test_content_hash_equal_for_equal_content(engine: Engine) -> None:
     c = store.take_snapshot("c")
     assert c.content_sha256 != a.content_sha256
     # The hash depends on content only, not on the order rows were written in.
-    assert content_sha256(reversed(store.latest())) == c.content_sha256
+    assert snapshot_sha256(reversed(store.latest())) == c.content_sha256
 
 
 def test_snapshot_with_request_id_is_retry_safe(engine: Engine) -> None:
@@ -430,3 +442,236 @@ def test_snapshot_with_request_id_is_retry_safe(engine: Engine) -> None:
         raced = list(pool.map(lambda _: store.take_snapshot("race", "req-3"), range(4)))
     assert len({s.id for s in raced}) == 1
     assert [s.label for s in store.snapshots()].count("race") == 1
+
+
+# ---------------------------------------------------------------- figure sets stored once
+
+
+def count(engine: Engine, table: type[Base]) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def through_the_view(engine: Engine, snapshot_id: int) -> list[FigureRow]:
+    with engine.connect() as conn:
+        found = conn.execute(
+            text(
+                "SELECT scope_kind, scope_id, campaign, wave, scope_name, breakdown, metric,"
+                " value, label FROM snapshot_figure WHERE snapshot_id = :id"
+            ),
+            {"id": snapshot_id},
+        )
+        return sorted((FigureRow(*row) for row in found), key=lambda r: r.sort_key)
+
+
+def test_a_snapshot_stores_only_the_figure_sets_no_snapshot_holds_yet(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    last_year = [bench(code, 4, 6.0, campaign="mg-2025") for code in ("GM0344", "GM0363")]
+    this_year = bench("GM0344", 1, 6.5)
+    store.apply([*last_year, this_year], {(TOPIC, 0): 1})
+    first = store.take_snapshot()
+    assert (count(engine, FigureSetRecord), count(engine, SnapshotScope)) == (3, 3)
+    figures_stored = count(engine, FigureSetFigure)
+    assert figures_stored == first.figure_count == len(expected(*last_year, this_year))
+
+    moved = bench("GM0344", 2, 7.5)
+    store.apply([moved], {(TOPIC, 0): 2})
+    second = store.take_snapshot()
+    # Only the changed scope is written; last year's campaign is referred to, not copied.
+    assert (count(engine, FigureSetRecord), count(engine, SnapshotScope)) == (4, 6)
+    assert count(engine, FigureSetFigure) == figures_stored + len(figure_rows(moved))
+    assert store.snapshot_figures(first.id) == expected(*last_year, this_year)
+    assert store.snapshot_figures(second.id) == expected(*last_year, moved)
+    assert second.content_sha256 == snapshot_sha256(store.latest())
+
+    unchanged = store.take_snapshot()
+    assert count(engine, FigureSetRecord) == 4
+    assert unchanged.content_sha256 == second.content_sha256
+    # SQL written against the table that earlier versions kept still reads the same figures.
+    for info in (first, second, unchanged):
+        assert through_the_view(engine, info.id) == store.snapshot_figures(info.id)
+
+
+def test_a_snapshots_figures_of_one_campaign(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    last_year = bench("GM0344", 4, 6.0, campaign="mg-2025")
+    nation = bench("NL", 3, 6.2, kind="nation", name="Nederland", campaign="mg-2025")
+    this_year = bench("GM0344", 1, 6.5)
+    store.apply([last_year, nation, this_year], {(TOPIC, 0): 1})
+    info = store.take_snapshot()
+    assert store.snapshot_figures(info.id, campaign="mg-2025") == expected(last_year, nation)
+    assert store.snapshot_figures(info.id, campaign="mg-2026") == expected(this_year)
+    assert store.snapshot_figures(info.id, campaign="mg-2027") == []
+    assert store.snapshot_scopes(info.id) == [
+        ("municipality", "mg-2025", 1),
+        ("municipality", "mg-2026", 1),
+        ("nation", "mg-2025", 1),
+    ]
+    with pytest.raises(KeyError):
+        store.snapshot_scopes(info.id + 1)
+
+
+def test_snapshots_made_before_figure_sets_are_moved_into_them(database_url: str) -> None:
+    """Migration 0008 on snapshots an earlier version took: their figures read the same, equal
+    figure sets are stored once, the snapshot hash is unchanged, and a new snapshot of the same
+    figures refers to the moved sets. Downgrading gives the table back, with every figure."""
+    eng = make_engine(database_url)
+    try:
+        config = alembic_config()
+        with eng.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0007")
+        a, b = bench("GM0344", 1, 6.5), bench("GM0363", 1, 7.0)
+        old = bench("GM0344", 1, 6.0, campaign="mg-2025")
+        snapshots: dict[int, list[FigureRow]] = {}
+        with eng.begin() as conn:  # as 0007 stored them
+            for rows in (expected(old, a), expected(old, a, b)):
+                snapshot_id = conn.execute(
+                    text(
+                        "INSERT INTO snapshot (taken_at, label, position, figure_count,"
+                        " content_sha256) VALUES (:at, '', '[]', :n, :sha) RETURNING id"
+                    ),
+                    {"at": utcnow(), "n": len(rows), "sha": content_sha256(rows)},
+                ).scalar_one()
+                snapshots[snapshot_id] = rows
+                conn.execute(
+                    text(
+                        "INSERT INTO snapshot_figure (snapshot_id, scope_kind, scope_id,"
+                        " campaign, wave, scope_name, breakdown, metric, value, label)"
+                        " VALUES (:s, :k, :i, :c, :w, :n, :b, :m, :v, :l)"
+                    ),
+                    [
+                        {
+                            "s": snapshot_id,
+                            "k": r.scope_kind,
+                            "i": r.scope_id,
+                            "c": r.campaign,
+                            "w": r.wave,
+                            "n": r.scope_name,
+                            "b": r.breakdown,
+                            "m": r.metric,
+                            "v": r.value,
+                            "l": r.label,
+                        }
+                        for r in rows
+                    ],
+                )
+        upgrade(eng)
+        store = BenchmarkStore(eng)
+        for snapshot_id, rows in snapshots.items():
+            assert store.snapshot_figures(snapshot_id) == rows
+            assert through_the_view(eng, snapshot_id) == rows
+            assert store.snapshot(snapshot_id).content_sha256 == snapshot_sha256(rows)
+        assert count(eng, FigureSetRecord) == 3  # old and a once, though both snapshots hold them
+        assert count(eng, SnapshotScope) == 5
+
+        store.apply([old, a, b], {(TOPIC, 0): 1})
+        again = store.take_snapshot()
+        assert count(eng, FigureSetRecord) == 3  # the moved sets hash as new ones do
+        assert store.snapshot_figures(again.id) == expected(old, a, b)
+
+        with eng.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0007")
+        assert "snapshot_figure" in inspect(eng).get_table_names()
+        with eng.connect() as conn:  # the hash as 0007 gave it
+            hashes = dict(conn.execute(text("SELECT id, content_sha256 FROM snapshot")).all())
+        assert hashes == {
+            **{i: content_sha256(rows) for i, rows in snapshots.items()},
+            again.id: content_sha256(expected(old, a, b)),
+        }
+        assert through_the_view(eng, again.id) == expected(old, a, b)
+        for snapshot_id, rows in snapshots.items():
+            assert through_the_view(eng, snapshot_id) == rows
+        upgrade(eng)
+        assert store.snapshot_figures(again.id) == expected(old, a, b)
+        assert count(eng, FigureSetRecord) == 3
+    finally:
+        eng.dispose()
+
+
+def test_a_diff_reads_only_the_figure_sets_that_changed(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    last_year = bench("GM0344", 4, 6.0, campaign="mg-2025")
+    a, b = bench("GM0344", 1, 6.5), bench("GM0363", 1, 7.0)
+    store.apply([last_year, a, b], {(TOPIC, 0): 1})
+    before = store.take_snapshot()
+    moved, new = bench("GM0363", 2, 7.5), bench("GM0599", 1, 5.0)
+    store.apply([moved, new], {(TOPIC, 0): 2})
+    after = store.take_snapshot()
+    old_rows, new_rows = store.changed_figures(before.id, after.id)
+    assert old_rows == expected(b)
+    assert new_rows == expected(moved, new)
+    whole = diff_snapshots(
+        before.id,
+        store.snapshot_figures(before.id),
+        after.id,
+        store.snapshot_figures(after.id),
+    )
+    assert diff_snapshots(before.id, old_rows, after.id, new_rows) == whole
+    assert {(s.scope_id, s.campaign) for s in whole.scopes} == {
+        ("GM0363", "mg-2026"),
+        ("GM0599", "mg-2026"),
+    }
+    assert store.changed_figures(after.id, after.id) == ([], [])
+    with pytest.raises(KeyError):
+        store.changed_figures(before.id, after.id + 1)
+
+
+def held_sets(engine: Engine) -> dict[str, int | None]:
+    with engine.connect() as conn:
+        found = conn.execute(select(ScopeState.scope_id, ScopeState.figure_set_id))
+        return {scope_id: set_id for scope_id, set_id in found}
+
+
+def test_a_snapshot_reads_only_the_documents_that_changed_since_the_last(
+    engine: Engine,
+) -> None:
+    store = BenchmarkStore(engine)
+    store.apply([bench("GM0344", 1, 6.5), bench("GM0363", 1, 7.0)], {(TOPIC, 0): 1})
+    assert held_sets(engine) == {"GM0344": None, "GM0363": None}
+    first = store.take_snapshot()
+    noted = held_sets(engine)
+    assert None not in noted.values()
+
+    moved = bench("GM0363", 2, 7.5)
+    store.apply([moved], {(TOPIC, 0): 2})
+    assert held_sets(engine) == {"GM0344": noted["GM0344"], "GM0363": None}
+    second = store.take_snapshot()
+    assert store.snapshot_figures(second.id) == expected(bench("GM0344", 1, 6.5), moved)
+    assert second.content_sha256 == snapshot_sha256(store.latest())
+    assert held_sets(engine)["GM0363"] not in (None, noted["GM0363"])
+
+    # A fresh stream starts versions over: the same version with other figures is read anew.
+    store.reset_materialised()
+    again = bench("GM0344", 1, 5.0)
+    store.apply([again], {(TOPIC, 0): 1})
+    third = store.take_snapshot()
+    assert store.snapshot_figures(third.id) == expected(again)
+    assert store.snapshot_figures(first.id) == expected(
+        bench("GM0344", 1, 6.5), bench("GM0363", 1, 7.0)
+    )
+
+
+def test_a_figure_set_is_not_noted_for_a_document_replaced_during_the_snapshot(
+    engine: Engine,
+) -> None:
+    store = BenchmarkStore(engine)
+    store.apply([bench("GM0344", 1, 6.5)], {(TOPIC, 0): 1})
+    with engine.connect() as conn:
+        read = conn.execute(
+            select(
+                ScopeState.scope_kind,
+                ScopeState.scope_id,
+                ScopeState.campaign,
+                ScopeState.wave,
+                ScopeState.version,
+                ScopeState.updated_at,
+            )
+        ).one()
+    store.take_snapshot()
+    set_id = held_sets(engine)["GM0344"]
+    store.apply([bench("GM0344", 2, 7.5)], {(TOPIC, 0): 2})  # (between read and note)
+    store._remember_figure_sets([(tuple(read), set_id)])  # type: ignore[list-item]
+    assert held_sets(engine) == {"GM0344": None}
+    assert store.snapshot_figures(store.take_snapshot().id) == expected(bench("GM0344", 2, 7.5))
