@@ -230,8 +230,9 @@ def one_at_a_time(engine: Engine, key: int) -> Iterator[None]:
         try:
             yield
         finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-            conn.commit()
+            if not conn.invalidated:  # (a lost connection took the lock with it)
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.commit()
 
 
 T = TypeVar("T")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,7 +31,14 @@ from services.reporting.store import (
     ScopeState,
     SnapshotScope,
 )
-from services.runtime.db import Base, alembic_config, make_engine, upgrade, utcnow
+from services.runtime.db import (
+    Base,
+    alembic_config,
+    make_engine,
+    one_at_a_time,
+    upgrade,
+    utcnow,
+)
 
 TOPIC = "meetlat.benchmarks"
 
@@ -675,3 +683,28 @@ def test_a_figure_set_is_not_noted_for_a_document_replaced_during_the_snapshot(
     store._remember_figure_sets([(tuple(read), set_id)])  # type: ignore[list-item]
     assert held_sets(engine) == {"GM0344": None}
     assert store.snapshot_figures(store.take_snapshot().id) == expected(bench("GM0344", 2, 7.5))
+
+
+def test_one_at_a_time_holds_postgresqls_lock_across_connections(
+    postgres_database_url: str,
+) -> None:
+    eng = make_engine(postgres_database_url)
+    inside: list[int] = []
+    overlapped: list[list[int]] = []
+
+    def hold(i: int) -> None:
+        with one_at_a_time(eng, 4242):
+            inside.append(i)
+            if len(inside) > 1:
+                overlapped.append(list(inside))
+            time.sleep(0.05)
+            inside.remove(i)
+
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(hold, range(8)))
+        assert overlapped == []
+        with eng.connect() as conn:  # every holder let go
+            assert conn.scalar(text("SELECT pg_try_advisory_lock(4242)")) is True
+    finally:
+        eng.dispose()
