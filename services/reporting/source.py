@@ -40,8 +40,8 @@ def load_report_set(
     measured, and a report one campaign's waves."""
     store = BenchmarkStore(engine)
     info = store.snapshot(snapshot_id)
-    if not campaign or wave is None:
-        campaign, wave = report_wave(store.snapshot_scopes(info.id), campaign, wave)
+    # (also a campaign asked for is looked up here first, before it goes into SQL)
+    campaign, wave = report_wave(store.snapshot_scopes(info.id), campaign, wave)
     rows = store.snapshot_figures(info.id, campaign=campaign)
     sync_contact_texts(engine, progress)
     _, active = load_models(settings)

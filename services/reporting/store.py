@@ -501,12 +501,17 @@ class BenchmarkStore:
     def snapshot_figures(self, snapshot_id: int, campaign: str | None = None) -> list[FigureRow]:
         """The figures frozen in a snapshot, or only those of one campaign (KeyError for an
         unknown id)."""
-        self._known(snapshot_id)
         stmt = _FIGURES.join(
             SnapshotScope, SnapshotScope.figure_set_id == FigureSetRecord.id
         ).where(SnapshotScope.snapshot_id == snapshot_id)
         if campaign is not None:
+            # Only a campaign the snapshot holds goes into SQL: a name from a request may hold
+            # what PostgreSQL refuses in a parameter (NUL), and it would find nothing anyway.
+            if campaign not in {c for _, c, _ in self.snapshot_scopes(snapshot_id)}:
+                return []
             stmt = stmt.where(FigureSetRecord.campaign == campaign)
+        else:
+            self._known(snapshot_id)
         with self.engine.connect() as conn:
             return sorted_rows(FigureRow(*row) for row in conn.execute(stmt))
 

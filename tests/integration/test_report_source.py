@@ -3,6 +3,8 @@ figures and texts are read, and the default campaign is chosen without reading a
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import Engine
 
@@ -46,4 +48,6 @@ def test_the_reports_of_each_campaign_of_a_snapshot(engine: Engine, settings: Se
     with pytest.raises(LookupError, match="no campaign 'mg-1999' in the snapshot "):
         load_report_set(settings, engine, campaign="mg-1999")
     with pytest.raises(LookupError, match=r"\(it holds mg-2025, mg-2026\)"):
-        load_report_set(settings, engine, campaign="mg-1999")
+        load_report_set(settings, engine, campaign="mg-1999", wave=1)
+    with pytest.raises(LookupError, match=re.escape("no campaign 'mg\\x002026'")):
+        load_report_set(settings, engine, campaign="mg\x002026", wave=1)

@@ -510,6 +510,9 @@ def test_a_snapshots_figures_of_one_campaign(engine: Engine) -> None:
     assert store.snapshot_figures(info.id, campaign="mg-2025") == expected(last_year, nation)
     assert store.snapshot_figures(info.id, campaign="mg-2026") == expected(this_year)
     assert store.snapshot_figures(info.id, campaign="mg-2027") == []
+    assert store.snapshot_figures(info.id, campaign="mg\x002026") == []  # (PostgreSQL: no NUL)
+    with pytest.raises(KeyError):
+        store.snapshot_figures(info.id + 1, campaign="mg-2026")
     assert store.snapshot_scopes(info.id) == [
         ("municipality", "mg-2025", 1),
         ("municipality", "mg-2026", 1),
