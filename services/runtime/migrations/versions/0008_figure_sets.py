@@ -114,7 +114,7 @@ def _move_snapshots(conn: sa.Connection) -> None:
     """Every snapshot's figures into figure sets, one snapshot at a time (memory stays that of
     the largest snapshot)."""
     stored: dict[str, int] = {}
-    for (snapshot_id,) in conn.execute(sa.select(_snapshot.c.id).order_by(_snapshot.c.id)):
+    for snapshot_id in conn.scalars(sa.select(_snapshot.c.id).order_by(_snapshot.c.id)).all():
         found = conn.execute(
             sa.select(*(_old.c[name] for name in _OLD_COLUMNS)).where(
                 _old.c.snapshot_id == snapshot_id
@@ -183,7 +183,7 @@ def downgrade() -> None:
         batch_op.drop_column("figure_set_id")
     conn = op.get_bind()
     view = sa.table("snapshot_figure", sa.column("snapshot_id"), *map(sa.column, _OLD_COLUMNS))
-    for (snapshot_id,) in conn.execute(sa.select(_snapshot.c.id)).all():
+    for snapshot_id in conn.scalars(sa.select(_snapshot.c.id)).all():
         found = conn.execute(
             sa.select(*(view.c[name] for name in _OLD_COLUMNS)).where(
                 view.c.snapshot_id == snapshot_id
