@@ -594,6 +594,7 @@ def _unheld_scopes(conn: Connection) -> list[tuple[_Document, FigureSet]]:
 
 
 def _figures_of_sets(conn: Connection, set_ids: Iterable[int]) -> list[FigureRow]:
+    """The figures of the figure sets, in canonical order."""
     ids = sorted(set_ids)
     found: list[FigureRow] = []
     for start in range(0, len(ids), _IDS_PER_QUERY):
