@@ -119,7 +119,11 @@ def sorted_rows(rows: Iterable[FigureRow]) -> list[FigureRow]:
 
 def content_sha256(rows: Iterable[FigureRow]) -> str:
     """SHA-256 of the canonical JSON of the rows, sorted: equal content, equal hash."""
-    return hashlib.sha256(_canonical_json(sorted_rows(rows)).encode("utf-8")).hexdigest()
+    return _sha256_in_order(sorted_rows(rows))
+
+
+def _sha256_in_order(rows: Sequence[FigureRow]) -> str:
+    return hashlib.sha256(_canonical_json(rows).encode("utf-8")).hexdigest()
 
 
 def snapshot_sha256(rows: Iterable[FigureRow]) -> str:
@@ -169,4 +173,4 @@ class FigureSet:
 def figure_sets(rows: Iterable[FigureRow]) -> list[FigureSet]:
     """The rows as one figure set per scope and campaign wave, in canonical order."""
     grouped = (tuple(same) for _, same in groupby(sorted_rows(rows), key=lambda r: r.sort_key[:4]))
-    return [FigureSet(group, content_sha256(group)) for group in grouped]
+    return [FigureSet(group, _sha256_in_order(group)) for group in grouped]  # (sorted already)

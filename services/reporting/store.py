@@ -25,7 +25,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -391,7 +391,7 @@ class BenchmarkStore:
             fresh = _unheld_scopes(conn)
             stored = _stored_figure_sets(conn, [made for _, made in fresh])
             held.extend(
-                (
+                _HeldSet(
                     made.scope.sort_key[:4],
                     stored[made.content_sha256],
                     made.content_sha256,
@@ -399,14 +399,14 @@ class BenchmarkStore:
                 )
                 for _, made in fresh
             )
-            held.sort()
+            held.sort()  # (by scope: the canonical order the hash takes them in)
             position = [
                 {"topic": topic, "partition": partition, "offset": offset}
                 for (topic, partition), offset in sorted(_positions(conn).items())
             ]
             taken_at = utcnow()
-            digest = sets_sha256(sha for _, _, sha, _ in held)
-            figure_count = sum(count for *_, count in held)
+            digest = sets_sha256(h.content_sha256 for h in held)
+            figure_count = sum(h.figure_count for h in held)
             snapshot_id = conn.execute(
                 insert(Snapshot)
                 .values(
@@ -422,7 +422,7 @@ class BenchmarkStore:
             if held:
                 conn.execute(
                     insert(SnapshotScope),
-                    [{"snapshot_id": snapshot_id, "figure_set_id": i} for _, i, _, _ in held],
+                    [{"snapshot_id": snapshot_id, "figure_set_id": h.set_id} for h in held],
                 )
         self._remember_figure_sets(
             [(document, stored[made.content_sha256]) for document, made in fresh]
@@ -560,9 +560,17 @@ _Document = tuple[str, str, str, int, int, datetime]
 """A latest document as it was read: scope kind, scope id, campaign, wave, version, updated_at."""
 
 
-def _held_figure_sets(conn: Connection) -> list[tuple[tuple[str, str, str, int], int, str, int]]:
-    """(scope, figure set id, its hash, figure count) of every latest document that an earlier
-    snapshot stored as a figure set."""
+class _HeldSet(NamedTuple):
+    """A figure set a snapshot holds, for the latest document of a scope."""
+
+    scope: tuple[str, str, str, int]  # scope kind, scope id, campaign, wave
+    set_id: int
+    content_sha256: str
+    figure_count: int
+
+
+def _held_figure_sets(conn: Connection) -> list[_HeldSet]:
+    """The figure sets of every latest document that an earlier snapshot stored as one."""
     stmt = select(
         ScopeState.scope_kind,
         ScopeState.scope_id,
@@ -572,7 +580,7 @@ def _held_figure_sets(conn: Connection) -> list[tuple[tuple[str, str, str, int],
         FigureSetRecord.content_sha256,
         FigureSetRecord.figure_count,
     ).join(FigureSetRecord, FigureSetRecord.id == ScopeState.figure_set_id)
-    return [((k, i, c, w), id_, sha, n) for k, i, c, w, id_, sha, n in conn.execute(stmt)]
+    return [_HeldSet((k, i, c, w), id_, sha, n) for k, i, c, w, id_, sha, n in conn.execute(stmt)]
 
 
 def _unheld_scopes(conn: Connection) -> list[tuple[_Document, FigureSet]]:
