@@ -12,7 +12,8 @@ newest wave (a late callback: that municipality, its Chamber and the nation get 
 and takes a second. For the second it prints the time and what was written: with figure sets
 (`BenchmarkStore.take_snapshot`) and by copying every figure into a table shaped as
 `snapshot_figure` was before migration 0008, the way `take_snapshot` did then. Then what
-building one campaign's reports reads, and what a diff of the two snapshots reads, each way.
+building one campaign's reports reads, and what a diff of the two snapshots reads, each way;
+and what the API's pages of a snapshot's figures cost.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from schemas.benchmarks import BenchmarkUpdated
 from schemas.reference import ReferenceData
 from services.demo.campaign import CampaignSpec, campaign_waves
 from services.recompute import recompute
+from services.reporting.api import FIGURES_PAGE
 from services.reporting.diff import diff_snapshots
 from services.reporting.figures import FigureRow, content_sha256, sorted_rows
 from services.reporting.store import BenchmarkStore
@@ -185,6 +187,25 @@ def main(args: argparse.Namespace) -> None:
             f"{campaign_read:.2f} s; every campaign's (as reports read them before) "
             f"{len(copy_rows):,} from the copies in {copy_read:.2f} s "
             f"({len(all_rows):,} from figure sets in {all_read:.2f} s)",
+            flush=True,
+        )
+
+        def every_page() -> tuple[list[FigureRow], int]:
+            rows: list[FigureRow] = []
+            after, pages = None, 0
+            while pages == 0 or after is not None:
+                page, after = store.figures_page(second.id, FIGURES_PAGE, after)
+                rows.extend(page)
+                pages += 1
+            return rows, pages
+
+        _, first_page = timed(lambda: store.figures_page(second.id, FIGURES_PAGE))
+        (paged, pages), paging = timed(every_page)
+        assert paged == all_rows, "the pages hold other figures than the snapshot"
+        print(
+            f"the API's figures a page at a time ({FIGURES_PAGE:,} figures): the first page in "
+            f"{first_page:.2f} s; all {pages:,} pages in {paging:.1f} s "
+            f"({paging / pages * 1000:.0f} ms a page)",
             flush=True,
         )
 

@@ -1,7 +1,8 @@
 """The HTTP API and dashboard (FastAPI; OpenAPI docs at /docs).
 
 - `/api/snapshots` — list (GET) and take (POST) snapshots; `/api/snapshots/{id}/figures` the
-  figures of a snapshot, filtered by scope; `/api/snapshots/{a}/diff/{b}` what changed and why.
+  figures of a snapshot, filtered by scope, a page at a time (the next page's address in a
+  `Link` header); `/api/snapshots/{a}/diff/{b}` what changed and why.
 - `/api/reports/national|chamber/{id}|municipality/{code}?format=html|pdf|csv|json` — every
   report in every format, from a snapshot (default the newest).
 - `/dashboard` — server-rendered pages, national → Chamber → municipality, with the slide-24
@@ -21,6 +22,7 @@ answers them with a page.
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
@@ -38,7 +40,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from prometheus_client import make_asgi_app
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -49,7 +51,7 @@ from schemas.reference import ReferenceData
 from services.ingest.intake_api import EventIntake, document_request_body
 from services.reporting.charts import Bar
 from services.reporting.diff import ScopeChange, diff_snapshots
-from services.reporting.figures import FigureRow
+from services.reporting.figures import FigureQuery, FigureRow, RowKey
 from services.reporting.metrics import API_SECONDS, render_counted
 from services.reporting.render import MEDIA_TYPES, Format, render_error_page
 from services.reporting.reports import Kind, ReportSet, file_name
@@ -120,6 +122,28 @@ class DiffOut(BaseModel):
     scopes: list[ScopeChange]
     figures_changed: int
     by_reason: dict[str, int]
+
+
+FIGURES_PAGE = 10_000  # figures per page, unless asked otherwise
+MAX_FIGURES_PAGE = 100_000
+
+_ROW_KEY: TypeAdapter[RowKey] = TypeAdapter(RowKey, config=ConfigDict(strict=True))
+
+
+def _cursor(key: RowKey) -> str:
+    """The `after` of the next page: the last figure's key, as URL-safe base64 of JSON."""
+    return base64.urlsafe_b64encode(_ROW_KEY.dump_json(key)).decode("ascii")
+
+
+def _cursor_key(cursor: str) -> RowKey:
+    """The key a cursor holds; a 422 in FastAPI's own form (as for any bad query) if none."""
+    try:
+        return _ROW_KEY.validate_json(base64.urlsafe_b64decode(cursor.encode("ascii")))
+    except (ValueError, ValidationError):  # binascii.Error and UnicodeError are ValueErrors
+        problem = "not a cursor from a Link header of this API; start without it"
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", "after"), "msg": problem, "input": cursor}]
+        ) from None
 
 
 def _not_found(what: str) -> dict[int | str, dict[str, Any]]:
@@ -342,28 +366,54 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     @app.get(
         "/api/snapshots/{snapshot_id}/figures",
-        summary="The figures of a snapshot",
-        responses=_not_found("snapshot"),
+        summary="The figures of a snapshot, a page at a time",
+        description=(
+            "The figures the filters select, in canonical order (scope kind, scope id, "
+            "campaign, wave, breakdown, metric), at most `limit` per page. When more follow, "
+            'a `Link` header gives the next page\'s address (`rel="next"`), with the same '
+            "filters and an `after` cursor; the last page has none."
+        ),
+        responses={
+            **_not_found("snapshot"),
+            200: {
+                "headers": {
+                    "Link": {
+                        "description": 'The next page (`<…>; rel="next"`), when more follow.',
+                        "schema": {"type": "string"},
+                    }
+                }
+            },
+        },
     )
     def figures(
+        request: Request,
+        response: Response,
         snapshot_id: int,
         scope_kind: Literal["municipality", "chamber", "nation"] | None = None,
         scope_id: str | None = None,
         campaign: str | None = None,
         wave: WaveQuery = None,
         breakdown: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_FIGURES_PAGE)] = FIGURES_PAGE,
+        after: Annotated[
+            str | None,
+            Query(
+                max_length=2_000,
+                pattern=r"^[A-Za-z0-9_-]+={0,2}$",
+                description="From the `Link` header of the page before (opaque).",
+            ),
+        ] = None,
     ) -> list[FigureRow]:
+        start = None if after is None else _cursor_key(after)
+        wanted = FigureQuery(scope_kind, scope_id, campaign, wave, breakdown)
         try:
-            rows = store.snapshot_figures(snapshot_id, campaign=campaign)
+            rows, last = store.figures_page(snapshot_id, limit, start, wanted)
         except KeyError:
             raise HTTPException(404, f"no snapshot {snapshot_id}") from None
-        wanted = {
-            "scope_kind": scope_kind,
-            "scope_id": scope_id,
-            "wave": wave,
-            "breakdown": breakdown,
-        }
-        return [r for r in rows if all(v is None or getattr(r, k) == v for k, v in wanted.items())]
+        if last is not None:
+            following = request.url.include_query_params(after=_cursor(last))
+            response.headers["Link"] = f'<{following}>; rel="next"'
+        return rows
 
     @app.get(
         "/api/snapshots/{before}/diff/{after}",

@@ -34,7 +34,7 @@ class FigureRow:
     label: str | None = None
 
     @property
-    def sort_key(self) -> tuple[str, str, str, int, str, str]:
+    def sort_key(self) -> RowKey:
         return (
             self.scope_kind,
             self.scope_id,
@@ -42,6 +42,30 @@ class FigureRow:
             self.wave,
             self.breakdown,
             self.metric,
+        )
+
+
+RowKey = tuple[str, str, str, int, str, str]
+"""A figure's place in the canonical order (`FigureRow.sort_key`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FigureQuery:
+    """Which figures of a snapshot are wanted: each field given must match (None: any)."""
+
+    scope_kind: str | None = None
+    scope_id: str | None = None
+    campaign: str | None = None
+    wave: int | None = None
+    breakdown: str | None = None
+
+    def holds(self, scope_kind: str, scope_id: str, campaign: str, wave: int) -> bool:
+        """Whether the figure set of that scope and campaign wave can hold wanted figures."""
+        return (
+            (self.scope_kind is None or self.scope_kind == scope_kind)
+            and (self.scope_id is None or self.scope_id == scope_id)
+            and (self.campaign is None or self.campaign == campaign)
+            and (self.wave is None or self.wave == wave)
         )
 
 

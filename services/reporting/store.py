@@ -25,6 +25,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -48,8 +49,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from schemas.benchmarks import BenchmarkUpdated
 from schemas.events import ONE_LINE
 from services.reporting.figures import (
+    FigureQuery,
     FigureRow,
     FigureSet,
+    RowKey,
     SnapshotInfo,
     figure_rows,
     figure_sets,
@@ -515,6 +518,57 @@ class BenchmarkStore:
         with self.engine.connect() as conn:
             return sorted_rows(FigureRow(*row) for row in conn.execute(stmt))
 
+    def figures_page(
+        self,
+        snapshot_id: int,
+        limit: int,
+        after: RowKey | None = None,
+        wanted: FigureQuery | None = None,
+    ) -> tuple[list[FigureRow], RowKey | None]:
+        """Up to `limit` figures of a snapshot that `wanted` selects, in canonical order, from
+        the first after the row key `after`; and the key of the page's last figure when more
+        may follow (None at the end). Reads only the figure sets the page takes (KeyError for
+        an unknown id)."""
+        query = wanted or FigureQuery()
+        self._known(snapshot_id)
+        stmt = select(
+            FigureSetRecord.scope_kind,
+            FigureSetRecord.scope_id,
+            FigureSetRecord.campaign,
+            FigureSetRecord.wave,
+            FigureSetRecord.id,
+            FigureSetRecord.figure_count,
+        ).join(SnapshotScope, SnapshotScope.figure_set_id == FigureSetRecord.id)
+        with self.engine.connect() as conn:
+            # a snapshot holds a few thousand sets: chosen and ordered here, not in SQL, where
+            # strings from a request could hold what PostgreSQL refuses and collations differ
+            held = sorted(
+                (
+                    ((kind, scope, campaign, wave), id_, count)
+                    for kind, scope, campaign, wave, id_, count in conn.execute(
+                        stmt.where(SnapshotScope.snapshot_id == snapshot_id)
+                    )
+                    if query.holds(kind, scope, campaign, wave)
+                ),
+                key=itemgetter(0),
+            )
+            if after is not None:
+                held = [s for s in held if s[0] >= after[:4]]
+            rows: list[FigureRow] = []
+            taken = 0
+            while taken < len(held) and len(rows) <= limit:
+                chunk = [held[taken]]  # at least one set; then as many as the limit wants
+                wants = limit + 1 - len(rows) - held[taken][2]
+                while wants > 0 and taken + len(chunk) < len(held) and len(chunk) < _IDS_PER_QUERY:
+                    wants -= held[taken + len(chunk)][2]
+                    chunk.append(held[taken + len(chunk)])
+                taken += len(chunk)
+                found = _figures_of_sets(conn, (id_ for _, id_, _ in chunk), query.breakdown)
+                rows.extend(r for r in found if after is None or r.sort_key > after)
+        page = rows[:limit]
+        more = len(rows) > limit or taken < len(held)
+        return page, page[-1].sort_key if more and page else None
+
     def changed_figures(self, before: int, after: int) -> tuple[list[FigureRow], list[FigureRow]]:
         """The figures of two snapshots, of the figure sets that only one of them holds: all
         that a diff compares, since a set both hold did not change (KeyError for an unknown
@@ -601,12 +655,18 @@ def _unheld_scopes(conn: Connection) -> list[tuple[_Document, FigureSet]]:
     return found
 
 
-def _figures_of_sets(conn: Connection, set_ids: Iterable[int]) -> list[FigureRow]:
-    """The figures of the figure sets, in canonical order."""
+def _figures_of_sets(
+    conn: Connection, set_ids: Iterable[int], breakdown: str | None = None
+) -> list[FigureRow]:
+    """The figures of the figure sets (of one breakdown only, if given), in canonical order."""
     ids = sorted(set_ids)
+    if breakdown is not None and "\x00" in breakdown:
+        return []  # no breakdown holds one, and PostgreSQL refuses it in a parameter
     found: list[FigureRow] = []
     for start in range(0, len(ids), _IDS_PER_QUERY):
         stmt = _FIGURES.where(FigureSetRecord.id.in_(ids[start : start + _IDS_PER_QUERY]))
+        if breakdown is not None:
+            stmt = stmt.where(FigureSetFigure.breakdown == breakdown)
         found.extend(FigureRow(*row) for row in conn.execute(stmt))
     return sorted_rows(found)
 

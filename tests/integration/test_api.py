@@ -3,6 +3,8 @@ format, the dashboard and metrics — and no staff name in any response."""
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from sqlalchemy import Engine, select
 
 from schemas.reference import ReferenceData
 from services.reporting.api import create_app
+from services.reporting.figures import FigureRow
 from services.reporting.source import sync_contact_texts
 from services.reporting.store import BenchmarkStore
 from services.reporting.text_store import StoredText
@@ -64,6 +67,49 @@ def test_snapshots_and_figures(client: TestClient, database: tuple[Engine, Repor
         (r.breakdown, r.metric, r.value, r.label) for r in expected
     ]
     assert client.get("/api/snapshots/999/figures").status_code == 404
+
+
+def test_figures_page_by_page_with_link_headers(
+    client: TestClient, database: tuple[Engine, ReportingData]
+) -> None:
+    engine, data = database
+    path = f"/api/snapshots/{data.snapshot_id}/figures"
+    every = BenchmarkStore(engine).snapshot_figures(data.snapshot_id)
+    wanted = [r for r in every if (r.scope_kind, r.wave) == ("chamber", 2)]
+    assert len(wanted) > 10
+
+    def follow(url: str, params: dict[str, str | int] | None) -> tuple[list[dict], int]:
+        rows: list[dict] = []
+        for pages in itertools.count(1):
+            response = client.get(url, params=params)
+            assert response.status_code == 200, response.text
+            rows.extend(response.json())
+            link = response.headers.get("link")
+            if link is None:
+                return rows, pages
+            match = re.fullmatch(r'<(http://testserver)(/[^>]+)>; rel="next"', link)
+            assert match, link
+            url, params = match[2], None  # the link carries the filters and the cursor
+        raise AssertionError("unreachable")
+
+    rows, pages = follow(path, {"scope_kind": "chamber", "wave": 2, "limit": 7})
+    assert pages == -(-len(wanted) // 7)
+    assert [FigureRow(**r) for r in rows] == wanted
+    first = client.get(path, params={"scope_kind": "chamber", "wave": 2})
+    assert "link" not in first.headers  # all of them fit the default page
+    assert [FigureRow(**r) for r in first.json()] == wanted
+
+    for params in ({"limit": 0}, {"limit": 100_001}, {"after": "!"}):
+        refused = client.get(path, params=params)
+        assert refused.status_code == 422, (params, refused.text)
+    for cursor in ("bm90IGEgY3Vyc29y", "WyJhIl0=", "YQ"):  # "not a cursor", ["a"], bad padding
+        refused = client.get(path, params={"after": cursor})
+        assert refused.status_code == 422, refused.text
+        [problem] = refused.json()["detail"]
+        assert problem["loc"] == ["query", "after"] and "not a cursor" in problem["msg"]
+    spec = client.get("/openapi.json").json()
+    documented = spec["paths"]["/api/snapshots/{snapshot_id}/figures"]["get"]["responses"]
+    assert "Link" in documented["200"]["headers"]
 
 
 def test_take_snapshot_and_diff(client: TestClient, database: tuple[Engine, ReportingData]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import time
@@ -23,7 +24,14 @@ from schemas.benchmarks import BenchmarkUpdated, Figures
 from services.aggregation.process import figures_of_records
 from services.aggregation.statistics import band
 from services.reporting.diff import diff_snapshots
-from services.reporting.figures import FigureRow, content_sha256, figure_rows, snapshot_sha256
+from services.reporting.figures import (
+    FigureQuery,
+    FigureRow,
+    RowKey,
+    content_sha256,
+    figure_rows,
+    snapshot_sha256,
+)
 from services.reporting.store import (
     BenchmarkStore,
     FigureSetFigure,
@@ -520,6 +528,61 @@ def test_a_snapshots_figures_of_one_campaign(engine: Engine) -> None:
     ]
     with pytest.raises(KeyError):
         store.snapshot_scopes(info.id + 1)
+
+
+def every_page(
+    store: BenchmarkStore, snapshot_id: int, limit: int, wanted: FigureQuery | None = None
+) -> tuple[list[FigureRow], int]:
+    """The figures of every page, following each page's cursor; and how many pages."""
+    rows: list[FigureRow] = []
+    after: RowKey | None = None
+    for pages in itertools.count(1):
+        page, after = store.figures_page(snapshot_id, limit, after, wanted)
+        assert len(page) <= limit
+        rows.extend(page)
+        if after is None:
+            return rows, pages
+        assert page and after == page[-1].sort_key
+    raise AssertionError("unreachable")
+
+
+def test_a_snapshots_figures_page_by_page(engine: Engine) -> None:
+    store = BenchmarkStore(engine)
+    updates = [
+        *(bench(code, 2, 6.0, campaign="mg-2025") for code in ("GM0344", "GM0363", "GM0518")),
+        bench("NL", 3, 6.2, kind="nation", name="Nederland", campaign="mg-2025"),
+        bench("GM0344", 1, 6.5, phone=False),
+        bench("KVK-MN", 1, 6.4, kind="chamber", name="Midden-Nederland"),
+    ]
+    store.apply(updates, {(TOPIC, 0): 1})
+    info = store.take_snapshot()
+    every = store.snapshot_figures(info.id)
+    total = len(every)
+    for limit in (1, 2, 3, 7, 40, total - 1, total, total + 1):
+        # a page may end within a figure set and the next goes on from there
+        assert every_page(store, info.id, limit) == (every, -(-total // limit)), limit
+
+    for wanted in (
+        FigureQuery(scope_kind="nation"),
+        FigureQuery(scope_id="GM0344"),
+        FigureQuery(campaign="mg-2026"),
+        FigureQuery(scope_id="GM0344", campaign="mg-2025", breakdown="channel=phone"),
+        FigureQuery(breakdown="channel=phone"),
+        FigureQuery(wave=2),
+        FigureQuery(breakdown="channel=\x00phone"),  # (PostgreSQL: no NUL in a parameter)
+        FigureQuery(scope_id="GM\x000344"),
+    ):
+        selected = [
+            r
+            for r in every
+            if wanted.holds(r.scope_kind, r.scope_id, r.campaign, r.wave)
+            and wanted.breakdown in (None, r.breakdown)
+        ]
+        for limit in (1, 5, total):
+            assert every_page(store, info.id, limit, wanted)[0] == selected, (wanted, limit)
+    assert store.figures_page(info.id, 3, every[-1].sort_key) == ([], None)
+    with pytest.raises(KeyError):
+        store.figures_page(info.id + 1, 10)
 
 
 def test_snapshots_made_before_figure_sets_are_moved_into_them(database_url: str) -> None:
