@@ -2,7 +2,8 @@
 
 A *scope* is a municipality, a Chamber or the nation, within one campaign and wave. Its figure
 set is keyed on the compacted benchmarks topic by `BenchmarkUpdated.scope_key`; a later version
-replaces an earlier one. The batch oracle (`meetlat recompute --json`) prints the same models.
+replaces an earlier one, and a `retracted` one withdraws the scope's wave. The batch oracle
+(`meetlat recompute --json`) prints the same models.
 
 Breakdown keys (of `BenchmarkUpdated.breakdowns`), each a sample of contact scores:
 
@@ -171,6 +172,14 @@ class BenchmarkUpdated(_Frozen):
     quadrant_reference: str = ""
     previous_wave: int | None = None
     wave_test: str = ""
+    retracted: bool = Field(
+        default=False,
+        description=(
+            "True when the scope's wave has no contact or response left (they moved to another "
+            "wave): a retraction, with no figures, of the benchmark published before; readers "
+            "drop the scope's wave until a later version brings figures again."
+        ),
+    )
 
     @property
     def scope_key(self) -> str:
@@ -215,7 +224,9 @@ class PartialUpdated(_Frozen):
     sent to each scope (its Chamber, the nation) that combines them.
 
     `samples`: breakdown → [sorted values, sorted potentials]; `process`: one record per contact
-    (see `services.aggregation.process.ProcessRecord`); `surveys`: one record per response."""
+    (see `services.aggregation.process.ProcessRecord`); `surveys`: one record per response.
+    Without any record (no contact, no response) the municipality retracted the wave, and is
+    no member of it any more."""
 
     target_kind: ScopeKind
     target_id: str

@@ -50,6 +50,12 @@ COMBINING = ServiceMetrics("combining")
 UPDATES = Counter(
     "meetlat_benchmark_updates_total", "Benchmark updates published, by scope kind.", ["scope"]
 )
+RETRACTIONS = Counter(
+    "meetlat_benchmark_retractions_total",
+    "Benchmarks retracted, by scope kind: a published wave that nothing is left in (its "
+    "contacts or responses moved to another wave under the same id).",
+    ["scope"],
+)
 SUPERSEDED = Counter(
     "meetlat_revisions_superseded_total",
     "Score revisions that replaced an earlier revision of their contact in a ledger.",
@@ -99,6 +105,8 @@ def _publisher(pipeline: Pipeline, metrics: ServiceMetrics) -> Callable[[Benchma
         benchmarks.send_soon(key=update.scope_key.encode(), value=update.model_dump_json().encode())
         metrics.produced(f"benchmark.{update.scope_kind}")
         UPDATES.labels(update.scope_kind).inc()
+        if update.retracted:
+            RETRACTIONS.labels(update.scope_kind).inc()
         if update.as_of is not None:
             stamp = update.as_of.timestamp()
             LAG.labels(update.scope_kind).set(max(0.0, time.time() - stamp))
@@ -181,7 +189,7 @@ def register(pipeline: Pipeline) -> None:
                         elif replaces:
                             SUPERSEDED.inc()
                     if changed:
-                        touched[key].add((item.campaign, item.wave))
+                        touched[key].update(changed)
                         partition_of[key] = partition
                 work = {key: (ledgers.get(key), waves) for key, waves in touched.items()}
                 # Pure and CPU-bound: in a thread, so the event loop (the other agents, the

@@ -10,6 +10,9 @@ Two levels, so no single partition has to hold every contact:
 2. A Chamber or the nation keeps the latest contribution of each of its municipalities per wave
    and merges them.
 
+A published wave left with nothing (its contacts or responses came again in another wave under
+their ids) is retracted at both levels (`retraction`): an empty contribution is no member.
+
 Every figure is a function of the *multiset* of values in a scope (fsum, sorting medians,
 scipy on sorted samples), so the streaming path and the batch oracle give the same bits
 whatever the order or batching of revisions.
@@ -57,6 +60,8 @@ from services.aggregation.surveys import (
 )
 
 PhaseLookup = Callable[[str, str], Mapping[str, Sequence[str]]]
+Wave = tuple[str, int]
+"""A campaign wave: (campaign, wave)."""
 """(model id, model version) → criterion id → the customer-journey phases it belongs to."""
 
 QuadrantReference = Literal["norm", "median"]
@@ -255,36 +260,44 @@ class Ledger:
         default_factory=dict, compare=False, repr=False
     )  # per wave: most breakdowns keep their samples when one contact changes
 
-    def apply_revision(self, revision: ScoreRevision, phases: PhaseLookup) -> bool:
-        """Record `revision` if it is newer than what the ledger has; True if it was."""
+    def apply_revision(self, revision: ScoreRevision, phases: PhaseLookup) -> set[Wave]:
+        """Record `revision` if it is newer than what the ledger has; the waves it changed
+        (none if it was not newer)."""
         current = self.contacts.get(revision.contact_id)
         if current is not None and current.revision >= revision.revision:
-            return False
+            return set()
         self.contacts[revision.contact_id] = ledger_entry(revision, phases)
-        self._forget(revision.campaign, revision.wave)
-        if current is not None:
-            self._forget(current.campaign, current.wave)
-        return True
+        return self._changed((revision.campaign, revision.wave), current)
 
-    def apply_survey(self, response: SurveyResponse) -> bool:
-        """Record a survey response once (by event id; see `SurveyEntry.wins_over`)."""
+    def apply_survey(self, response: SurveyResponse) -> set[Wave]:
+        """Record a survey response once (by event id; see `SurveyEntry.wins_over`); the waves
+        it changed (none if it did not win)."""
         entry = SurveyEntry.of(response)
         held = self.surveys.get(response.event_id)
         if held is not None and not entry.wins_over(held):
-            return False
+            return set()
         self.surveys[response.event_id] = entry
-        self._forget(response.campaign, response.wave)
-        if held is not None:
-            self._forget(held.campaign, held.wave)
-        return True
+        return self._changed((response.campaign, response.wave), held)
 
-    def _forget(self, campaign: str, wave: int) -> None:
-        self._contributions.pop((campaign, wave), None)
+    def _changed(self, wave: Wave, replaced: LedgerEntry | SurveyEntry | None) -> set[Wave]:
+        """Forget what is computed of `wave` and of the wave of what was replaced: an item
+        given another wave under the same id leaves its earlier wave, which changes too."""
+        waves = {wave}
+        if replaced is not None:
+            waves.add((replaced.campaign, replaced.wave))
+        for changed in waves:
+            self._contributions.pop(changed, None)
+        return waves
 
-    def waves(self) -> set[tuple[str, int]]:
+    def waves(self) -> set[Wave]:
+        """The campaign waves holding a contact or a response."""
         found = {(e.campaign, e.wave) for e in self.contacts.values()}
         found.update((s.campaign, s.wave) for s in self.surveys.values())
         return found
+
+    def published(self, campaign: str, wave: int) -> bool:
+        """Whether a benchmark of the wave was ever published (then it has a version)."""
+        return f"{campaign}:{wave}" in self.versions
 
     def bump(self, campaign: str, wave: int) -> int:
         key = f"{campaign}:{wave}"
@@ -417,6 +430,11 @@ class Contribution:
     def mean(self, breakdown: str) -> float | None:
         values = self.samples.get(breakdown, ((), ()))[0]
         return math.fsum(values) / len(values) if values else None
+
+    @property
+    def empty(self) -> bool:
+        """No contact and no response: a member's retracted wave, which counts as absent."""
+        return self.contacts == 0 and not self.surveys
 
 
 EMPTY_CONTRIBUTION = Contribution({}, [], [], None, 0)
@@ -635,10 +653,18 @@ def municipality_benchmarks(
 ) -> list[tuple[BenchmarkUpdated, Contribution]]:
     """`municipality_updates` without the messages: each affected wave's new benchmark
     (bumping its version in the ledger) and the contribution it is made of. A wave's figures
-    carry its previous wave's, so the later waves of a changed campaign are republished too."""
+    carry its previous wave's, so the later waves of a changed campaign are republished too. A
+    published wave left with nothing is retracted, and contributes nothing any more."""
     present = ledger.waves()
     out = []
     for campaign, wave in sorted(with_later_waves(changed, present)):
+        if (campaign, wave) not in present:  # everything in it moved to another wave
+            if ledger.published(campaign, wave):
+                version = ledger.bump(campaign, wave)
+                name = scope_name(reference, "municipality", code)
+                withdrawn = retraction("municipality", code, name, campaign, wave, version)
+                out.append((withdrawn, EMPTY_CONTRIBUTION))
+            continue
         part = ledger.contribution(campaign, wave)
         before = previous_wave((w for c, w in present if c == campaign), wave)
         version = ledger.bump(campaign, wave)
@@ -728,6 +754,12 @@ class CombinedScope:
         self._merged.pop(wave, None)
         return True
 
+    def members(self, wave: int) -> dict[str, Contribution]:
+        """The wave's member municipalities and their contributions, by code; one that
+        retracted its wave (an empty contribution) is not a member."""
+        held = self.waves.get(wave, {})
+        return {code: part for code, (_, part) in sorted(held.items()) if not part.empty}
+
     def _newer(self, municipality: str, wave: int, version: int) -> bool:
         held = self.waves.setdefault(wave, {}).get(municipality)
         return held is None or held[0] < version
@@ -735,20 +767,34 @@ class CombinedScope:
     def updates(
         self, changed: set[int], reference: ReferenceData, rules: AggregationRules
     ) -> list[BenchmarkUpdated]:
-        """The new benchmark of every changed wave and of the later waves (bumping versions)."""
-        present = {(self.campaign, w) for w, members in self.waves.items() if members}
+        """The new benchmark of every changed wave and of the later waves (bumping versions);
+        a retraction of a published wave whose members all retracted theirs."""
+        present = {
+            (self.campaign, w)
+            for w, held in self.waves.items()
+            if any(not part.empty for _, part in held.values())
+        }
         merged = self._merged  # a wave's is also the next wave's previous
 
         def merged_wave(wave: int) -> Contribution:
             found = merged.get(wave)
             if found is None:
-                members = self.waves[wave]
-                found = merged[wave] = merge(members[code][1] for code in sorted(members))
+                found = merged[wave] = merge(self.members(wave).values())
             return found
 
         out = []
         for _, wave in sorted(with_later_waves({(self.campaign, w) for w in changed}, present)):
-            members = {code: part for code, (_, part) in sorted(self.waves[wave].items())}
+            if (self.campaign, wave) not in present:
+                if wave in self.versions:
+                    self.versions[wave] += 1
+                    name = scope_name(reference, self.kind, self.scope_id)
+                    out.append(
+                        retraction(
+                            self.kind, self.scope_id, name, self.campaign, wave, self.versions[wave]
+                        )
+                    )
+                continue
+            members = self.members(wave)
             before = previous_wave((w for _, w in present), wave)
             previous = None if before is None else (before, merged_wave(before))
             self.versions[wave] = self.versions.get(wave, 0) + 1
@@ -767,6 +813,26 @@ class CombinedScope:
                 )
             )
         return out
+
+
+def retraction(
+    kind: ScopeKind, scope_id: str, name: str, campaign: str, wave: int, version: int
+) -> BenchmarkUpdated:
+    """The benchmark that withdraws a scope's published wave once nothing is left in it."""
+    return BenchmarkUpdated(
+        scope_kind=kind,
+        scope_id=scope_id,
+        name=name,
+        campaign=campaign,
+        wave=wave,
+        version=version,
+        as_of=None,
+        contacts=0,
+        breakdowns={},
+        process=figures_of_records([]),
+        surveys={},
+        retracted=True,
+    )
 
 
 def with_later_waves(

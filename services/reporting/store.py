@@ -7,7 +7,9 @@ harmless, and `positions()` says exactly which part of the topic SQL reflects.
 
 The latest figures are kept as one document per scope and wave (`scope_state.document`, the
 `BenchmarkUpdated` as JSON): a new version is one row written, which keeps an update's way into
-SQL short.
+SQL short. A retracted wave (its contacts and responses moved to another wave) keeps its row,
+marked `retracted`, so that an older version read again does not bring it back; no reader
+sees it.
 
 `take_snapshot` freezes the latest figures (and that position) into `snapshot`. Its figures
 are flat rows, one per figure, for querying and comparing, grouped in figure sets (one scope in
@@ -31,6 +33,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Connection,
     Engine,
     Float,
@@ -39,6 +42,7 @@ from sqlalchemy import (
     String,
     bindparam,
     delete,
+    false,
     insert,
     select,
     update,
@@ -99,6 +103,9 @@ class ScopeState(Base):
     version: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # A retraction's version (the wave has nothing left): kept against older updates read
+    # again, left out by every reader.
+    retracted: Mapped[bool] = mapped_column(Boolean, server_default=false())
     # The figure set a snapshot stored this document as (None until one has): a cache that
     # spares later snapshots reading and flattening documents that did not change.
     figure_set_id: Mapped[int | None] = mapped_column(Integer)
@@ -210,7 +217,7 @@ def _latest_rows(conn: Connection) -> list[FigureRow]:
 
 
 def _latest(conn: Connection) -> list[BenchmarkUpdated]:
-    documents = conn.execute(select(ScopeState.document)).scalars()
+    documents = conn.execute(select(ScopeState.document).where(~ScopeState.retracted)).scalars()
     return [BenchmarkUpdated.model_validate(document) for document in documents]
 
 
@@ -280,6 +287,7 @@ class BenchmarkStore:
                         "version": ins.excluded["version"],
                         "updated_at": ins.excluded["updated_at"],
                         "document": ins.excluded["document"],
+                        "retracted": ins.excluded["retracted"],
                         "figure_set_id": None,  # a new document: no snapshot holds it yet
                     },
                     where=ScopeState.version < ins.excluded["version"],
@@ -301,6 +309,7 @@ class BenchmarkStore:
                         "document": u.model_dump(mode="json")
                         if raw is None
                         else JsonText(raw.decode()),
+                        "retracted": u.retracted,
                     }
                     for _, (u, raw) in sorted(newest.items())  # one lock order for every writer
                 ]
@@ -647,7 +656,7 @@ def _unheld_scopes(conn: Connection) -> list[tuple[_Document, FigureSet]]:
         ScopeState.version,
         ScopeState.updated_at,
         ScopeState.document,
-    ).where(ScopeState.figure_set_id.is_(None))
+    ).where(ScopeState.figure_set_id.is_(None), ~ScopeState.retracted)
     found = []
     for k, i, c, w, version, updated_at, document in conn.execute(stmt):
         (made,) = figure_sets(figure_rows(BenchmarkUpdated.model_validate(document)))

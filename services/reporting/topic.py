@@ -21,7 +21,8 @@ def latest_benchmarks(
     (partition → last offset, as a snapshot records its position) only up to and including
     those offsets; partitions not named are not read. A record that is not a valid
     `BenchmarkUpdated` is passed over, as the materialiser passes it over (and dead-letters
-    it): the result is what SQL holds."""
+    it), and a scope whose highest version is a retraction is left out: the result is what
+    SQL holds."""
     latest: dict[str, BenchmarkUpdated] = {}
     for record in read_to_end(broker_url, topic, "meetlat-benchmarks-reader", until, timeout):
         try:
@@ -31,4 +32,4 @@ def latest_benchmarks(
         held = latest.get(update.scope_key)
         if held is None or update.version > held.version:
             latest[update.scope_key] = update
-    return latest
+    return {key: update for key, update in latest.items() if not update.retracted}

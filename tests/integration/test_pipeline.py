@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaProducer
@@ -750,3 +752,82 @@ def test_a_changed_version_of_an_event_counts_nowhere(
     assert compare_with_oracle(replayed, expected) == []
     # (the survey figures are published: 11 responses a municipality)
     assert any(r.breakdown == "survey/all" and r.metric == "totaaloordeel" for r in live)
+
+
+def test_a_wave_a_survey_response_left_is_retracted_through_the_pipeline(
+    broker: EmbeddedBroker, settings: Settings
+) -> None:
+    """A response written to the surveys topic by a producer of its own (ingest refuses an id
+    that comes again with other content) comes again in another wave: the wave it left has
+    nothing more, and the municipality, its Chamber and the nation retract it on the topic and
+    in SQL, which then equal the batch oracle over the response that counts."""
+    from prometheus_client import REGISTRY
+
+    from services.aggregation.benchmarks import rules_for
+    from services.recompute import benchmarks_of
+
+    def response(wave: int, mark: int) -> SurveyResponse:
+        raw = event(1, "survey.response", "kto-1", timedelta(hours=wave), wave=wave)
+        return SurveyResponse.model_validate_json(
+            json.dumps(
+                {
+                    **json.loads(raw),
+                    "survey_channel": "counter",
+                    "totaaloordeel": mark,
+                    "effort": 2,
+                    "hostmanship": [mark] * 6,
+                    "recommend": mark,
+                }
+            )
+        )
+
+    # the wave-1 response wins over the wave-2 one under their shared id, in either order
+    left, counted = response(2, 8), response(1, 6)
+
+    def retractions() -> dict[str, float]:
+        return {
+            kind: REGISTRY.get_sample_value("meetlat_benchmark_retractions_total", {"scope": kind})
+            or 0.0
+            for kind in ("municipality", "chamber", "nation")
+        }
+
+    before = retractions()
+
+    async def scenario() -> tuple[list[ConsumerRecord], dict[str, BenchmarkUpdated], list[Any]]:
+        async with running_pipeline(settings, broker.url) as pipeline:
+            producer = KafkaProducer(bootstrap_servers=bootstrap_servers(broker.url))
+            for item in (left, counted):
+                producer.send(
+                    pipeline.topics.surveys,
+                    key=item.municipality.encode(),
+                    value=item.model_dump_json().encode(),
+                )
+                producer.flush()
+                await wait_until_drained(pipeline, broker.url, timeout=60)
+            producer.close()
+            topic = pipeline.topics.benchmarks
+            records = await asyncio.to_thread(read_topic, broker.url, topic)
+            latest = await asyncio.to_thread(latest_benchmarks, broker.url, topic)
+            rules = rules_for(pipeline.model, pipeline.models.by_key, settings.quadrant_reference)
+            oracle = benchmarks_of([], [counted], pipeline.reference, rules)
+            return records, latest, [BenchmarkStore(pipeline.engine).latest_benchmarks(), oracle]
+
+    records, latest, (stored, oracle) = asyncio.run(scenario())
+    last: dict[str, BenchmarkUpdated] = {}
+    for record in records:
+        update = BenchmarkUpdated.model_validate_json(record.value)
+        last[update.scope_key] = update
+    retracted = sorted((u.scope_kind, u.wave) for u in last.values() if u.retracted)
+    assert retracted == [("chamber", 2), ("municipality", 2), ("nation", 2)]
+    assert all(u.version == 2 for u in last.values() if u.retracted)
+    assert {k: n - before[k] for k, n in retractions().items()} == dict.fromkeys(before, 1.0)
+
+    def without_version(updates: Iterable[BenchmarkUpdated]) -> list[dict[str, object]]:
+        return sorted(
+            (u.model_dump(mode="json", exclude={"version"}) for u in updates),
+            key=lambda d: str(d["scope_kind"]) + str(d["scope_id"]),
+        )
+
+    assert {u.wave for u in latest.values()} == {1} and len(latest) == 3
+    assert without_version(latest.values()) == without_version(oracle)
+    assert without_version(stored) == without_version(oracle)

@@ -21,6 +21,7 @@ import services.ingest.mail_store
 import services.reporting.store  # registers the reporting tables on Base.metadata
 import services.reporting.text_store
 from schemas.benchmarks import BenchmarkUpdated, Figures
+from services.aggregation.benchmarks import retraction
 from services.aggregation.process import figures_of_records
 from services.aggregation.statistics import band
 from services.reporting.diff import diff_snapshots
@@ -583,6 +584,58 @@ def test_a_snapshots_figures_page_by_page(engine: Engine) -> None:
     assert store.figures_page(info.id, 3, every[-1].sort_key) == ([], None)
     with pytest.raises(KeyError):
         store.figures_page(info.id + 1, 10)
+
+
+def withdrawn(update: BenchmarkUpdated, version: int) -> BenchmarkUpdated:
+    return retraction(
+        update.scope_kind, update.scope_id, update.name, update.campaign, update.wave, version
+    )
+
+
+def test_a_retracted_wave_is_left_out_and_an_older_version_does_not_bring_it_back(
+    engine: Engine,
+) -> None:
+    store = BenchmarkStore(engine)
+    kept, moved = bench("GM0363", 1, 7.0), bench("GM0344", 1, 6.5)
+    store.apply([kept, moved], {(TOPIC, 0): 1})
+    first = store.take_snapshot()
+    assert store.apply([withdrawn(moved, 2)], {(TOPIC, 0): 2}) == 1
+    assert store.latest() == expected(kept)
+    assert [b.scope_key for b in store.latest_benchmarks()] == [kept.scope_key]
+    second = store.take_snapshot()
+    assert store.snapshot_figures(second.id) == expected(kept)
+    assert second.content_sha256 == snapshot_sha256(expected(kept))
+    assert store.snapshot_figures(first.id) == expected(kept, moved)  # a snapshot stays
+
+    assert store.apply([moved], {(TOPIC, 0): 1}) == 0  # read again after a rebalance
+    assert store.latest() == expected(kept)
+    back = bench("GM0344", 3, 5.0)
+    assert store.apply([back, withdrawn(kept, 2)], {(TOPIC, 0): 4}) == 2
+    assert store.snapshot_figures(store.take_snapshot().id) == expected(back)
+    # within a batch too, the highest version wins, a retraction or not
+    assert store.apply([withdrawn(back, 5), bench("GM0344", 4, 9.0)], {(TOPIC, 0): 5}) == 1
+    assert store.latest() == []
+
+
+def test_downgrading_below_retractions_forgets_the_retracted_waves(database_url: str) -> None:
+    eng = make_engine(database_url)
+    try:
+        upgrade(eng)
+        kept, moved = bench("GM0363", 1, 7.0), bench("GM0344", 1, 6.5)
+        BenchmarkStore(eng).apply([kept, withdrawn(moved, 2)], {(TOPIC, 0): 1})
+        config = alembic_config()
+        with eng.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0008")
+        with eng.connect() as conn:  # an earlier version would read a retraction as figures
+            assert conn.execute(text("SELECT scope_id FROM scope_state")).scalars().all() == [
+                "GM0363"
+            ]
+        assert "retracted" not in {c["name"] for c in inspect(eng).get_columns("scope_state")}
+        upgrade(eng)
+        assert BenchmarkStore(eng).latest() == expected(kept)
+    finally:
+        eng.dispose()
 
 
 def test_snapshots_made_before_figure_sets_are_moved_into_them(database_url: str) -> None:

@@ -95,8 +95,10 @@ NO_PHASES = AggregationRules()
 
 def test_newer_revision_replaces_the_contact_entry() -> None:
     ledger = Ledger()
-    assert ledger.apply_revision(rev("c1", 1, 5.0), NO_PHASES.phases) is True
-    assert ledger.apply_revision(rev("c1", 2, 7.5, potential=8.0), NO_PHASES.phases) is True
+    assert ledger.apply_revision(rev("c1", 1, 5.0), NO_PHASES.phases) == {("mg-2026", 1)}
+    assert ledger.apply_revision(rev("c1", 2, 7.5, potential=8.0), NO_PHASES.phases) == {
+        ("mg-2026", 1)
+    }
     entry = ledger.contacts["c1"]
     assert (entry.revision, entry.samples[ALL], entry.potentials[ALL]) == (2, 7.5, 8.0)
 
@@ -105,7 +107,7 @@ def test_same_or_older_revision_is_ignored() -> None:
     ledger = Ledger()
     ledger.apply_revision(rev("c1", 3, 6.0), NO_PHASES.phases)
     for number, total in ((3, 9.0), (2, 1.0), (1, 2.0)):
-        assert ledger.apply_revision(rev("c1", number, total), NO_PHASES.phases) is False
+        assert ledger.apply_revision(rev("c1", number, total), NO_PHASES.phases) == set()
     assert ledger.contacts["c1"].samples[ALL] == 6.0
 
 
@@ -212,8 +214,8 @@ def test_revision_samples_every_breakdown() -> None:
 
 def test_survey_response_counts_once() -> None:
     ledger = Ledger()
-    assert ledger.apply_survey(survey("s1", "GM0344", 8)) is True
-    assert ledger.apply_survey(survey("s1", "GM0344", 8)) is False
+    assert ledger.apply_survey(survey("s1", "GM0344", 8)) == {("mg-2026", 1)}
+    assert ledger.apply_survey(survey("s1", "GM0344", 8)) == set()
     assert len(ledger.contribution("mg-2026", 1).surveys) == 1
 
 
@@ -232,6 +234,78 @@ def test_one_of_two_responses_sharing_an_event_id_counts_whatever_their_order() 
         assert unique_responses([first, second]) in ([unanswered], [answered])
         assert unique_responses([first, second])[0].recommend == entry.record.recommend
     assert chosen[0] == chosen[1]
+
+
+# ------------------------------------------------------------------ retractions
+
+
+def test_a_wave_left_with_nothing_is_retracted_up_to_the_nation_and_can_come_back() -> None:
+    code, wave_1, wave_2 = "GM0344", ("mg-2026", 1), ("mg-2026", 2)
+    ledger = Ledger()
+    nation = CombinedScope("nation", NATION_ID, "mg-2026")
+
+    sent: list[PartialUpdated] = []
+
+    def step(changed: set[tuple[str, int]]) -> tuple[list[BenchmarkUpdated], list[Any]]:
+        made = municipality_updates(code, ledger, changed, REFERENCE, NO_PHASES)
+        messages = [m for _, to in made for m in to if m.target_kind == "nation"]
+        sent.extend(messages)
+        received = {m.wave for m in messages if nation.receive(m)}
+        return [u for u, _ in made], nation.updates(received, REFERENCE, NO_PHASES)
+
+    assert ledger.apply_revision(rev("c1", 1, 6.0), NO_PHASES.phases) == {wave_1}
+    step({wave_1})
+    [contributed] = sent
+
+    # its only contact moves to wave 2: wave 1 is withdrawn, at every level
+    moved = ledger.apply_revision(rev("c1", 2, 7.0, wave=2), NO_PHASES.phases)
+    assert moved == {wave_1, wave_2}
+    own, national = step(moved)
+    for updates in (own, national):
+        withdrawn, second = updates
+        assert (withdrawn.wave, withdrawn.version, withdrawn.retracted) == (1, 2, True)
+        assert (withdrawn.contacts, withdrawn.breakdowns, withdrawn.as_of) == (0, {}, None)
+        assert (second.wave, second.version, second.retracted) == (2, 1, False)
+        assert second.previous_wave is None and second.breakdowns[ALL].n == 1
+    assert nation.members(1) == {} and list(nation.members(2)) == [code]
+
+    # the wave's earlier contribution read again changes nothing
+    assert not nation.receive(contributed) and nation.members(1) == {}
+
+    # a new contact in wave 1 brings it back, with the next version; wave 2 compares with it
+    assert ledger.apply_revision(rev("c2", 1, 5.0), NO_PHASES.phases) == {wave_1}
+    own, national = step({wave_1})
+    for updates in (own, national):
+        back, second = updates
+        assert (back.wave, back.version, back.retracted, back.contacts) == (1, 3, False, 1)
+        assert (second.version, second.previous_wave) == (2, 1)
+
+
+def test_a_wave_never_published_is_not_retracted() -> None:
+    ledger = Ledger()
+    ledger.apply_revision(rev("c1", 1, 6.0), NO_PHASES.phases)
+    moved = ledger.apply_revision(rev("c1", 2, 7.0, wave=2), NO_PHASES.phases)  # same batch
+    [(only, _)] = municipality_updates("GM0344", ledger, moved, REFERENCE, NO_PHASES)
+    assert (only.wave, only.version, only.retracted) == (2, 1, False)
+    assert not ledger.published("mg-2026", 1)
+
+
+def test_a_survey_response_moved_to_another_wave_leaves_its_wave() -> None:
+    ledger = Ledger()
+    # the response in wave 1 wins over the one in wave 2 under the same event id (its JSON
+    # is smaller), whatever the order they come in
+    assert ledger.apply_survey(survey("s1", "GM0344", 8, wave=2)) == {("mg-2026", 2)}
+    municipality_updates("GM0344", ledger, {("mg-2026", 2)}, REFERENCE, NO_PHASES)
+    assert ledger.apply_survey(survey("s1", "GM0344", 8, wave=1)) == {
+        ("mg-2026", 1),
+        ("mg-2026", 2),
+    }
+    [(first, _), (withdrawn, sent)] = municipality_updates(
+        "GM0344", ledger, {("mg-2026", 1), ("mg-2026", 2)}, REFERENCE, NO_PHASES
+    )
+    assert (first.wave, first.retracted, withdrawn.wave, withdrawn.retracted) == (1, False, 2, True)
+    assert [contribution_of(m).empty for m in sent] == [True, True]  # to its Chamber and nation
+    assert ledger.apply_survey(survey("s1", "GM0344", 8, wave=2)) == set()
 
 
 # ------------------------------------------------------------------ streaming == batch
@@ -282,6 +356,10 @@ def contact_revisions(draw: st.DrawFn, contact: str) -> list[ScoreRevision]:
     wave = draw(st.integers(1, 2))
     out = []
     for number in range(1, draw(st.integers(1, 4)) + 1):
+        if number > 1 and draw(st.integers(0, 4)) == 0:
+            # moved to the other wave (the scorer refuses that; a producer writing to the
+            # scores topic itself could): the wave it leaves changes too, or is retracted
+            wave = 3 - wave
         total = draw(totals)
         unanswered = channel == "mail" and draw(st.integers(0, 3)) == 0
         potential = None if unanswered else draw(st.floats(total, 10, allow_nan=False))
@@ -312,17 +390,15 @@ def revision_stream(
     n = draw(st.integers(0, 25))
     histories = [draw(contact_revisions(f"c{i}")) for i in range(n)]
     final = [h[-1] for h in histories]
-    # A few event ids are shared by different responses of a campaign: one counts. They share
-    # the wave (ingest refuses an event id that comes again with other content, so only a
-    # producer writing to the topic itself could move one to another wave, whose benchmark
-    # would then keep it).
+    # A few event ids are shared by different responses of a campaign: one counts, and it may
+    # be of another wave than the others (a wave left with nothing is retracted).
     shared = [(draw(st.integers(0, 30)), draw(CAMPAIGNS)) for _ in range(draw(st.integers(0, 24)))]
     responses = [
         survey(
             f"s{k}-{campaign}",
             draw(st.sampled_from(MUNICIPALITIES[:2])),
             draw(st.integers(1, 10)),
-            1 + k % 2,
+            draw(st.integers(1, 2)),
             draw(st.none() | st.integers(0, 10)),
             campaign,
         )
@@ -356,8 +432,7 @@ def stream_benchmarks(
                 changed = ledger.apply_survey(item)
             else:
                 changed = ledger.apply_revision(item, rules.phases)
-            if changed:
-                touched.setdefault(key, set()).add((item.campaign, item.wave))
+            touched.setdefault(key, set()).update(changed)
         for key, waves in touched.items():
             code = key.partition(":")[0]
             for update, sent in municipality_updates(code, ledgers[key], waves, REFERENCE, rules):
@@ -379,7 +454,8 @@ def stream_benchmarks(
         for prefix, waves in changed.items():
             for update in scopes[prefix].updates(waves, REFERENCE, rules):
                 published[update.scope_key] = update
-    return published
+    # what a reader of the topic (and SQL) keeps: a retracted scope's wave is dropped
+    return {key: update for key, update in published.items() if not update.retracted}
 
 
 def without_version(update: BenchmarkUpdated) -> dict[str, Any]:
