@@ -60,9 +60,10 @@ from services.aggregation.surveys import (
 )
 
 PhaseLookup = Callable[[str, str], Mapping[str, Sequence[str]]]
+"""(model id, model version) → criterion id → the customer-journey phases it belongs to."""
+
 Wave = tuple[str, int]
 """A campaign wave: (campaign, wave)."""
-"""(model id, model version) → criterion id → the customer-journey phases it belongs to."""
 
 QuadrantReference = Literal["norm", "median"]
 

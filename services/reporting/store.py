@@ -565,9 +565,9 @@ class BenchmarkStore:
                 held = [s for s in held if s[0] >= after[:4]]
             rows: list[FigureRow] = []
             taken = 0
-            while taken < len(held) and len(rows) <= limit:
+            while taken < len(held) and len(rows) < limit:
                 chunk = [held[taken]]  # at least one set; then as many as the limit wants
-                wants = limit + 1 - len(rows) - held[taken][2]
+                wants = limit - len(rows) - held[taken][2]
                 while wants > 0 and taken + len(chunk) < len(held) and len(chunk) < _IDS_PER_QUERY:
                     wants -= held[taken + len(chunk)][2]
                     chunk.append(held[taken + len(chunk)])
