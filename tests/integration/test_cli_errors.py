@@ -16,8 +16,10 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from services.cli import app, main
+from services.runtime.app import SERVICES
 from services.runtime.broker import EmbeddedBroker, free_port
 from services.runtime.settings import Settings
+from tests.conftest import free_port_block
 
 
 def run(env: dict[str, str], tmp_path: Path, *args: str) -> Result:
@@ -153,12 +155,13 @@ def test_a_broker_that_cannot_be_reached_is_named(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("processes", ["one", "per-service"])
 def test_a_metrics_port_in_use_is_named(tmp_path: Path, processes: str) -> None:
+    # below the ephemeral range, so that no client socket of the workers takes a port of theirs
+    first = free_port_block(len(SERVICES))
+    # per service, the port taken is the second worker's (scoring)
+    port = first if processes == "one" else first + 1
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
-        taken.bind(("0.0.0.0", 0))
+        taken.bind(("0.0.0.0", port))
         taken.listen()
-        port = taken.getsockname()[1]
-        # per service, the port taken is the second worker's (scoring)
-        first = port if processes == "one" else port - 1
         env = {**os.environ, "COLUMNS": "300", "MEETLAT_DATA_DIR": str(tmp_path)}
         env.update(MEETLAT_METRICS_PORT=str(first), MEETLAT_WORKER_PROCESSES=processes)
         env.pop("MEETLAT_BROKER_URL", None)
