@@ -20,6 +20,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -139,6 +140,7 @@ def register(pipeline: Pipeline) -> None:
         settings.partitions,
         "Municipality:campaign → latest revision entry per contact, survey responses, versions.",
         _ledger,
+        capacity=settings.aggregator_ledgers_kept,
     )
     publish = _publisher(pipeline, METRICS)
 
@@ -206,6 +208,7 @@ def register(pipeline: Pipeline) -> None:
                             )
                             METRICS.produced("partial")
                     ledgers.write(key, work[key][0], raw, partition_of[key])
+                ledgers.trim()
 
     def municipality_outputs(
         changed: dict[str, tuple[Ledger, set[tuple[str, int]]]],
@@ -250,8 +253,10 @@ def register_combiner(pipeline: Pipeline) -> None:
     def combined(message: PartialUpdated) -> CombinedScope:
         """The scope's state, read from the tables once per process (then kept in memory)."""
         scope = CombinedScope(message.target_kind, message.target_id, message.campaign)
-        held = index.get(scope.prefix)
-        if held is None:
+        held = index.pop(scope.prefix, None)
+        if held is not None:
+            index[scope.prefix] = held  # (to the end: `index` is in the order of use)
+        else:
             held = index[scope.prefix] = scope
             for key in contributions.keys_with_prefix(f"{scope.prefix}|"):
                 entry = contributions.get(key)
@@ -309,3 +314,14 @@ def register_combiner(pipeline: Pipeline) -> None:
                         )
                 for key, entry, raw, partition in kept:
                     contributions.write(key, entry, raw, partition)
+                let_go(len(index) - settings.combined_scopes_kept)
+
+    def let_go(excess: int) -> None:
+        """Forget the `excess` scopes used longest ago and their members' decoded
+        contributions (an earlier campaign's, mostly): read from the tables again if they
+        change."""
+        for prefix in list(islice(index, excess)) if excess > 0 else ():
+            for wave, members in index.pop(prefix).waves.items():
+                for code in members:
+                    contributions.forget(f"{prefix}|{wave}|{code}")
+        contributions.trim()

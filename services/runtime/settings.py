@@ -48,6 +48,27 @@ class Settings(BaseSettings):
         description="How far behind the newest event time the scorer's watermark trails, so "
         "slightly late facts arrive before a deadline is decided without them.",
     )
+    scorer_contacts_kept: int = Field(
+        default=20_000,
+        ge=1,
+        description="Contacts whose decoded state a scorer keeps in memory between batches "
+        "(about 7 KB each), those changed most recently; the rest are decoded from the "
+        "contacts table's bytes (about 1.8 KB each) when their next fact or deadline comes.",
+    )
+    aggregator_ledgers_kept: int = Field(
+        default=500,
+        ge=1,
+        description="Municipality ledgers (one per campaign) a municipality aggregator keeps "
+        "decoded in memory between batches, with their figures' memos (about 0.5 MB for 80 "
+        "contacts), those changed most recently; the rest are decoded again when they change.",
+    )
+    combined_scopes_kept: int = Field(
+        default=40,
+        ge=1,
+        description="Chamber and national scopes (one per campaign) a scope combiner keeps in "
+        "memory with their members' contributions and merged waves, those used most recently; "
+        "the rest are read from its tables again when they change.",
+    )
     database_outage_seconds: float = Field(
         default=120,
         ge=0,

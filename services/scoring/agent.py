@@ -88,6 +88,7 @@ def register(pipeline: Pipeline) -> None:
         partitions,
         "Per-contact facts, pinned model, revision, score digest and next deadline.",
         ContactState.from_bytes,
+        capacity=pipeline.settings.scorer_contacts_kept,
     )
     clocks = TableCache.of_bytes(
         app,
@@ -285,3 +286,4 @@ def register(pipeline: Pipeline) -> None:
                 for event in events:
                     score(event, batch)
                 await batch.flush()  # before take_events acknowledges the batch
+                contacts.trim()

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
+from prometheus_client import REGISTRY
 
 from schemas.benchmarks import BenchmarkUpdated
 from schemas.events import EVENT_ADAPTER, CallAssessed, SurveyResponse, parse_event
@@ -147,10 +148,29 @@ def pipeline_engine(settings: Settings):  # type: ignore[no-untyped-def]
     return make_engine(settings.sqlalchemy_url)
 
 
+def decodes(table: str) -> float:
+    return REGISTRY.get_sample_value("meetlat_table_values_decoded_total", {"table": table}) or 0.0
+
+
+@pytest.mark.parametrize("kept", ["every value", "one value"])
 def test_late_self_callback_supersedes_the_earlier_revision(
-    broker: EmbeddedBroker, settings: Settings
+    broker: EmbeddedBroker, settings: Settings, kept: str
 ) -> None:
+    if kept == "one value":
+        # the scorer, the aggregator and the combiner keep one decoded value (scope) each:
+        # another contact in another municipality and Chamber, scored in between, takes its
+        # place, and the late fact finds the contact's state, ledger and scopes in the tables
+        settings = settings.model_copy(
+            update={
+                "scorer_contacts_kept": 1,
+                "aggregator_ledgers_kept": 1,
+                "combined_scopes_kept": 1,
+            }
+        )
+    tables = ("contacts", "municipality-ledgers", "scope-contributions")
+    before = {table: decodes(table) for table in tables}
     lines = call("c-late")
+    other = [line.replace("GM0344", "GM0363") for line in call("c-other")]
     late = event(
         5, "call.self_callback", "c-late", timedelta(minutes=5)
     )  # event time before the assessment
@@ -160,15 +180,17 @@ def test_late_self_callback_supersedes_the_earlier_revision(
             publisher = KafkaPublisher(broker.url)
             known = set(pipeline.reference.municipalities)
             archive = EventArchive(pipeline.engine)
-            await asyncio.to_thread(
-                ingest,
-                parse_jsonl([x.encode() for x in lines], "a", known),
-                archive,
-                publisher,
-                pipeline.topics,
-            )
-            await wait_until_drained(pipeline, broker.url, timeout=60)
-            first = BenchmarkStore(pipeline.engine).latest()
+            for source, part in (("a", lines), ("o", other)):
+                await asyncio.to_thread(
+                    ingest,
+                    parse_jsonl([x.encode() for x in part], source, known),
+                    archive,
+                    publisher,
+                    pipeline.topics,
+                )
+                await wait_until_drained(pipeline, broker.url, timeout=60)
+                if source == "a":
+                    first = BenchmarkStore(pipeline.engine).latest()
             # the late fact, and a duplicate of an earlier one, arrive after the assessment
             await asyncio.to_thread(
                 ingest,
@@ -185,6 +207,8 @@ def test_late_self_callback_supersedes_the_earlier_revision(
     first, rest = asyncio.run(scenario())
     *score_messages, latest = rest
     revisions = [ScoreRevision.model_validate_json(m.value) for m in score_messages]  # type: ignore[attr-defined]
+    assert [r.contact_id for r in revisions].count("c-other") == 1
+    revisions = [r for r in revisions if r.contact_id == "c-late"]
     assert [r.revision for r in revisions] == [1, 2]
     assert revisions[0].corrections == () and revisions[0].total == 9.2
     # the self-callback makes the callback criterion "not_offered" (2) and costs 1.5 points:
@@ -192,15 +216,25 @@ def test_late_self_callback_supersedes_the_earlier_revision(
     assert [c.kind for c in revisions[1].corrections] == ["self_callback"]
     assert revisions[1].total == pytest.approx(6.5) and revisions[1].potential == 8.0
 
-    def mean(rows: list[object]) -> float | None:
+    def mean(rows: list[object], kind: str = "municipality") -> float | None:
         return next(
             r.value
             for r in rows  # type: ignore[attr-defined]
-            if (r.scope_kind, r.breakdown, r.metric) == ("nation", "channel=phone", "mean")
-        )  # type: ignore[attr-defined]
+            if (r.scope_kind, r.scope_id, r.breakdown, r.metric)  # type: ignore[attr-defined]
+            == (kind, scopes[kind], "channel=phone", "mean")
+        )
 
+    scopes = {"municipality": "GM0344", "chamber": "midden-nederland", "nation": "NL"}
     assert mean(first) == 9.2
     assert mean(latest) == pytest.approx(6.5)  # type: ignore[arg-type]
+    assert mean(latest, "chamber") == pytest.approx(6.5)  # type: ignore[arg-type]
+    assert mean(latest, "nation") == pytest.approx((6.5 + 9.2) / 2)  # type: ignore[arg-type]
+    decoded = {table: decodes(table) - before[table] for table in tables}
+    if kept == "one value":  # c-late's state, GM0344's ledger and its scopes decoded again
+        assert decoded["contacts"] >= 3 and decoded["municipality-ledgers"] >= 3
+        assert decoded["scope-contributions"] >= 1
+    else:  # each decoded once, when new
+        assert decoded == {"contacts": 2, "municipality-ledgers": 2, "scope-contributions": 0}
 
 
 def test_intake_agent_and_scorer_deadletter_with_reasons(
@@ -288,8 +322,6 @@ def test_deadlines_by_event_time_late_reply_and_late_callback(
 ) -> None:
     """Event time decides deadlines (heartbeats move it); late facts supersede revisions and
     the final revisions equal the batch oracle's."""
-    from prometheus_client import REGISTRY
-
     from services.ingest.service import publish_heartbeat
     from services.recompute import recompute
     from services.runtime.app import load_models

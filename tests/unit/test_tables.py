@@ -1,4 +1,5 @@
-"""The table cache writes changelog keys exactly as faust's own table writes would."""
+"""The table cache writes changelog keys exactly as faust's own table writes would, and one
+that keeps only some decoded values reads what one that keeps them all reads."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 import pytest
 from faust.serializers import codecs
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.runtime.tables import TableCache
 
@@ -23,7 +26,11 @@ class Recorded:
 
 def table() -> Any:
     topic = SimpleNamespace(get_topic_name=lambda: "app-contacts-changelog")
-    return SimpleNamespace(changelog_topic=topic, data=SimpleNamespace(data={}))
+    return SimpleNamespace(
+        changelog_topic=topic,
+        data=SimpleNamespace(data={}),
+        send_changelog=lambda partition, key, value, **kwargs: None,
+    )
 
 
 @pytest.mark.parametrize("key", ["GM0344", "mg-2026-w1-GM0715-mail-2", "cöntact ü", 'say "hi"\n'])
@@ -38,3 +45,66 @@ def test_changelog_keys_are_serialised_as_faust_serialises_table_keys(key: str) 
     assert faust_json.loads(sent.added[0][2]) == key
     assert sent.added[0][:2] == ("app-contacts-changelog", 3)
     assert cache.stored[key] == b"value"
+
+
+def decoded(raw: bytes | None) -> str:
+    return (raw or b"").decode()
+
+
+def test_trim_keeps_the_most_recently_changed_values_and_decodes_the_rest_again() -> None:
+    cache: TableCache[str] = TableCache(table(), decoded, capacity=2)
+    for key in ("a", "b", "c"):
+        cache.write_bulk(Recorded(), key, key.encode(), 0)  # type: ignore[arg-type]
+        cache.put(key, key.upper())  # (a value the batch made, kept until trimmed)
+    cache.put("a", "A2")  # changed again: now the most recent
+    cache.trim()
+    assert list(cache.values) == ["c", "a"]
+    assert cache.get("a") == "A2"  # kept: not decoded from the table's older bytes
+    assert cache.get("b") == "b"  # forgotten: decoded again from its bytes
+    cache.trim()
+    assert len(cache.values) == 2
+
+
+def test_without_a_capacity_trim_keeps_every_value() -> None:
+    cache: TableCache[str] = TableCache(table(), decoded)
+    for key in "abcde":
+        cache.put(key, key)
+    cache.trim()
+    assert list(cache.values) == list("abcde")
+
+
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(["write", "get", "put", "drop", "forget", "trim"]),
+        st.sampled_from("abcdef"),
+    ),
+    max_size=60,
+)
+
+
+@given(operations, st.integers(1, 4))
+def test_a_trimmed_cache_reads_what_an_untrimmed_one_reads(
+    steps: list[tuple[str, str]], capacity: int
+) -> None:
+    # the same writes through a cache that trims and one that keeps everything: every read
+    # agrees, and the trimmed one never keeps more than its capacity after a trim
+    trimmed: TableCache[str] = TableCache(table(), decoded, capacity=capacity)
+    whole: TableCache[str] = TableCache(table(), decoded)
+    for number, (operation, key) in enumerate(steps):
+        for cache in (trimmed, whole):
+            if operation == "write":
+                cache.write(key, f"{key}{number}", f"{key}{number}".encode(), 0)
+            elif operation == "put":  # a batch's value, written before its end
+                cache.put(key, f"{key}{number}")
+                cache.write_bulk(Recorded(), key, f"{key}{number}".encode(), 0)  # type: ignore[arg-type]
+            elif operation == "drop":
+                cache.drop(key)
+            elif operation == "forget" and cache is trimmed:
+                cache.forget(key)
+            elif operation == "trim":
+                cache.trim()
+        if operation == "get":
+            assert trimmed.get(key) == whole.get(key)
+        if operation == "trim":
+            assert len(trimmed.values) <= capacity
+    assert {k: trimmed.get(k) for k in "abcdef"} == {k: whole.get(k) for k in "abcdef"}
