@@ -251,7 +251,8 @@ def register_combiner(pipeline: Pipeline) -> None:
     index: dict[str, CombinedScope] = {}  # scope prefix 'kind:id:campaign' → its state
 
     def combined(message: PartialUpdated) -> CombinedScope:
-        """The scope's state, read from the tables once per process (then kept in memory)."""
+        """The scope's state, read from the tables when it is not in memory (kept there while
+        it is among the `combined_scopes_kept` used most recently)."""
         scope = CombinedScope(message.target_kind, message.target_id, message.campaign)
         held = index.pop(scope.prefix, None)
         if held is not None:
