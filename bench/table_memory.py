@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_topic
+from common import Consumed, load_topic
 
 from schemas.reference import ReferenceData
 from services.demo.campaign import CampaignSpec, generate_campaign
@@ -44,21 +44,11 @@ TABLES = ("contacts", "municipality-ledgers", "scope-contributions")
 
 @dataclass(frozen=True)
 class Run:
-    events: int
-    seconds: float
-    cpu_seconds: float
+    consumed: Consumed
     baseline_mb: float  # RSS before the worker started
     peak_mb: float
     kept: dict[str, float]  # table → decoded values kept at the end
     decodes: dict[str, float]  # table → values decoded during the run
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds
-
-    @property
-    def cpu_us(self) -> float:
-        return self.cpu_seconds / self.events * 1e6
 
 
 def measure(settings: Settings, broker_url: str, total: int) -> Run:
@@ -85,9 +75,7 @@ def measure(settings: Settings, broker_url: str, total: int) -> Run:
             await wait_until_drained(pipeline, broker_url, timeout=1800)
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
         return Run(
-            events=total - first,
-            seconds=seconds,
-            cpu_seconds=cpu_seconds,
+            consumed=Consumed(total - first, seconds, cpu_seconds),
             baseline_mb=baseline,
             peak_mb=_status_mb("VmHWM"),
             kept={t: sample("meetlat_table_values_kept", t) for t in TABLES},
@@ -156,8 +144,9 @@ def main(args: argparse.Namespace) -> None:
                 run = runs[name] = process.submit(
                     measure, settings, broker.url, len(events)
                 ).result()
+            rate, cpu_us = run.consumed.rate, run.consumed.cpu_us
             print(
-                f"{name}: {run.rate:,.0f} events/s, {run.cpu_us:.0f} CPU µs per event; peak "
+                f"{name}: {rate:,.0f} events/s, {cpu_us:.0f} CPU µs per event; peak "
                 f"RSS {run.peak_mb:,.0f} MB ({run.peak_mb - run.baseline_mb:,.0f} MB over the "
                 f"run); decoded values kept: "
                 + ", ".join(
@@ -170,7 +159,7 @@ def main(args: argparse.Namespace) -> None:
         "the default settings against every value kept: "
         f"{(bounded.peak_mb - bounded.baseline_mb) / (every.peak_mb - every.baseline_mb):.2f}× "
         f"the memory growth, {bounded.peak_mb / every.peak_mb:.2f}× the peak RSS, "
-        f"{bounded.cpu_us / every.cpu_us:.2f}× the CPU per event"
+        f"{bounded.consumed.cpu_us / every.consumed.cpu_us:.2f}× the CPU per event"
     )
 
 

@@ -20,7 +20,8 @@ DECODED = Counter(
 )
 KEPT = Gauge(
     "meetlat_table_values_kept",
-    "Decoded values a table keeps in memory between batches (at most its MEETLAT_ setting).",
+    "Decoded values a table keeps in memory between batches (bounded by a MEETLAT_*_KEPT "
+    "setting).",
     ["table"],
 )
 
