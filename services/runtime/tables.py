@@ -20,8 +20,7 @@ DECODED = Counter(
 )
 KEPT = Gauge(
     "meetlat_table_values_kept",
-    "Decoded values a table keeps in memory between batches (bounded by a MEETLAT_*_KEPT "
-    "setting).",
+    "Decoded values a table keeps in memory between batches (bounded by a MEETLAT_*_KEPT setting).",
     ["table"],
 )
 
