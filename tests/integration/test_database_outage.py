@@ -264,25 +264,34 @@ def test_a_snapshot_schedule_skips_its_turns_while_the_database_is_away(
     upgrade(engine)
     store = BenchmarkStore(engine)
     env = {**os.environ, "MEETLAT_DATABASE_URL": url, "MEETLAT_DATA_DIR": str(tmp_path)}
-    schedule = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "snapshot", "--every", "1", "--label", "hourly"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A file, not a pipe: the test reads what was printed while the schedule still runs.
+    printed = tmp_path / "schedule.out"
+    with printed.open("w") as stdout:
+        schedule = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "snapshot", "--every", "1", "--label", "hourly"],
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def announced(count: int) -> bool:
+        return printed.read_text().count("snapshot ") == count
+
     try:
-        asyncio.run(until(lambda: len(store.snapshots()) == 1))
+        asyncio.run(until(lambda: announced(1)))
         relay.cut()
         time.sleep(3.5)  # three turns or so
         relay.restore()
         store.apply([], {("t.benchmarks", 0): 7})  # the stream moved on: the next turn takes one
-        asyncio.run(until(lambda: len(store.snapshots()) == 2))
+        # The printed line, not the row: the row is committed before its line is printed.
+        asyncio.run(until(lambda: announced(2)))
+        assert len(store.snapshots()) == 2
         assert schedule.poll() is None  # still on schedule
     finally:
         schedule.terminate()
-        out, errors = schedule.communicate(timeout=30)
+        _, errors = schedule.communicate(timeout=30)
         engine.dispose()
-    assert out.count("snapshot ") == 2, out
+    assert announced(2), printed.read_text()
     assert "no snapshot this turn: the database is unavailable" in errors, errors
     assert "Traceback" not in errors
