@@ -270,7 +270,9 @@ def register_combiner(pipeline: Pipeline) -> None:
 
     @app.on_partitions_revoked.connect
     async def forget(app: Any, /, *args: Any, **kwargs: Any) -> None:
-        index.clear()  # another worker may change them; re-read from the tables when assigned
+        # another worker may change them: re-read from the tables when assigned (and the
+        # decoded contributions go too, or those of a scope never assigned again would stay)
+        let_go(len(index))
 
     @app.agent(partials_topic, name="scope-combiner")
     async def scope_combiner(stream: Any) -> None:

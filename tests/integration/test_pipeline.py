@@ -1,11 +1,17 @@
 """The live pipeline on the real embedded broker: ingest with dead-lettering, the intake agent,
-the scorer's dead-letter path, and a late fact superseding an earlier revision."""
+the scorer's dead-letter path, a late fact superseding an earlier revision, and a rebalance
+letting go of the combiner's decoded contributions."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -235,6 +241,65 @@ def test_late_self_callback_supersedes_the_earlier_revision(
         assert decoded["scope-contributions"] >= 1
     else:  # each decoded once, when new
         assert decoded == {"contacts": 2, "municipality-ledgers": 2, "scope-contributions": 0}
+
+
+def kept(table: str) -> float | None:
+    return REGISTRY.get_sample_value("meetlat_table_values_kept", {"table": table})
+
+
+def test_a_rebalance_lets_go_of_the_combiners_decoded_contributions(
+    broker: EmbeddedBroker, settings: Settings, tmp_path: Path
+) -> None:
+    """When a second worker joins the group, the first gives up its partitions: the scopes it
+    combined are read from the tables again if it gets them back, and the decoded
+    contributions it held go with them (until 2026-12-07 they stayed for good)."""
+    second = tmp_path / "second"
+    second.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEETLAT_")}
+    env.update(
+        MEETLAT_BROKER_URL=f"tansu://{broker.bootstrap}",
+        MEETLAT_APP_ID=settings.app_id,
+        MEETLAT_TOPIC_PREFIX=settings.topic_prefix,
+        MEETLAT_PARTITIONS=str(settings.partitions),
+        MEETLAT_DATA_DIR=str(second),
+        MEETLAT_METRICS_PORT="0",
+    )
+
+    async def scenario() -> tuple[float | None, float | None]:
+        async with running_pipeline(settings, broker.url) as pipeline:
+            publisher = KafkaPublisher(broker.url)
+            known = set(pipeline.reference.municipalities)
+            await asyncio.to_thread(
+                ingest,
+                parse_jsonl([x.encode() for x in call("c-1")], "a", known),
+                EventArchive(pipeline.engine),
+                publisher,
+                pipeline.topics,
+            )
+            publisher.close()
+            await wait_until_drained(pipeline, broker.url, timeout=60)
+            held = kept("scope-contributions")  # GM0344's in its Chamber and the nation
+            log = (second / "worker.log").open("wb")
+            joining = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                deadline = time.monotonic() + 90
+                while kept("scope-contributions") != 0 and time.monotonic() < deadline:
+                    assert joining.poll() is None, (second / "worker.log").read_text()
+                    await asyncio.sleep(0.2)
+                return held, kept("scope-contributions")
+            finally:
+                joining.send_signal(signal.SIGINT)
+                await asyncio.to_thread(joining.wait, 60)
+                log.close()
+
+    held, after = asyncio.run(scenario())
+    assert held == 2
+    assert after == 0
 
 
 def test_intake_agent_and_scorer_deadletter_with_reasons(
