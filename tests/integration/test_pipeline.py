@@ -36,6 +36,7 @@ from services.runtime.broker import EmbeddedBroker
 from services.runtime.deadletter import headers_dict, message_source
 from services.runtime.settings import Settings, bootstrap_servers
 from services.runtime.worker import running_pipeline, wait_until_drained
+from tests.e2e.processes import killed_if_left
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.broker
@@ -279,23 +280,24 @@ def test_a_rebalance_lets_go_of_the_combiners_decoded_contributions(
             publisher.close()
             await wait_until_drained(pipeline, broker.url, timeout=60)
             held = kept("scope-contributions")  # GM0344's in its Chamber and the nation
-            log = (second / "worker.log").open("wb")
-            joining = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "worker"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
+            with (
+                (second / "worker.log").open("wb") as log,
+                killed_if_left(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "services.cli", "worker"],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                ) as joining,
+            ):
                 deadline = time.monotonic() + 90
                 while kept("scope-contributions") != 0 and time.monotonic() < deadline:
                     assert joining.poll() is None, (second / "worker.log").read_text()
                     await asyncio.sleep(0.2)
-                return held, kept("scope-contributions")
-            finally:
                 joining.send_signal(signal.SIGINT)
                 await asyncio.to_thread(joining.wait, 60)
-                log.close()
+                return held, kept("scope-contributions")
 
     held, after = asyncio.run(scenario())
     assert held == 2
