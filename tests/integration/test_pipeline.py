@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -37,6 +34,7 @@ from services.runtime.deadletter import headers_dict, message_source
 from services.runtime.settings import Settings, bootstrap_servers
 from services.runtime.worker import running_pipeline, wait_until_drained
 from tests.e2e.processes import killed_if_left
+from tests.e2e.test_worker_cli import start_worker, worker_env
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.broker
@@ -256,14 +254,12 @@ def test_a_rebalance_lets_go_of_the_combiners_decoded_contributions(
     contributions it held go with them (until 2026-12-07 they stayed for good)."""
     second = tmp_path / "second"
     second.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEETLAT_")}
-    env.update(
-        MEETLAT_BROKER_URL=f"tansu://{broker.bootstrap}",
-        MEETLAT_APP_ID=settings.app_id,
-        MEETLAT_TOPIC_PREFIX=settings.topic_prefix,
-        MEETLAT_PARTITIONS=str(settings.partitions),
-        MEETLAT_DATA_DIR=str(second),
-        MEETLAT_METRICS_PORT="0",
+    env = worker_env(
+        second,
+        broker_url=f"tansu://{broker.bootstrap}",
+        app_id=settings.app_id,
+        topic_prefix=settings.topic_prefix,
+        partitions=str(settings.partitions),
     )
 
     async def scenario() -> tuple[float | None, float | None]:
@@ -280,17 +276,7 @@ def test_a_rebalance_lets_go_of_the_combiners_decoded_contributions(
             publisher.close()
             await wait_until_drained(pipeline, broker.url, timeout=60)
             held = kept("scope-contributions")  # GM0344's in its Chamber and the nation
-            with (
-                (second / "worker.log").open("wb") as log,
-                killed_if_left(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "services.cli", "worker"],
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                ) as joining,
-            ):
+            with killed_if_left(start_worker(env, second)) as joining:
                 deadline = time.monotonic() + 90
                 while kept("scope-contributions") != 0 and time.monotonic() < deadline:
                     assert joining.poll() is None, (second / "worker.log").read_text()
