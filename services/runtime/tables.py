@@ -38,6 +38,12 @@ class TableCache(Generic[V]):
     it, whose generic mapping methods cost microseconds a read; the store and its dict live as
     long as the table, and recovery updates that dict).
 
+    The store's dict holds every key the worker wrote, also of partitions a rebalance later
+    gave to another worker: faust's memory store lets go only of the keys it read from a
+    changelog, by the partitions it noted for them. So `write` notes its keys' partitions
+    there too, and once a rebalance's recovery is done the store drops the keys of partitions
+    the worker no longer has, and this cache the decoded values whose bytes went or changed.
+
     A decoded value takes several times the memory of its bytes (a contact's state about 7 KB
     against 1.8; a ledger with its figures' memos 490 KB against 61), and a table keeps every
     key for good. So with a `capacity`, `trim` forgets the decoded values of the keys changed
@@ -61,7 +67,9 @@ class TableCache(Generic[V]):
         table = app.Table(
             name, key_type=str, value_type=bytes, default=None, partitions=partitions, help=help
         )
-        return cls(table, decode, name, capacity)
+        cache = cls(table, decode, name, capacity)
+        table.on_recover(cache.after_recovery)
+        return cache
 
     def __init__(
         self,
@@ -87,6 +95,11 @@ class TableCache(Generic[V]):
     def stored(self) -> dict[str, Any]:
         return cast(dict[str, Any], self.table.data.data)
 
+    @cached_property
+    def partition_of(self) -> dict[str, int]:
+        """Key → changelog partition, as the memory store notes it for the keys it recovers."""
+        return cast(dict[str, int], self.table.data._key_partition)
+
     def get(self, key: str) -> V:
         raw = self.stored.get(key)
         value = self.values.get(key)
@@ -106,12 +119,14 @@ class TableCache(Generic[V]):
     def drop(self, key: str) -> None:
         """Forget `key` now; `write_bulk(..., None, ...)` sends the deletion to the changelog."""
         self.stored.pop(key, None)
+        self.partition_of.pop(key, None)
         self.values.pop(key, None)
         self.sources.pop(key, None)
 
     def write(self, key: str, value: V, raw: bytes, partition: int) -> None:
         """Store `value` (serialised: `raw`) and send it to the changelog through faust."""
         self.stored[key] = self.sources[key] = raw
+        self.partition_of[key] = partition
         self.values.pop(key, None)
         self.values[key] = value
         self.table.send_changelog(partition, key, raw)
@@ -127,12 +142,24 @@ class TableCache(Generic[V]):
         UTF-8, where `json.dumps` would escape a non-ASCII key)."""
         if raw is not None:
             self.stored[key] = self.sources[key] = raw
+            self.partition_of[key] = partition
         send.add(self.changelog, partition, orjson.dumps(key), raw)
 
     def forget(self, key: str) -> None:
         """Forget `key`'s decoded value (its bytes stay: a later `get` decodes them again)."""
         self.values.pop(key, None)
         self.sources.pop(key, None)
+
+    async def after_recovery(self) -> None:
+        """A rebalance's recovery is done (faust has dropped the keys of partitions given up,
+        and read anew what changed in the others): forget the decoded values whose bytes are
+        no longer those they came from."""
+        stored, sources = self.stored, self.sources
+        for key in list(self.values):
+            raw = stored.get(key)
+            if raw is None or raw is not sources.get(key):
+                self.forget(key)
+        KEPT.labels(self.name).set(len(self.values))
 
     def trim(self) -> None:
         """Forget the decoded values beyond `capacity`, those changed longest ago first. Call

@@ -1,6 +1,6 @@
 """The live pipeline on the real embedded broker: ingest with dead-lettering, the intake agent,
 the scorer's dead-letter path, a late fact superseding an earlier revision, and a rebalance
-letting go of the combiner's decoded contributions."""
+letting go of the state of the partitions a worker gave up."""
 
 from __future__ import annotations
 
@@ -60,16 +60,19 @@ def event(
     )
 
 
-def call(contact: str, *extra: str, friendliness: str = "vriendelijk") -> list[str]:
+def call(
+    contact: str, *extra: str, friendliness: str = "vriendelijk", municipality: str = "GM0344"
+) -> list[str]:
     return [
-        event(1, "call.placed", contact, timedelta()),
-        event(2, "call.answered", contact, timedelta(seconds=25), seconds_waited=25),
+        event(1, "call.placed", contact, timedelta(), municipality),
+        event(2, "call.answered", contact, timedelta(seconds=25), municipality, seconds_waited=25),
         *extra,
         event(
             9,
             "call.assessed",
             contact,
             timedelta(minutes=15),
+            municipality,
             answers={"vriendelijkheid_aanname": friendliness, "juist_antwoord": "volledig juist"},
             report="Vriendelijk ontvangen.",
         ),
@@ -246,12 +249,20 @@ def kept(table: str) -> float | None:
     return REGISTRY.get_sample_value("meetlat_table_values_kept", {"table": table})
 
 
-def test_a_rebalance_lets_go_of_the_combiners_decoded_contributions(
+TABLES = ("contacts", "partition-clocks", "municipality-ledgers", "scope-contributions")
+Held = dict[str, set[str]]  # table → the keys a worker holds
+Owned = dict[str, set[int]]  # table → the partitions of its changelog a worker has
+Decoded = dict[str, dict[str, float | None]]  # "before"/"after" → table → decoded values kept
+
+
+def test_a_worker_that_gives_up_partitions_lets_go_of_their_state(
     broker: EmbeddedBroker, settings: Settings, tmp_path: Path
 ) -> None:
-    """When a second worker joins the group, the first gives up its partitions: the scopes it
-    combined are read from the tables again if it gets them back, and the decoded
-    contributions it held go with them (until 2026-12-07 they stayed for good)."""
+    """When a second worker joins the group, the first gives up partitions. Its tables then
+    hold only the keys of the partitions it kept (until 2026-12-07 they kept every key the
+    worker had written: faust's memory store lets go only of keys it read from a changelog),
+    and it keeps no decoded value of the others; the scopes it combined are read from the
+    tables again if it gets them back, so their decoded contributions go too."""
     second = tmp_path / "second"
     second.mkdir()
     env = worker_env(
@@ -261,33 +272,77 @@ def test_a_rebalance_lets_go_of_the_combiners_decoded_contributions(
         topic_prefix=settings.topic_prefix,
         partitions=str(settings.partitions),
     )
+    municipalities = sorted(ReferenceData.load().municipalities)[:12]
+    lines = [x for n, code in enumerate(municipalities) for x in call(f"c-{n}", municipality=code)]
 
-    async def scenario() -> tuple[float | None, float | None]:
+    async def scenario() -> tuple[Held, Held, dict[str, dict[str, int]], Owned, Decoded]:
         async with running_pipeline(settings, broker.url) as pipeline:
             publisher = KafkaPublisher(broker.url)
             known = set(pipeline.reference.municipalities)
             await asyncio.to_thread(
                 ingest,
-                parse_jsonl([x.encode() for x in call("c-1")], "a", known),
+                parse_jsonl([x.encode() for x in lines], "a", known),
                 EventArchive(pipeline.engine),
                 publisher,
                 pipeline.topics,
             )
             publisher.close()
             await wait_until_drained(pipeline, broker.url, timeout=60)
-            held = kept("scope-contributions")  # GM0344's in its Chamber and the nation
+            tables = {name: pipeline.app.tables[name] for name in TABLES}
+            changelogs = {n: t.changelog_topic.get_topic_name() for n, t in tables.items()}
+            partition_of = {  # table → key → its changelog partition
+                name: {
+                    json.loads(r.key): r.partition
+                    for r in await asyncio.to_thread(read_topic, broker.url, topic)
+                }
+                for name, topic in changelogs.items()
+            }
+
+            def held() -> Held:
+                return {name: set(table.data.data) for name, table in tables.items()}
+
+            def kept_partitions() -> Owned:
+                actives = pipeline.app.assignor.assigned_actives()
+                return {
+                    name: {tp.partition for tp in actives if tp.topic == topic}
+                    for name, topic in changelogs.items()
+                }
+
+            def given_up_keys() -> Held:
+                mine = kept_partitions()
+                return {
+                    name: {k for k in keys if partition_of[name][k] not in mine[name]}
+                    for name, keys in held().items()
+                }
+
+            before = held()
+            before_kept = {name: kept(name) for name in TABLES}
             with killed_if_left(start_worker(env, second)) as joining:
                 deadline = time.monotonic() + 90
-                while kept("scope-contributions") != 0 and time.monotonic() < deadline:
+                while time.monotonic() < deadline and (
+                    len(kept_partitions()["contacts"]) == settings.partitions
+                    or any(given_up_keys().values())
+                    or kept("scope-contributions") != 0
+                ):
                     assert joining.poll() is None, (second / "worker.log").read_text()
                     await asyncio.sleep(0.2)
+                after, mine = held(), kept_partitions()
+                after_kept = {name: kept(name) for name in TABLES}
                 joining.send_signal(signal.SIGINT)
                 await asyncio.to_thread(joining.wait, 60)
-                return held, kept("scope-contributions")
+                decoded = {"before": before_kept, "after": after_kept}
+                return before, after, partition_of, mine, decoded
 
-    held, after = asyncio.run(scenario())
-    assert held == 2
-    assert after == 0
+    before, after, partition_of, mine, decoded = asyncio.run(scenario())
+    assert 0 < len(mine["contacts"]) < settings.partitions  # it gave up some partitions
+    contacts = before["contacts"]
+    assert len(contacts) == 12 and decoded["before"]["contacts"] == 12
+    assert {partition_of["contacts"][k] for k in contacts} == set(range(settings.partitions))
+    for name in TABLES:
+        assert after[name] == {k for k in before[name] if partition_of[name][k] in mine[name]}, name
+        assert (decoded["after"][name] or 0) <= len(after[name]), name
+    assert decoded["before"]["scope-contributions"] == len(before["scope-contributions"])
+    assert decoded["after"]["scope-contributions"] == 0
 
 
 def test_intake_agent_and_scorer_deadletter_with_reasons(

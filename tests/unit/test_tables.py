@@ -1,13 +1,17 @@
-"""The table cache writes changelog keys exactly as faust's own table writes would, and one
-that keeps only some decoded values reads what one that keeps them all reads."""
+"""The table cache writes changelog keys exactly as faust's own table writes would, one that
+keeps only some decoded values reads what one that keeps them all reads, and after a rebalance
+it holds only what belongs to the partitions the worker kept."""
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import faust
 import pytest
 from faust.serializers import codecs
+from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -28,7 +32,7 @@ def table() -> Any:
     topic = SimpleNamespace(get_topic_name=lambda: "app-contacts-changelog")
     return SimpleNamespace(
         changelog_topic=topic,
-        data=SimpleNamespace(data={}),
+        data=SimpleNamespace(data={}, _key_partition={}),
         send_changelog=lambda partition, key, value, **kwargs: None,
     )
 
@@ -108,3 +112,20 @@ def test_a_trimmed_cache_reads_what_an_untrimmed_one_reads(
         if operation == "trim":
             assert len(trimmed.values) <= capacity
     assert {k: trimmed.get(k) for k in "abcdef"} == {k: whole.get(k) for k in "abcdef"}
+
+
+def test_after_a_rebalance_the_cache_holds_only_the_partitions_the_worker_kept() -> None:
+    # a real faust table and memory store (never started: nothing here talks to a broker)
+    app = faust.App("meetlat-unit", broker="kafka://127.0.0.1:1")
+    cache: TableCache[str] = TableCache.of_bytes(app, "contacts", 4, "", decoded)
+    for partition, key in enumerate("abcd"):
+        cache.put(key, key.upper())
+        cache.write_bulk(Recorded(), key, key.encode(), partition)  # type: ignore[arg-type]
+    cache.write("e", "E", b"e", 3)  # (not sent: the table has no producer here)
+    # the rebalance: partitions 0 and 2 stay, and recovery read a newer "c" from the changelog
+    cache.stored["c"] = b"c from another worker"
+    kept = {TP(cache.changelog, 0), TP(cache.changelog, 2)}
+    asyncio.run(cache.table.on_recovery_completed(kept, set()))
+    assert sorted(cache.stored) == ["a", "c"]
+    assert list(cache.values) == ["a"]  # "c" is decoded anew, from the bytes recovery read
+    assert cache.get("c") == "c from another worker"
