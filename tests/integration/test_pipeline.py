@@ -262,7 +262,8 @@ def test_a_worker_that_gives_up_partitions_lets_go_of_their_state(
     hold only the keys of the partitions it kept (until 2026-12-07 they kept every key the
     worker had written: faust's memory store lets go only of keys it read from a changelog),
     and it keeps no decoded value of the others; the scopes it combined are read from the
-    tables again if it gets them back, so their decoded contributions go too."""
+    tables again if it gets them back, so their decoded contributions go too. When the second
+    worker leaves, the first reads what it let go of from the changelogs again."""
     second = tmp_path / "second"
     second.mkdir()
     env = worker_env(
@@ -275,7 +276,7 @@ def test_a_worker_that_gives_up_partitions_lets_go_of_their_state(
     municipalities = sorted(ReferenceData.load().municipalities)[:12]
     lines = [x for n, code in enumerate(municipalities) for x in call(f"c-{n}", municipality=code)]
 
-    async def scenario() -> tuple[Held, Held, dict[str, dict[str, int]], Owned, Decoded]:
+    async def scenario() -> tuple[Held, Held, dict[str, dict[str, int]], Owned, Decoded, bool]:
         async with running_pipeline(settings, broker.url) as pipeline:
             publisher = KafkaPublisher(broker.url)
             known = set(pipeline.reference.municipalities)
@@ -315,7 +316,10 @@ def test_a_worker_that_gives_up_partitions_lets_go_of_their_state(
                     for name, keys in held().items()
                 }
 
-            before = held()
+            def stored() -> dict[str, dict[str, bytes]]:
+                return {name: dict(table.data.data) for name, table in tables.items()}
+
+            before, stored_before = held(), stored()
             before_kept = {name: kept(name) for name in TABLES}
             with killed_if_left(start_worker(env, second)) as joining:
                 deadline = time.monotonic() + 90
@@ -330,10 +334,17 @@ def test_a_worker_that_gives_up_partitions_lets_go_of_their_state(
                 after_kept = {name: kept(name) for name in TABLES}
                 joining.send_signal(signal.SIGINT)
                 await asyncio.to_thread(joining.wait, 60)
-                decoded = {"before": before_kept, "after": after_kept}
-                return before, after, partition_of, mine, decoded
+            # the second worker left: the first gets every partition back, and reads the keys
+            # it let go of from the changelogs again
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and stored() != stored_before:
+                await asyncio.sleep(0.2)
+            back = stored()
+            decoded = {"before": before_kept, "after": after_kept}
+            return before, after, partition_of, mine, decoded, back == stored_before
 
-    before, after, partition_of, mine, decoded = asyncio.run(scenario())
+    before, after, partition_of, mine, decoded, restored = asyncio.run(scenario())
+    assert restored, "the partitions given up and got back were not read again in full"
     assert 0 < len(mine["contacts"]) < settings.partitions  # it gave up some partitions
     contacts = before["contacts"]
     assert len(contacts) == 12 and decoded["before"]["contacts"] == 12

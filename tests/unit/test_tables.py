@@ -121,7 +121,7 @@ def test_after_a_rebalance_the_cache_holds_only_the_partitions_the_worker_kept()
     for partition, key in enumerate("abcd"):
         cache.put(key, key.upper())
         cache.write_bulk(Recorded(), key, key.encode(), partition)  # type: ignore[arg-type]
-    cache.write("e", "E", b"e", 3)  # (not sent: the table has no producer here)
+    cache.write("e", "E", b"e", 3)  # (buffered by faust, never sent: the app is not started)
     # the rebalance: partitions 0 and 2 stay, and recovery read a newer "c" from the changelog
     cache.stored["c"] = b"c from another worker"
     kept = {TP(cache.changelog, 0), TP(cache.changelog, 2)}
