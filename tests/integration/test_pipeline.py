@@ -299,8 +299,11 @@ def test_a_worker_that_gives_up_partitions_lets_go_of_their_state(
                 for name, topic in changelogs.items()
             }
 
+            def stored() -> dict[str, dict[str, bytes]]:  # table → key → its bytes
+                return {name: dict(table.data.data) for name, table in tables.items()}
+
             def held() -> Held:
-                return {name: set(table.data.data) for name, table in tables.items()}
+                return {name: set(keys) for name, keys in stored().items()}
 
             def kept_partitions() -> Owned:
                 actives = pipeline.app.assignor.assigned_actives()
@@ -315,9 +318,6 @@ def test_a_worker_that_gives_up_partitions_lets_go_of_their_state(
                     name: {k for k in keys if partition_of[name][k] not in mine[name]}
                     for name, keys in held().items()
                 }
-
-            def stored() -> dict[str, dict[str, bytes]]:
-                return {name: dict(table.data.data) for name, table in tables.items()}
 
             before, stored_before = held(), stored()
             before_kept = {name: kept(name) for name in TABLES}
