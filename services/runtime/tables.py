@@ -86,6 +86,7 @@ class TableCache(Generic[V]):
         self.sources: dict[str, Any] = {}  # key → the table's raw value it stands for
         self.name = name
         self._decoded = DECODED.labels(name)
+        self._kept = KEPT.labels(name)
 
     @cached_property
     def changelog(self) -> str:
@@ -159,7 +160,7 @@ class TableCache(Generic[V]):
             raw = stored.get(key)
             if raw is None or raw is not sources.get(key):
                 self.forget(key)
-        KEPT.labels(self.name).set(len(self.values))
+        self._kept.set(len(self.values))
 
     def trim(self) -> None:
         """Forget the decoded values beyond `capacity`, those changed longest ago first. Call
@@ -167,7 +168,7 @@ class TableCache(Generic[V]):
         excess = len(self.values) - self.capacity if self.capacity is not None else 0
         for key in list(islice(self.values, excess)) if excess > 0 else ():
             self.forget(key)
-        KEPT.labels(self.name).set(len(self.values))
+        self._kept.set(len(self.values))
 
     def keys_with_prefix(self, prefix: str) -> Iterator[str]:
         return (k for k in list(self.stored) if k.startswith(prefix))
