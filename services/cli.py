@@ -606,6 +606,7 @@ def _write_one(
     kind: Kind, scope_id: str, fmt: ReportFormat, out: Path | None, reports: ReportSet
 ) -> None:
     from services.reporting.metrics import render_counted
+    from services.reporting.render import PdfUnavailable
     from services.reporting.reports import file_name
 
     try:
@@ -613,6 +614,9 @@ def _write_one(
     except LookupError as exc:
         err.print(f"[red]{_plain(exc)}[/]")
         raise typer.Exit(2) from None
+    except PdfUnavailable as exc:
+        err.print(f"[red]{_plain(exc)}[/]")
+        raise typer.Exit(1) from None
     if out is not None and str(out) == "-":
         sys.stdout.buffer.write(data)
         return
@@ -683,7 +687,7 @@ def report_all(
     (repeatable; default html), rendered in parallel with a progress bar. HTML files link to
     each other."""
     from services.reporting.batch import render_all
-    from services.reporting.render import FORMATS
+    from services.reporting.render import FORMATS, PdfUnavailable
     from services.reporting.reports import file_name
 
     formats = [f for f in FORMATS if f in (fmt or ["html"])]
@@ -692,10 +696,14 @@ def report_all(
         err.print(f"[red]unknown format {', '.join(unknown)}[/]; use {', '.join(FORMATS)}")
         raise typer.Exit(2)
     reports = _reports(snapshot_id, campaign, wave)
+    jobs = [(kind, scope_id, f) for kind, scope_id in reports.all_reports() for f in formats]
+    try:
+        rendered = render_all(reports, jobs, workers)  # forks the workers before the progress bar
+    except PdfUnavailable as exc:
+        err.print(f"[red]{_plain(exc)}[/]")
+        raise typer.Exit(1) from None
     folder = out or _settings().data_dir / "reports"
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(kind, scope_id, f) for kind, scope_id in reports.all_reports() for f in formats]
-    rendered = render_all(reports, jobs, workers)  # forks the workers before the progress bar
     with _progress() as progress:
         task = progress.add_task("reports", total=len(jobs))
         for (kind, scope_id, f), data in rendered:

@@ -16,7 +16,8 @@ With an API token set (MEETLAT_API_TOKEN), the two writes (putting in events, ta
 snapshot) ask for it as a bearer token; reading figures, reports and the dashboard does not.
 
 A database that cannot be reached (restarting, failing over) is a 503 with `Retry-After`, not a
-500: the request was fine and will work again. The API answers errors in JSON; the dashboard
+500: the request was fine and will work again. A PDF where the libraries WeasyPrint loads are
+not installed is a 501 that names them. The API answers errors in JSON; the dashboard
 answers them with a page.
 """
 
@@ -53,7 +54,7 @@ from services.reporting.charts import Bar
 from services.reporting.diff import ScopeChange, diff_snapshots
 from services.reporting.figures import FigureQuery, FigureRow, RowKey
 from services.reporting.metrics import API_SECONDS, render_counted
-from services.reporting.render import MEDIA_TYPES, Format, render_error_page
+from services.reporting.render import MEDIA_TYPES, Format, PdfUnavailable, render_error_page
 from services.reporting.reports import Kind, ReportSet, file_name
 from services.reporting.source import load_report_set, sync_contact_texts
 from services.reporting.store import MAX_LABEL, MAX_REQUEST_ID, BenchmarkStore
@@ -176,6 +177,11 @@ _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {MEDIA_TYPES[fmt]: content for fmt, content in _REPORT_CONTENT.items()},
     },
     **_not_found("snapshot, campaign wave or scope"),
+    501: {
+        "model": Problem,
+        "description": "PDF asked for where the libraries WeasyPrint loads (Pango, HarfBuzz) "
+        "are not installed; the detail names them.",
+    },
 }
 
 
@@ -449,6 +455,8 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
             data = render_counted(chosen, kind, scope_id, fmt, DashboardLinks(snapshot))
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
+        except PdfUnavailable as exc:
+            raise HTTPException(501, str(exc)) from None
         headers = {}
         if fmt in ("pdf", "csv"):
             headers["Content-Disposition"] = (

@@ -11,14 +11,13 @@ walking everything the worker inherited (≈ 10 % of a PDF's CPU).
 from __future__ import annotations
 
 import gc
-import importlib
 import multiprocessing
 import os
 from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 
 from services.reporting.metrics import render_counted
-from services.reporting.render import Format
+from services.reporting.render import Format, weasyprint
 from services.reporting.reports import Kind, ReportSet
 from services.runtime.worker import tune_collector
 
@@ -48,12 +47,13 @@ def render_all(
 ) -> Generator[tuple[Job, bytes], None, None]:
     """Each job with its bytes, in the order they finish. With more than one worker the
     processes are forked *now*, before the caller starts threads (a progress bar), and the
-    pool is shut down when the generator is exhausted or closed."""
+    pool is shut down when the generator is exhausted or closed. PDF jobs where WeasyPrint's
+    libraries are missing raise `PdfUnavailable` now, before any report is rendered."""
+    if any(fmt == "pdf" for _, _, fmt in jobs):
+        weasyprint()  # (imported once here, it is shared by the forked workers)
     workers = min(workers or default_workers(), len(jobs))
     if workers <= 1:
         return ((job, render_counted(reports, *job)) for job in jobs)
-    if any(fmt == "pdf" for _, _, fmt in jobs):
-        importlib.import_module("weasyprint")  # imported once, shared by the forked workers
     pool = ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("fork"),

@@ -8,6 +8,7 @@ Jinja's autoescape; nothing is marked safe, so a mail cannot run script in a rep
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import dataclasses
 import io
@@ -16,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from datetime import date, datetime
 from functools import cache
+from types import ModuleType
 from typing import Any, Literal, Protocol
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -141,6 +143,37 @@ def render_error_page(status: int, detail: str) -> str:
     )
 
 
+# Debian's packages of what WeasyPrint loads (`scripts/test` installs them)
+PDF_PACKAGES = "libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core"
+
+
+class PdfUnavailable(RuntimeError):
+    """PDF cannot be rendered here: a library WeasyPrint loads is missing."""
+
+
+_weasyprint: ModuleType | None = None
+_weasyprint_lock = threading.Lock()  # (one import at a time: each swaps sys.stdout)
+
+
+def weasyprint() -> ModuleType:
+    """WeasyPrint (a heavy import, only for PDF). It loads Pango, HarfBuzz and fontconfig
+    when imported; without them it raises `PdfUnavailable`, which says what to install."""
+    global _weasyprint
+    with _weasyprint_lock:
+        if _weasyprint is None:
+            try:
+                # (where it fails, WeasyPrint prints a hint to stdout: where `-o -` writes)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    import weasyprint as module
+            except OSError as exc:
+                raise PdfUnavailable(
+                    "PDF reports need Pango and HarfBuzz, which WeasyPrint could not load "
+                    f"({exc}); on Debian or Ubuntu: apt-get install {PDF_PACKAGES}"
+                ) from None
+            _weasyprint = module
+        return _weasyprint
+
+
 _fonts = threading.local()
 
 
@@ -157,12 +190,13 @@ def _font_config() -> Any:
 
 
 def render_pdf(html: str) -> bytes:
-    from weasyprint import HTML  # heavy import, only for PDF
+    """The report as PDF (`PdfUnavailable` where WeasyPrint's libraries are missing)."""
+    document = weasyprint().HTML(string=html)
 
     from services.reporting.svgtext import install as draw_svg_labels_whole
 
     draw_svg_labels_whole()
-    pdf = HTML(string=html).write_pdf(font_config=_font_config())
+    pdf = document.write_pdf(font_config=_font_config())
     assert pdf is not None
     return bytes(pdf)
 
