@@ -191,12 +191,12 @@ def _font_config() -> Any:
 
 def render_pdf(html: str) -> bytes:
     """The report as PDF (`PdfUnavailable` where WeasyPrint's libraries are missing)."""
-    document = weasyprint().HTML(string=html)
+    HTML = weasyprint().HTML
 
     from services.reporting.svgtext import install as draw_svg_labels_whole
 
     draw_svg_labels_whole()
-    pdf = document.write_pdf(font_config=_font_config())
+    pdf = HTML(string=html).write_pdf(font_config=_font_config())
     assert pdf is not None
     return bytes(pdf)
 
