@@ -367,13 +367,17 @@ def test_intake_agent_and_scorer_deadletter_with_reasons(
     async def scenario() -> tuple[list[ConsumerRecord], list[object], int, list[Refused]]:
         async with running_pipeline(settings, broker.url) as pipeline:
 
-            def produce(topic: str, *records: tuple[bytes | None, bytes]) -> None:
+            def produce(
+                topic: str, *records: tuple[bytes | None, bytes], partition: int | None = None
+            ) -> None:
                 producer = KafkaProducer(bootstrap_servers=bootstrap_servers(broker.url))
                 for key, value in records:
-                    producer.send(topic, key=key, value=value)
+                    producer.send(topic, key=key, value=value, partition=partition)
                 producer.flush()
                 producer.close()
 
+            # (onto one partition: the first copy of an event id is the fact, and only within a
+            # partition are records in order; keyless ones spread over the partitions at random)
             await asyncio.to_thread(
                 produce,
                 pipeline.topics.intake,
@@ -381,6 +385,7 @@ def test_intake_agent_and_scorer_deadletter_with_reasons(
                 (None, bad),
                 (None, good.encode()),  # sent again: passed on again (consumers are idempotent)
                 (None, changed.encode()),  # its id again, with other content
+                partition=0,
             )
             await wait_until_drained(pipeline, broker.url, timeout=60)
             # straight onto observations, after the mail was sent: the scorer must catch it
