@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import shutil
 import sys
@@ -1232,6 +1233,22 @@ def db_upgrade() -> None:
     engine = _database(_settings())
     where = engine.url.render_as_string(hide_password=True)
     console.print(f"database at {_plain(where)} is up to date")
+
+
+def _unwrap_summaries(group: typer.Typer) -> None:
+    """A command's line in its group's list of commands: the first paragraph of its help, on one
+    line. typer's rich help rewraps a command's own `--help` text, but keeps the docstring's
+    line breaks in that list, which then breaks mid-sentence."""
+    for command in group.registered_commands:
+        text = command.help or (inspect.getdoc(command.callback) if command.callback else None)
+        if command.short_help is None and text:
+            command.short_help = " ".join(text.split("\n\n")[0].split())
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _unwrap_summaries(sub.typer_instance)
+
+
+_unwrap_summaries(app)
 
 
 def main() -> None:
