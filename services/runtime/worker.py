@@ -409,10 +409,18 @@ async def running_pipeline(
     services: Sequence[str] = SERVICES,
     ready_timeout: float = 60,
 ) -> AsyncIterator[Pipeline]:
-    """Run a worker inside the current event loop until the block exits."""
+    """Run a worker inside the current event loop until the block exits. The process's
+    stdout and stderr stay its own: a faust worker turns them into a logger by default, which
+    swallowed the demo's progress bars until the pipeline stopped."""
     pipeline = create_pipeline(settings, broker_url, services)
     await asyncio.to_thread(prepare, pipeline, broker_url)
-    worker = faust_worker(pipeline.app, settings, daemon=False, loop=asyncio.get_running_loop())
+    worker = faust_worker(
+        pipeline.app,
+        settings,
+        daemon=False,
+        loop=asyncio.get_running_loop(),
+        redirect_stdouts=False,
+    )
     stop_on_failure(pipeline, worker)
     with tuned_collector():
         await worker.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,6 +49,9 @@ def demo_matches_recompute(tmp_path: Path, database_url: str | None, **settings:
     demo = run(["demo", *sample, "--out", str(out)], env)
     # the demo itself compares its snapshot and the compacted benchmarks topic with the oracle
     assert "snapshot and benchmarks topic equal to the batch oracle" in demo.stdout
+    # its progress bars are its own output, not log records of the worker (faust's default)
+    progress = re.findall(r"^(ingest|pipeline) +━+ (\d+)/\2 ", demo.stdout, re.MULTILINE)
+    assert [label for label, _ in progress] == ["ingest", "pipeline"], demo.stdout + demo.stderr
 
     engine = make_engine(database_url or f"sqlite:///{out / 'meetlat.db'}")
     store = BenchmarkStore(engine)
