@@ -245,7 +245,7 @@ def print_summary(
     )
     console.print(
         f"{result.events:,} events ({result.accepted:,} accepted, "
-        f"{result.deadlettered} dead-lettered) in {result.seconds:.1f} s; "
-        f"snapshot {result.snapshot.id} with {result.snapshot.figure_count} "
+        f"{result.deadlettered:,} dead-lettered) in {result.seconds:.1f} s; "
+        f"snapshot {result.snapshot.id} with {result.snapshot.figure_count:,} "
         f"figures, {verdict}. Reports in {result.out_dir / 'reports'}"
     )
